@@ -1,0 +1,84 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::policy::{self, Action};
+use crate::domain::{OrganisationId, Role, UserId};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::users::queries;
+
+const BEARER_REQUIRED: &str =
+    "a valid access token is required: send Authorization: Bearer <access_token>";
+
+/// The signed-in caller, checked against the database on every request so that
+/// deactivation, password resets and role changes take effect at once.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: UserId,
+    pub role: Role,
+    pub organisation_id: OrganisationId,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state is missing"))?;
+            let token = token.ok_or(ApiError::Unauthorized(BEARER_REQUIRED))?;
+            let claims = state.jwt.verify(&token).map_err(|e| {
+                tracing::debug!(error = %e, "access token refused");
+                ApiError::Unauthorized(BEARER_REQUIRED)
+            })?;
+            let id =
+                UserId::parse(&claims.sub).map_err(|_| ApiError::Unauthorized(BEARER_REQUIRED))?;
+            let user =
+                crate::db::run(&state.pool, move |conn| Ok(queries::find(conn, &id)?)).await?;
+            let (row, _) = user.ok_or(ApiError::Unauthorized(BEARER_REQUIRED))?;
+            // A token issued before the last password change belongs to an old session.
+            if !row.active || claims.iat < row.password_changed_at.and_utc().timestamp() {
+                return Err(ApiError::Unauthorized(BEARER_REQUIRED).into());
+            }
+            Ok(CurrentUser {
+                role: row.role()?,
+                id: UserId::from_db(row.id),
+                organisation_id: OrganisationId::from_db(row.organisation_id),
+            })
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_owned())
+}
+
+/// A caller allowed to administer accounts; anyone else gets 403.
+#[derive(Clone, Debug)]
+pub struct Admin(pub CurrentUser);
+
+impl FromRequest for Admin {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if policy::allows(user.role, Action::ManageAccounts) {
+                Ok(Admin(user))
+            } else {
+                Err(ApiError::Forbidden("this action needs the admin role".into()).into())
+            }
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! The command line: `serve`, `migrate`, `user create`, `openapi`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Environment, Settings};
+use crate::db::{self, DbConnection, migrations};
+use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role};
+use crate::startup::{self, Application};
+use crate::{demo, organisations, telemetry, users};
+
+#[derive(Parser)]
+#[command(
+    name = "basewatch",
+    version,
+    about = "Reports of suspected human trafficking around military and peacekeeping bases"
+)]
+#[command(after_help = config_help())]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations and serve the API (SIGTERM or Ctrl-C stops it gracefully).
+    Serve {
+        /// Seed demo organisations and one account per role (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input, never from the command line.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, reviewer, analyst, monitor or partner
+        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        role: Role,
+        /// The organisation's name; created when missing.
+        #[arg(long)]
+        org: String,
+        /// The kind of organisation, when it is created: oversight_office, ngo or other.
+        #[arg(long, default_value = "other", value_parser = |s: &str| s.parse::<OrganisationKind>())]
+        org_kind: OrganisationKind,
+    },
+}
+
+fn config_help() -> String {
+    let mut help = String::from("Environment variables:\n");
+    for (name, default, meaning) in config::VARIABLES {
+        help.push_str(&format!("  {name:<28} {meaning} [default: {default}]\n"));
+    }
+    help
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { demo } => serve(demo),
+        Command::Migrate => migrate(),
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    name,
+                    role,
+                    org,
+                    org_kind,
+                },
+        } => create_user(&email, &name, role, &org, org_kind),
+        Command::Openapi => {
+            print!("{}", startup::openapi_json());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn connect_and_migrate(url: &db::DatabaseUrl) -> Result<DbConnection, String> {
+    let mut conn = url
+        .connect()
+        .map_err(|e| format!("cannot connect to {}: {e}", url.display()))?;
+    let applied =
+        migrations::run_pending(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
+    for version in &applied {
+        tracing::info!(version, "applied migration");
+    }
+    Ok(conn)
+}
+
+fn serve(with_demo: bool) -> Result<(), String> {
+    let environment = match std::env::var("BASEWATCH_ENV").as_deref() {
+        Ok("production") => Environment::Production,
+        _ => Environment::Development,
+    };
+    telemetry::init(environment);
+    let settings = config::from_env()?;
+    let mut conn = connect_and_migrate(&settings.database_url)?;
+    if with_demo {
+        let created = demo::seed(&mut conn).map_err(|e| format!("demo data: {e}"))?;
+        tracing::info!(created, "demo accounts ready");
+    }
+    drop(conn);
+    let pool = db::connect_pool(&settings.database_url, settings.pool_size)?;
+    actix_web::rt::System::new().block_on(async move {
+        let banner = banner(&settings, with_demo);
+        let app = Application::build(settings, pool)
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        println!("{banner}");
+        app.run_until_stopped()
+            .await
+            .map_err(|e| format!("server error: {e}"))
+    })
+}
+
+fn banner(settings: &Settings, with_demo: bool) -> String {
+    let base = format!("http://{}", settings.bind);
+    let mut text = format!(
+        "Basewatch is listening on {base} ({})\n  API:      {base}/api/v1\n  Docs:     {base}/docs/\n  OpenAPI:  {base}/api/v1/openapi.json\n  Health:   {base}/health, {base}/ready\n",
+        settings.database_url.display()
+    );
+    if with_demo {
+        text.push_str("Demo accounts (password demo-password-<role>):\n");
+        for (email, _, role, org) in demo::ACCOUNTS {
+            text.push_str(&format!(
+                "  {email:<30} {:<24} {org}\n",
+                demo::password_for(role)
+            ));
+        }
+        text.push_str(&format!(
+            "Try: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' \\\n       -d '{{\"email\":\"admin@demo.basewatch.org\",\"password\":\"demo-password-admin\"}}'\n"
+        ));
+    }
+    text
+}
+
+fn migrate() -> Result<(), String> {
+    telemetry::init(Environment::Development);
+    let url = config::database_url_from_env()?;
+    let mut conn = url
+        .connect()
+        .map_err(|e| format!("cannot connect to {}: {e}", url.display()))?;
+    let applied =
+        migrations::run_pending(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
+    if applied.is_empty() {
+        println!("{}: up to date", url.display());
+    } else {
+        println!("{}: applied {}", url.display(), applied.join(", "));
+    }
+    Ok(())
+}
+
+fn create_user(
+    email: &str,
+    name: &str,
+    role: Role,
+    org: &str,
+    org_kind: OrganisationKind,
+) -> Result<(), String> {
+    let email = Email::parse(email).map_err(|e| format!("--email {e}"))?;
+    let name = DisplayName::parse(name).map_err(|e| format!("--name {e}"))?;
+    let org_name = DisplayName::parse(org).map_err(|e| format!("--org {e}"))?;
+    let password =
+        Password::parse(read_password(&email)?).map_err(|e| format!("the password {e}"))?;
+
+    let url = config::database_url_from_env()?;
+    let mut conn = connect_and_migrate(&url)?;
+    let organisation = organisations::queries::find_or_create(&mut conn, &org_name, org_kind)
+        .map_err(|e| e.to_string())?;
+    let user = users::NewUser {
+        email,
+        name,
+        role,
+        organisation_id: OrganisationId::from_db(organisation.id),
+        password,
+    };
+    let id = users::create_account(&mut conn, &user).map_err(|e| e.to_string())?;
+    println!(
+        "created {role} {} ({id}) in {}",
+        user.email.as_str(),
+        organisation.name
+    );
+    Ok(())
+}
+
+/// One line from standard input, so the password never shows in `ps` or shell history.
+fn read_password(email: &Email) -> Result<String, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!(
+            "Password for {} (input is visible; pipe it to hide it): ",
+            email.as_str()
+        );
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err(
+            "no password on standard input (e.g. `echo \"$PASSWORD\" | basewatch user create …`)"
+                .into(),
+        );
+    }
+    Ok(password)
+}

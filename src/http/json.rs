@@ -1,0 +1,159 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use serde::de::DeserializeOwned;
+use validator::Validate;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON request body, parsed and then validated.
+///
+/// Every failure is specific: no or wrong content type (415), too large (413),
+/// not JSON (400), JSON of the wrong shape or values (422, naming each field).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type = check_content_type(req);
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            content_type?;
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::BadRequest(format!("could not read the request body: {e}"))
+                }
+            })?;
+            let value: T = parse(&bytes)?;
+            value.validate().map_err(ApiError::from)?;
+            Ok(ValidJson(value))
+        })
+    }
+}
+
+/// The body size limit, registered as app data beside actix's `PayloadConfig`
+/// (which keeps its own copy private) so that a 413 can say what the limit is.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    match req.mime_type() {
+        Ok(Some(mime))
+            if mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")) =>
+        {
+            Ok(())
+        }
+        Ok(Some(mime)) => Err(ApiError::UnsupportedMediaType(format!(
+            "the body must be application/json, not {mime}"
+        ))),
+        Ok(None) => Err(ApiError::UnsupportedMediaType(
+            "the body must be application/json; set the Content-Type header".into(),
+        )),
+        Err(_) => Err(ApiError::UnsupportedMediaType(
+            "the Content-Type header is not a valid media type".into(),
+        )),
+    }
+}
+
+/// Parses JSON in two steps, so that broken JSON (400) and JSON of the wrong
+/// shape (422, naming the field at fault) can never be confused.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
+pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let message = strip_position(&e.into_inner().to_string());
+    let field = field_of(&path, &message);
+    ApiError::Validation(vec![FieldError::new(field, message)])
+}
+
+/// serde appends " at line 1 column 17"; the field name says more to a client.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// serde reports a missing field at its parent; name the field itself.
+fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    let named = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (named, parent.is_empty()) {
+        (Some(name), true) => name.to_owned(),
+        (Some(name), false) => format!("{parent}.{name}"),
+        (None, true) => "body".to_owned(),
+        (None, false) => parent.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Login {
+        #[allow(dead_code)]
+        email: String,
+        #[allow(dead_code)]
+        age: u8,
+    }
+
+    fn errors(body: &str) -> Vec<FieldError> {
+        match parse::<Login>(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_missing_field() {
+        assert_eq!(errors(r#"{"age": 3}"#)[0].field, "email");
+    }
+
+    #[test]
+    fn names_the_field_of_the_wrong_type() {
+        let e = &errors(r#"{"email": "a@b.c", "age": "x"}"#)[0];
+        assert_eq!(e.field, "age");
+        assert!(!e.message.contains("line"), "{}", e.message);
+    }
+
+    #[test]
+    fn names_unknown_fields() {
+        let e = &errors(r#"{"email": "a@b.c", "age": 3, "role": "admin"}"#)[0];
+        assert_eq!(e.field, "role");
+        assert!(e.message.contains("unknown field `role`"), "{}", e.message);
+    }
+
+    #[test]
+    fn syntax_errors_are_bad_requests() {
+        assert!(matches!(
+            parse::<Login>(b"{\"email\":"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse::<Login>(br#"{"email": "a@b.c", "age": 3} {}"#),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

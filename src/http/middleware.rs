@@ -1,0 +1,64 @@
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing_actix_web::RequestId;
+
+use crate::error::{ApiError, Problem, problem_response};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Puts the request id on every response and renders every error, ours or
+/// actix's own (extractors, unknown routes, payload limits), as problem+json.
+pub async fn problem_details(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    let api = req.path().starts_with("/api/");
+    // Routing and handlers turn their errors into responses, so this only fails
+    // for a middleware placed inside this one (there is none).
+    let res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status();
+    let mut res = if status.is_client_error() || status.is_server_error() {
+        let (http_req, response) = res.into_parts();
+        let rendered = match response.error().and_then(|e| e.as_error::<ApiError>()) {
+            Some(api_error) => {
+                if let ApiError::Internal(source) = api_error {
+                    tracing::error!(request_id = ?request_id, error = %source, "internal error");
+                }
+                api_error.render(request_id.as_deref())
+            }
+            None => {
+                let detail = response.error().map(ToString::to_string);
+                let mut problem = Problem::new(status, detail);
+                problem.request_id = request_id.clone();
+                let mut rendered = problem_response(&problem);
+                for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+                    if let Some(value) = response.headers().get(&name) {
+                        rendered.headers_mut().insert(name, value.clone());
+                    }
+                }
+                rendered
+            }
+        };
+        ServiceResponse::new(http_req, rendered)
+    } else {
+        res
+    };
+
+    let headers = res.headers_mut();
+    if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        headers.insert(REQUEST_ID, value);
+    }
+    if api && !headers.contains_key(header::CACHE_CONTROL) {
+        // API answers carry personal data: no shared or browser cache keeps them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(res)
+}

@@ -1,0 +1,23 @@
+//! Basewatch: reports of suspected human trafficking around military and
+//! peacekeeping bases, reviewed under four eyes, exported without exposing victims.
+//!
+//! Where things are: `startup` lists every route; each resource has a folder
+//! (`users/`, `organisations/`, `auth/`) with `routes.rs` (handlers), `queries.rs`
+//! (SQL) and its rules in `mod.rs`. `http/` holds what all routes share.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod openapi;
+pub mod organisations;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+mod validation;

@@ -1,0 +1,125 @@
+//! The OpenAPI document: its frame here, its paths and schemas collected from
+//! the handlers' `#[utoipa::path]` as routes are registered (see `routes`).
+
+use utoipa::openapi::RefOr;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToResponse};
+
+use crate::error::{FieldError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Basewatch API",
+        description = "Reporting and oversight of suspected human trafficking around military and \
+                       peacekeeping bases. Every error is an RFC 9457 problem document \
+                       (`application/problem+json`) carrying the request id.",
+        license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
+    ),
+    components(
+        schemas(Problem, FieldError),
+        responses(
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+            UnsupportedMediaType, ValidationFailed, Unavailable, InternalError
+        )
+    ),
+    tags(
+        (name = "auth", description = "Sign in, refresh and sign out"),
+        (name = "organisations", description = "Organisations (admin only)"),
+        (name = "users", description = "User accounts (admin only)"),
+        (name = "operations", description = "Health, readiness and this document"),
+    ),
+    modifiers(&SecurityAndCommonResponses)
+)]
+struct Frame;
+
+pub fn frame() -> utoipa::openapi::OpenApi {
+    Frame::openapi()
+}
+
+/// Adds the bearer security scheme.
+struct SecurityAndCommonResponses;
+
+impl Modify for SecurityAndCommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every operation can fail unexpectedly: documents the 500 once, for all, after
+/// the paths are collected, rather than in every handler.
+pub fn add_common_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    for item in openapi.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("500".into())
+                .or_insert_with(|| {
+                    RefOr::Ref(utoipa::openapi::Ref::from_response_name("InternalError"))
+                });
+        }
+    }
+}
+
+macro_rules! problem_response {
+    ($name:ident, $description:literal) => {
+        #[derive(ToResponse)]
+        #[response(description = $description, content_type = "application/problem+json")]
+        #[allow(dead_code)]
+        pub struct $name(Problem);
+    };
+}
+
+problem_response!(
+    BadRequest,
+    "The request is malformed: broken JSON, a bad query parameter or cursor."
+);
+problem_response!(
+    Unauthorized,
+    "No valid credentials: the access token is missing, expired, revoked or forged."
+);
+problem_response!(Forbidden, "The caller's role may not do this.");
+problem_response!(
+    NotFound,
+    "No such resource, or not one the caller may know of."
+);
+problem_response!(
+    Conflict,
+    "The request conflicts with stored data (e.g. a duplicate email)."
+);
+problem_response!(
+    PayloadTooLarge,
+    "The body is larger than the configured limit (1 MiB by default)."
+);
+problem_response!(
+    UnsupportedMediaType,
+    "The body is not sent as application/json."
+);
+problem_response!(
+    ValidationFailed,
+    "The body is well-formed JSON but some fields are invalid; `errors` lists each."
+);
+problem_response!(Unavailable, "The database cannot be reached.");
+problem_response!(
+    InternalError,
+    "An unexpected error; its details are logged under the request id."
+);

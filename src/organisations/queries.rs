@@ -1,0 +1,87 @@
+//! The SQL of organisations.
+
+use diesel::prelude::*;
+
+use super::OrganisationRow;
+use crate::db::schema::{lower, organisations};
+use crate::db::{self, DbConnection};
+use crate::domain::{DisplayName, OrganisationId, OrganisationKind};
+use crate::error::ApiError;
+use crate::http::Cursor;
+
+pub fn insert(
+    conn: &mut DbConnection,
+    name: &DisplayName,
+    kind: OrganisationKind,
+) -> Result<OrganisationRow, ApiError> {
+    let row = OrganisationRow {
+        id: db::new_id(),
+        name: name.as_str().to_owned(),
+        kind: kind.as_str().to_owned(),
+        created_at: db::now(),
+    };
+    diesel::insert_into(organisations::table)
+        .values((
+            organisations::id.eq(&row.id),
+            organisations::name.eq(&row.name),
+            organisations::kind.eq(&row.kind),
+            organisations::created_at.eq(row.created_at),
+        ))
+        .execute(conn)
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict(_) => ApiError::Conflict(format!(
+                "an organisation named {:?} already exists",
+                row.name
+            )),
+            other => other,
+        })?;
+    Ok(row)
+}
+
+pub fn find(conn: &mut DbConnection, id: &OrganisationId) -> QueryResult<Option<OrganisationRow>> {
+    organisations::table
+        .find(id.as_str())
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Names are unique regardless of case.
+pub fn find_by_name(
+    conn: &mut DbConnection,
+    name: &DisplayName,
+) -> QueryResult<Option<OrganisationRow>> {
+    organisations::table
+        .filter(lower(organisations::name).eq(name.as_str().to_lowercase()))
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<OrganisationRow>> {
+    let mut query = organisations::table
+        .select(OrganisationRow::as_select())
+        .order(organisations::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(cursor) = after {
+        query = query.filter(organisations::id.gt(cursor.0.clone()));
+    }
+    query.load(conn)
+}
+
+/// The organisation with this name, created with `kind` when there is none.
+pub fn find_or_create(
+    conn: &mut DbConnection,
+    name: &DisplayName,
+    kind: OrganisationKind,
+) -> Result<OrganisationRow, ApiError> {
+    match find_by_name(conn, name)? {
+        Some(row) => Ok(row),
+        None => insert(conn, name, kind),
+    }
+}

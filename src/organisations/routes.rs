@@ -1,0 +1,83 @@
+//! /api/v1/organisations (admin only)
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+
+use super::{CreateOrganisationRequest, Organisation, queries};
+use crate::auth::Admin;
+use crate::db;
+use crate::domain::DisplayName;
+use crate::error::ApiError;
+use crate::http::{Page, PageQuery, ValidJson};
+use crate::state::AppState;
+
+/// Create an organisation.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "create_organisation",
+    security(("bearer" = [])),
+    request_body = CreateOrganisationRequest,
+    responses(
+        (status = 201, description = "Created", body = Organisation,
+            headers(("Location" = String, description = "The new organisation's address"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+#[post("/organisations")]
+pub async fn create_organisation(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    ValidJson(req): ValidJson<CreateOrganisationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = DisplayName::parse(&req.name).map_err(|e| ApiError::invalid("name", e))?;
+    let row = db::run(&state.pool, move |conn| {
+        queries::insert(conn, &name, req.kind)
+    })
+    .await?;
+    let organisation = Organisation::try_from(row)?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/organisations/{}", organisation.id),
+        ))
+        .json(organisation))
+}
+
+/// List organisations, oldest first.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "list_organisations",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of organisations", body = Page<Organisation>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+#[get("/organisations")]
+pub async fn list_organisations(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Organisation>>, ApiError> {
+    let (limit, cursor) = (page.limit()?, page.cursor()?);
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(queries::list(conn, cursor.as_ref(), limit)?)
+    })
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(Organisation::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(web::Json(Page::from_rows(items, limit, |o| &o.id)))
+}

@@ -1,0 +1,124 @@
+//! Builds the application: routes, middleware, the OpenAPI document, the server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::auth::routes as auth;
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::health::{self, OpenApiJson};
+use crate::http::{self, BodyLimit, RouteTable};
+use crate::openapi;
+use crate::organisations::routes as organisations;
+use crate::state::AppState;
+use crate::users::routes as users;
+
+/// Every route of the API. Registering through utoipa-actix-web puts each one in
+/// the OpenAPI document, so the document cannot miss a route.
+fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::get_health)
+        .service(health::get_ready)
+        .service(
+            scope("/api/v1")
+                .service(health::get_openapi)
+                .service(auth::login)
+                .service(auth::refresh_session)
+                .service(auth::logout)
+                .service(auth::get_me)
+                .service(organisations::create_organisation)
+                .service(organisations::list_organisations)
+                .service(users::create_user)
+                .service(users::list_users)
+                .service(users::get_user)
+                .service(users::update_user),
+        );
+}
+
+/// The OpenAPI document, generated from the routes (the same one the server serves).
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::frame())
+        .configure(routes)
+        .split_for_parts();
+    openapi::add_common_responses(&mut doc);
+    doc
+}
+
+pub fn openapi_json() -> String {
+    serde_json::to_string_pretty(&openapi_doc()).expect("the OpenAPI document serialises") + "\n"
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds (port 0 picks a free port, as the tests do) and prepares the server.
+    pub fn build(settings: Settings, pool: Pool) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)?;
+        let port = listener.local_addr()?.port();
+        let doc = openapi_doc();
+        let route_table = web::Data::new(RouteTable::from_openapi(&doc));
+        let doc_json = web::Data::new(OpenApiJson(openapi_json()));
+        let body_limit = settings.body_limit;
+        let workers = settings.workers;
+        let state = web::Data::new(AppState::new(pool, settings));
+
+        let server = HttpServer::new(move || {
+            let (payload, query, path) = http::extractor_config(body_limit);
+            App::new()
+                .into_utoipa_app()
+                .configure(routes)
+                .into_app()
+                .app_data(state.clone())
+                .app_data(route_table.clone())
+                .app_data(doc_json.clone())
+                .app_data(BodyLimit(body_limit))
+                .app_data(payload)
+                .app_data(query)
+                .app_data(path)
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}")
+                        .config(SwaggerConfig::new(["/api/v1/openapi.json"])),
+                )
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("Location", "/docs/"))
+                            .finish()
+                    }),
+                )
+                .default_service(web::to(http::fallback))
+                .wrap(from_fn(http::problem_details))
+                .wrap(TracingLogger::default())
+        })
+        .workers(workers)
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests (10 s at most).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

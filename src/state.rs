@@ -1,0 +1,20 @@
+use crate::auth::jwt::JwtKeys;
+use crate::config::Settings;
+use crate::db::Pool;
+
+/// What every handler can reach: the pool, the token keys, the settings.
+pub struct AppState {
+    pub pool: Pool,
+    pub jwt: JwtKeys,
+    pub settings: Settings,
+}
+
+impl AppState {
+    pub fn new(pool: Pool, settings: Settings) -> Self {
+        Self {
+            jwt: JwtKeys::new(&settings.jwt_secret, settings.access_token_ttl),
+            pool,
+            settings,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Users: who may sign in, with which role, for which organisation.
+
+pub mod queries;
+pub mod routes;
+
+use chrono::{DateTime, NaiveDateTime};
+use diesel::{Queryable, Selectable};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::db::schema::users;
+use crate::domain::{DisplayName, Email, OrganisationId, Password, Role, UserId};
+use crate::error::ApiError;
+use crate::validation::{valid_display_name, valid_email, valid_password, valid_uuid};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub active: bool,
+    pub password_changed_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl UserRow {
+    pub fn role(&self) -> Result<Role, ApiError> {
+        self.role.parse().map_err(ApiError::internal)
+    }
+}
+
+/// The organisation a user belongs to, as shown beside the user.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrganisationRef {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+}
+
+/// A user as the API shows it. Password hashes never leave the database.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    #[schema(format = Uuid)]
+    pub id: String,
+    #[schema(example = "monitor@demo.basewatch.org")]
+    pub email: String,
+    #[schema(example = "Field Monitor")]
+    pub name: String,
+    pub role: Role,
+    pub organisation: OrganisationRef,
+    /// A deactivated user cannot sign in, and their tokens stop working at once.
+    pub active: bool,
+    pub created_at: DateTime<chrono::Utc>,
+    pub updated_at: DateTime<chrono::Utc>,
+}
+
+impl User {
+    pub fn from_row(row: UserRow, organisation_name: String) -> Result<Self, ApiError> {
+        Ok(Self {
+            role: row.role()?,
+            organisation: OrganisationRef {
+                id: row.organisation_id,
+                name: organisation_name,
+            },
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            active: row.active,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+/// A new account. Only admins create accounts.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Unique regardless of case; stored lower-cased.
+    #[validate(custom(function = "valid_email"))]
+    #[schema(example = "new.monitor@example.org")]
+    pub email: String,
+    #[validate(custom(function = "valid_display_name"))]
+    #[schema(example = "New Monitor")]
+    pub name: String,
+    pub role: Role,
+    #[validate(custom(function = "valid_uuid"))]
+    #[schema(format = Uuid)]
+    pub organisation_id: String,
+    /// At least 12 characters.
+    #[validate(custom(function = "valid_password"))]
+    #[schema(example = "a long passphrase", min_length = 12, format = Password)]
+    pub password: String,
+}
+
+/// Changes to an account; every field is optional.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[validate(custom(function = "valid_display_name"))]
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    /// `false` deactivates the account and revokes its sessions at once.
+    pub active: Option<bool>,
+    #[validate(custom(function = "valid_uuid"))]
+    #[schema(format = Uuid)]
+    pub organisation_id: Option<String>,
+    /// A password reset: the user's sessions are revoked.
+    #[validate(custom(function = "valid_password"))]
+    #[schema(min_length = 12, format = Password)]
+    pub password: Option<String>,
+}
+
+/// A validated new account, ready to store.
+pub struct NewUser {
+    pub email: Email,
+    pub name: DisplayName,
+    pub role: Role,
+    pub organisation_id: OrganisationId,
+    pub password: Password,
+}
+
+impl TryFrom<CreateUserRequest> for NewUser {
+    type Error = ApiError;
+
+    fn try_from(req: CreateUserRequest) -> Result<Self, ApiError> {
+        Ok(Self {
+            email: Email::parse(&req.email).map_err(|e| ApiError::invalid("email", e))?,
+            name: DisplayName::parse(&req.name).map_err(|e| ApiError::invalid("name", e))?,
+            role: req.role,
+            organisation_id: OrganisationId::parse(&req.organisation_id)
+                .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))?,
+            password: Password::parse(req.password)
+                .map_err(|e| ApiError::invalid("password", e))?,
+        })
+    }
+}
+
+/// A validated change.
+#[derive(Default)]
+pub struct UserChanges {
+    pub name: Option<DisplayName>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    pub organisation_id: Option<OrganisationId>,
+    pub password: Option<Password>,
+}
+
+impl TryFrom<UpdateUserRequest> for UserChanges {
+    type Error = ApiError;
+
+    fn try_from(req: UpdateUserRequest) -> Result<Self, ApiError> {
+        Ok(Self {
+            name: req
+                .name
+                .map(|n| DisplayName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
+                .transpose()?,
+            role: req.role,
+            active: req.active,
+            organisation_id: req
+                .organisation_id
+                .map(|id| {
+                    OrganisationId::parse(&id)
+                        .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))
+                })
+                .transpose()?,
+            password: req
+                .password
+                .map(|p| Password::parse(p).map_err(|e| ApiError::invalid("password", e)))
+                .transpose()?,
+        })
+    }
+}
+
+/// The rules an admin's change must follow, checked before anything is written.
+pub fn check_changes(
+    actor: &UserId,
+    target: &UserId,
+    changes: &UserChanges,
+) -> Result<(), ApiError> {
+    if actor == target {
+        if changes.active == Some(false) {
+            return Err(ApiError::invalid(
+                "active",
+                "you cannot deactivate your own account",
+            ));
+        }
+        if changes.role.is_some_and(|r| r != Role::Admin) {
+            return Err(ApiError::invalid(
+                "role",
+                "you cannot remove your own admin role",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Hashes the password and stores the account, for the command line and the demo
+/// (the HTTP handler hashes on the blocking pool itself).
+pub fn create_account(
+    conn: &mut crate::db::DbConnection,
+    user: &NewUser,
+) -> Result<UserId, ApiError> {
+    let hash = crate::auth::password::hash(&user.password).map_err(ApiError::internal)?;
+    queries::insert(conn, user, &hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> UserId {
+        UserId::from_db(s.into())
+    }
+
+    #[test]
+    fn admins_cannot_lock_themselves_out() {
+        let me = id("a");
+        let deactivate = UserChanges {
+            active: Some(false),
+            ..Default::default()
+        };
+        let demote = UserChanges {
+            role: Some(Role::Analyst),
+            ..Default::default()
+        };
+        assert!(check_changes(&me, &me, &deactivate).is_err());
+        assert!(check_changes(&me, &me, &demote).is_err());
+        assert!(check_changes(&me, &id("b"), &deactivate).is_ok());
+        assert!(check_changes(&me, &id("b"), &demote).is_ok());
+    }
+}

@@ -1,0 +1,154 @@
+//! The SQL of users.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{NewUser, UserRow};
+use crate::db::schema::{organisations, users};
+use crate::db::{self, DbConnection};
+use crate::domain::{Email, OrganisationId, Role, UserId};
+use crate::error::ApiError;
+use crate::http::Cursor;
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUserRow<'a> {
+    id: &'a str,
+    organisation_id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    role: &'a str,
+    password_hash: &'a str,
+    active: bool,
+    password_changed_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    user: &NewUser,
+    password_hash: &str,
+) -> Result<UserId, ApiError> {
+    let id = db::new_id();
+    let now = db::now();
+    let row = NewUserRow {
+        id: &id,
+        organisation_id: user.organisation_id.as_str(),
+        email: user.email.as_str(),
+        name: user.name.as_str(),
+        role: user.role.as_str(),
+        password_hash,
+        active: true,
+        password_changed_at: now,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(users::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(|e| match e {
+            e if is_unique_violation(&e) => ApiError::Conflict(format!(
+                "a user with the email {} already exists",
+                user.email.as_str()
+            )),
+            e => unknown_organisation(e),
+        })?;
+    Ok(UserId::from_db(id))
+}
+
+/// A user with their organisation's name.
+pub fn find(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<(UserRow, String)>> {
+    users::table
+        .inner_join(organisations::table)
+        .filter(users::id.eq(id.as_str()))
+        .select((UserRow::as_select(), organisations::name))
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::email.eq(email.as_str()))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub organisation_id: Option<OrganisationId>,
+    pub active: Option<bool>,
+}
+
+/// Users in creation order (ids are time-ordered UUIDv7), `limit + 1` rows at most.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<(UserRow, String)>> {
+    let mut query = users::table
+        .inner_join(organisations::table)
+        .select((UserRow::as_select(), organisations::name))
+        .order(users::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    if let Some(org) = &filter.organisation_id {
+        query = query.filter(users::organisation_id.eq(org.as_str().to_owned()));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(users::active.eq(active));
+    }
+    if let Some(cursor) = after {
+        query = query.filter(users::id.gt(cursor.0.clone()));
+    }
+    query.load(conn)
+}
+
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = users)]
+pub struct UserChangeset {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub active: Option<bool>,
+    pub organisation_id: Option<String>,
+    pub password_hash: Option<String>,
+    pub password_changed_at: Option<NaiveDateTime>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Applies a change; returns whether the user exists.
+pub fn update(
+    conn: &mut DbConnection,
+    id: &UserId,
+    changes: &UserChangeset,
+) -> Result<bool, ApiError> {
+    diesel::update(users::table.filter(users::id.eq(id.as_str())))
+        .set(changes)
+        .execute(conn)
+        .map(|n| n == 1)
+        .map_err(unknown_organisation)
+}
+
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// The only foreign key a user row has is its organisation.
+fn unknown_organisation(e: diesel::result::Error) -> ApiError {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ) => ApiError::invalid("organisation_id", "no organisation has this id"),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,219 @@
+//! /api/v1/users (admin only)
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::queries::{self, UserChangeset, UserFilter};
+use super::{CreateUserRequest, NewUser, UpdateUserRequest, User, UserChanges, check_changes};
+use crate::auth::{Admin, password, refresh};
+use crate::db;
+use crate::domain::{OrganisationId, Role, UserId};
+use crate::error::ApiError;
+use crate::http::{Page, PageQuery, ValidJson};
+use crate::state::AppState;
+
+/// Create a user in an organisation.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "create_user",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = User,
+            headers(("Location" = String, description = "The new user's address"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    ValidJson(req): ValidJson<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewUser::try_from(req)?;
+    let password = new.password.clone();
+    let hash = web::block(move || password::hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let user = db::transaction(&state.pool, move |conn| {
+        let id = queries::insert(conn, &new, &hash)?;
+        let (row, org) =
+            queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
+        User::from_row(row, org)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id)))
+        .json(user))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// Only users of this organisation.
+    #[param(format = Uuid)]
+    pub organisation_id: Option<String>,
+    /// Only active (`true`) or deactivated (`false`) users.
+    pub active: Option<bool>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// List users, oldest first.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "list_users",
+    security(("bearer" = [])),
+    params(UserListQuery),
+    responses(
+        (status = 200, description = "A page of users", body = Page<User>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<UserListQuery>,
+) -> Result<web::Json<Page<User>>, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let (limit, cursor) = (page.limit()?, page.cursor()?);
+    let filter = UserFilter {
+        role: query.role,
+        organisation_id: query
+            .organisation_id
+            .map(|id| {
+                OrganisationId::parse(&id)
+                    .map_err(|_| ApiError::BadRequest("organisation_id must be a UUID".into()))
+            })
+            .transpose()?,
+        active: query.active,
+    };
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(queries::list(conn, &filter, cursor.as_ref(), limit)?)
+    })
+    .await?;
+    let users = rows
+        .into_iter()
+        .map(|(row, org)| User::from_row(row, org))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(web::Json(Page::from_rows(users, limit, |u| &u.id)))
+}
+
+/// One user.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "get_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<web::Json<User>, ApiError> {
+    let id = UserId::parse(&id)?;
+    let (row, org) = db::run(&state.pool, move |conn| Ok(queries::find(conn, &id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(web::Json(User::from_row(row, org)?))
+}
+
+/// Change a user's name, role, organisation or status, or reset their password.
+///
+/// Deactivating a user or resetting their password ends all their sessions at once.
+/// Admins cannot deactivate themselves or drop their own admin role.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "update_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The user's id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    id: web::Path<String>,
+    ValidJson(req): ValidJson<UpdateUserRequest>,
+) -> Result<web::Json<User>, ApiError> {
+    let id = UserId::parse(&id)?;
+    let changes = UserChanges::try_from(req)?;
+    check_changes(&admin.id, &id, &changes)?;
+    let password_hash = match changes.password.clone() {
+        Some(p) => Some(
+            web::block(move || password::hash(&p))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
+    let user = db::transaction(&state.pool, move |conn| {
+        let now = db::now();
+        let ends_sessions = changes.active == Some(false) || password_hash.is_some();
+        let changeset = UserChangeset {
+            name: changes.name.map(|n| n.as_str().to_owned()),
+            role: changes.role.map(|r| r.as_str().to_owned()),
+            active: changes.active,
+            organisation_id: changes
+                .organisation_id
+                .as_ref()
+                .map(|o| o.as_str().to_owned()),
+            password_changed_at: password_hash.is_some().then_some(now),
+            password_hash,
+            updated_at: Some(now),
+        };
+        if !queries::update(conn, &id, &changeset)? {
+            return Err(ApiError::not_found("user"));
+        }
+        if ends_sessions {
+            refresh::revoke_all_for_user(conn, &id)?;
+        }
+        let (row, org) =
+            queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
+        User::from_row(row, org)
+    })
+    .await?;
+    Ok(web::Json(user))
+}

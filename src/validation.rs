@@ -1,0 +1,35 @@
+//! `validator` custom checks that defer to the domain types, so a rule lives in one place.
+
+use std::borrow::Cow;
+
+use validator::ValidationError;
+
+use crate::domain::{DisplayName, Email, Password};
+
+fn error(code: &'static str, message: String) -> ValidationError {
+    ValidationError::new(code).with_message(Cow::Owned(message))
+}
+
+pub fn valid_email(value: &str) -> Result<(), ValidationError> {
+    Email::parse(value)
+        .map(|_| ())
+        .map_err(|m| error("email", m))
+}
+
+pub fn valid_display_name(value: &str) -> Result<(), ValidationError> {
+    DisplayName::parse(value)
+        .map(|_| ())
+        .map_err(|m| error("name", m))
+}
+
+pub fn valid_password(value: &str) -> Result<(), ValidationError> {
+    Password::parse(value.to_owned())
+        .map(|_| ())
+        .map_err(|m| error("password", m))
+}
+
+pub fn valid_uuid(value: &str) -> Result<(), ValidationError> {
+    uuid::Uuid::parse_str(value)
+        .map(|_| ())
+        .map_err(|_| error("uuid", "must be a UUID".into()))
+}

@@ -1,0 +1,197 @@
+//! Every error, ours or the framework's, is an RFC 9457 problem document.
+
+use awc::http::Method;
+use basewatch::domain::Role;
+use serde_json::json;
+
+use crate::helpers::{Backend, spawn_app};
+
+crate::scenarios![
+    unknown_routes_are_404_problems,
+    wrong_methods_are_405_with_allow,
+    malformed_bodies_are_400_problems,
+    wrong_content_types_are_415_problems,
+    oversized_bodies_are_413_problems,
+    bad_query_strings_are_400_problems,
+    responses_carry_request_ids_and_no_store,
+];
+
+async fn unknown_routes_are_404_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    for path in [
+        "/",
+        "/api",
+        "/api/v1",
+        "/api/v1/nothing",
+        "/api/v2/users",
+        "/api/v1/users/",
+        "/health/x",
+    ] {
+        let problem = app.get(path, Some(&admin.token)).await.expect(404);
+        assert_eq!(problem["title"], "Not Found");
+    }
+}
+
+async fn wrong_methods_are_405_with_allow(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let id = uuid::Uuid::new_v4();
+    let cases = [
+        (Method::DELETE, "/api/v1/users".to_owned(), "GET, POST"),
+        (Method::PUT, format!("/api/v1/users/{id}"), "GET, PATCH"),
+        (Method::DELETE, format!("/api/v1/users/{id}"), "GET, PATCH"),
+        (Method::GET, "/api/v1/auth/login".to_owned(), "POST"),
+        (Method::POST, "/health".to_owned(), "GET"),
+        (Method::PATCH, "/api/v1/me".to_owned(), "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let res = app
+            .request(method.clone(), &path, Some(&admin.token), None)
+            .await;
+        let problem = res.expect(405);
+        assert_eq!(res.header("allow"), Some(allow), "{method} {path}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains(method.as_str())
+        );
+    }
+}
+
+async fn malformed_bodies_are_400_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let auth = format!("Bearer {}", admin.token);
+    for body in [
+        &b"{"[..],
+        b"{\"name\": }",
+        b"not json",
+        b"",
+        b"{\"name\": \"x\", \"kind\": \"ngo\"} trailing",
+    ] {
+        let res = app
+            .raw(
+                Method::POST,
+                "/api/v1/organisations",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &auth),
+                ],
+                body.to_vec(),
+            )
+            .await;
+        let problem = res.expect(400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("JSON"),
+            "{problem}"
+        );
+    }
+    // JSON of the wrong shape is a 422 naming where.
+    let problem = app
+        .post("/api/v1/organisations", Some(&admin.token), &json!("ngo"))
+        .await
+        .expect(422);
+    assert_eq!(problem["errors"][0]["field"], "body");
+    app.post("/api/v1/organisations", Some(&admin.token), &json!([1, 2]))
+        .await
+        .expect(422);
+    assert_eq!(app.count("organisations"), 1);
+}
+
+async fn wrong_content_types_are_415_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = br#"{"email": "a@b.org", "password": "whatever it is"}"#.to_vec();
+    for headers in [
+        vec![("content-type", "text/plain")],
+        vec![("content-type", "application/x-www-form-urlencoded")],
+        vec![("content-type", "application/xml")],
+        vec![],
+    ] {
+        let res = app
+            .raw(Method::POST, "/api/v1/auth/login", &headers, body.clone())
+            .await;
+        let problem = res.expect(415);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
+    }
+    // A structured suffix and parameters are fine.
+    for content_type in [
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+    ] {
+        let res = app
+            .raw(
+                Method::POST,
+                "/api/v1/auth/login",
+                &[("content-type", content_type)],
+                body.clone(),
+            )
+            .await;
+        res.expect(401);
+    }
+}
+
+async fn oversized_bodies_are_413_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let huge = json!({"name": "x".repeat(1 << 20), "kind": "ngo"});
+    let problem = app
+        .post("/api/v1/organisations", Some(&admin.token), &huge)
+        .await
+        .expect(413);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("1048576"),
+        "{problem}"
+    );
+    assert_eq!(app.count("organisations"), 1);
+    // Just under the limit is read (and then refused for what it says).
+    let big = json!({"name": "x".repeat(1000), "kind": "ngo"});
+    app.post("/api/v1/organisations", Some(&admin.token), &big)
+        .await
+        .expect(422);
+}
+
+async fn bad_query_strings_are_400_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    for query in [
+        "limit=-1",
+        "limit=1.5",
+        "limit=99999999999999999999",
+        "cursor=%FF",
+        "bogus=1",
+    ] {
+        let problem = app
+            .get(
+                &format!("/api/v1/organisations?{query}"),
+                Some(&admin.token),
+            )
+            .await
+            .expect(400);
+        assert_eq!(problem["type"], "about:blank", "{query}");
+    }
+}
+
+async fn responses_carry_request_ids_and_no_store(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let a = app.get("/api/v1/me", Some(&admin.token)).await;
+    let b = app.get("/api/v1/me", Some(&admin.token)).await;
+    let (id_a, id_b) = (
+        a.header("x-request-id").unwrap(),
+        b.header("x-request-id").unwrap(),
+    );
+    assert_ne!(id_a, id_b);
+    assert!(uuid::Uuid::parse_str(id_a).is_ok());
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+    assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+    let problem = app.get("/api/v1/users/nope", Some(&admin.token)).await;
+    problem.expect(404);
+    assert_eq!(problem.header("cache-control"), Some("no-store"));
+}

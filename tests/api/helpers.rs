@@ -1,0 +1,380 @@
+//! `spawn_app`: a real server on a free port, over a fresh database of its own.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use awc::http::Method;
+use basewatch::auth::jwt::JwtKeys;
+use basewatch::config::{Environment, Settings};
+use basewatch::db::{self, DatabaseUrl, DbConnection, Pool};
+use basewatch::domain::{
+    DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId,
+};
+use basewatch::startup::Application;
+use basewatch::users::{self, NewUser};
+use basewatch::{auth, organisations};
+use diesel::Connection;
+use serde_json::Value;
+
+/// Sends a request and reads the whole response.
+macro_rules! read {
+    ($send:expr) => {{
+        let mut res = $send.await.expect("the request reaches the server");
+        let body = res
+            .body()
+            .limit(64 << 20)
+            .await
+            .expect("the body can be read");
+        Response {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: body.to_vec(),
+        }
+    }};
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The server under test, its database and a client.
+pub struct TestApp {
+    pub address: String,
+    pub client: awc::Client,
+    pub pool: Pool,
+    pub jwt_secret: Vec<u8>,
+    pub database_url: DatabaseUrl,
+    /// The oversight office every seeded user belongs to, unless said otherwise.
+    pub org_id: String,
+    handle: ServerHandle,
+    _db: TestDatabase,
+}
+
+/// A seeded account and a token for it.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+/// A response, read whole.
+pub struct Response {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, and for errors that the body is a problem document
+    /// carrying the request id of the `x-request-id` header.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        if status == 204 {
+            assert!(self.body.is_empty());
+            return Value::Null;
+        }
+        let body = self.json();
+        if status >= 400 {
+            assert_eq!(
+                self.header("content-type"),
+                Some("application/problem+json")
+            );
+            assert_eq!(body["status"], status);
+            assert!(
+                body["title"].is_string() && body["type"].is_string(),
+                "{body}"
+            );
+            assert!(body["detail"].is_string(), "{body}");
+            assert_eq!(
+                body["request_id"].as_str(),
+                self.header("x-request-id"),
+                "{body}"
+            );
+        } else {
+            assert!(self.header("x-request-id").is_some());
+        }
+        body
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = TestDatabase::create(backend);
+    let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4()).into_bytes();
+    let settings = Settings {
+        environment: Environment::Development,
+        database_url: db.url.clone(),
+        bind: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        jwt_secret: jwt_secret.clone(),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(3600),
+        pool_size: 4,
+        body_limit: 1 << 20,
+        workers: 1,
+        data_dir: std::env::temp_dir(),
+    };
+    if std::env::var_os("TEST_LOG").is_some() {
+        basewatch::telemetry::init(Environment::Development);
+    }
+    let pool = db::connect_pool(&db.url, settings.pool_size).expect("test database reachable");
+    let org_id = {
+        let mut conn = pool.get().unwrap();
+        db::migrations::run_pending(&mut conn).expect("migrations apply");
+        let name = DisplayName::parse("Test Oversight Office").unwrap();
+        organisations::queries::insert(&mut conn, &name, OrganisationKind::OversightOffice)
+            .unwrap()
+            .id
+    };
+    let app = Application::build(settings, pool.clone()).expect("server builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.into_server();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    TestApp {
+        address,
+        client: awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .disable_redirects()
+            .finish(),
+        pool,
+        jwt_secret,
+        database_url: db.url.clone(),
+        org_id,
+        handle,
+        _db: db,
+    }
+}
+
+/// One argon2 hash for every seeded account: hashing per user would dominate the suite.
+fn test_password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| auth::password::hash(&Password::parse(PASSWORD.into()).unwrap()).unwrap())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        match body {
+            Some(body) => read!(req.send_json(body)),
+            None => read!(req.send()),
+        }
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        read!(req.send_body(body))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// Runs a query against the app's database, for assertions on what was stored.
+    pub fn db<T>(&self, f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>) -> T {
+        let mut conn = self.pool.get().unwrap();
+        f(&mut conn).unwrap()
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        self.db(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                .get_result::<Count>(conn)
+                .map(|c| c.n)
+        })
+    }
+
+    /// Stores an account with the test password in the test organisation and mints its token.
+    pub fn seed_user(&self, role: Role) -> TestUser {
+        self.seed_user_in(role, &self.org_id.clone())
+    }
+
+    pub fn seed_user_in(&self, role: Role, org_id: &str) -> TestUser {
+        let email = format!(
+            "{role}-{}@example.org",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let user = NewUser {
+            email: Email::parse(&email).unwrap(),
+            name: DisplayName::parse(&format!("Test {role}")).unwrap(),
+            role,
+            organisation_id: OrganisationId::from_db(org_id.to_owned()),
+            password: Password::parse(PASSWORD.into()).unwrap(),
+        };
+        let id = self.db(|conn| {
+            Ok(users::queries::insert(conn, &user, test_password_hash()).expect("seed user"))
+        });
+        TestUser {
+            token: self.token_for(&id),
+            id: id.to_string(),
+            email,
+        }
+    }
+
+    /// An access token exactly as login would issue it.
+    pub fn token_for(&self, id: &UserId) -> String {
+        JwtKeys::new(&self.jwt_secret, Duration::from_secs(900))
+            .issue(id.as_str())
+            .unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops accepting and closes the workers; the database is dropped after.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// A database that exists for one test: a temporary SQLite file, or a fresh
+/// PostgreSQL database created beside `TEST_DATABASE_URL` and dropped afterwards.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    cleanup: Option<(String, String)>,
+    sqlite_dir: Option<std::path::PathBuf>,
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("basewatch-test-{unique}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                Self {
+                    url: DatabaseUrl::Sqlite(dir.join("test.db")),
+                    cleanup: None,
+                    sqlite_dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin_url =
+                    postgres_admin_url().expect("TEST_DATABASE_URL is set for PostgreSQL tests");
+                let name = format!("basewatch_test_{unique}");
+                let mut admin = diesel::PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("cannot reach TEST_DATABASE_URL: {e}"));
+                diesel::RunQueryDsl::execute(
+                    diesel::sql_query(format!("CREATE DATABASE {name}")),
+                    &mut admin,
+                )
+                .unwrap();
+                Self {
+                    url: DatabaseUrl::Postgres(with_database(&admin_url, &name)),
+                    cleanup: Some((admin_url, name)),
+                    sqlite_dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((admin_url, name)) = &self.cleanup
+            && let Ok(mut admin) = diesel::PgConnection::establish(admin_url)
+        {
+            // FORCE closes the pool's connections that may still be open.
+            let _ = diesel::RunQueryDsl::execute(
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+                &mut admin,
+            );
+        }
+    }
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The same server and credentials, another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{server}/{name}{query}")
+}

@@ -1,0 +1,103 @@
+//! The integration suite: every scenario runs through HTTP against a real server,
+//! once on SQLite and once on PostgreSQL when `TEST_DATABASE_URL` is set.
+//!
+//! Without `TEST_DATABASE_URL` the PostgreSQL runs are listed as ignored, never
+//! passed in silence; under CI (`CI=true`) a missing URL fails the run.
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod operations;
+mod organisations;
+mod tokens;
+mod users;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use helpers::Backend;
+use libtest_mimic::{Arguments, Trial};
+
+pub type ScenarioFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A test that runs on each backend.
+pub struct Scenario {
+    pub name: &'static str,
+    pub run: fn(Backend) -> ScenarioFuture,
+}
+
+/// A test that does not depend on the backend.
+pub struct Check {
+    pub name: &'static str,
+    pub run: fn(),
+}
+
+/// Lists a module's scenarios: `scenarios![login_works, ...]`.
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        pub fn scenarios() -> Vec<$crate::Scenario> {
+            vec![$($crate::Scenario {
+                name: concat!(module_path!(), "::", stringify!($name)),
+                run: |backend| Box::pin($name(backend)),
+            }),*]
+        }
+    };
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let postgres = helpers::postgres_admin_url().is_some();
+    if !postgres {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            eprintln!(
+                "error: CI=true but TEST_DATABASE_URL is not set; the PostgreSQL suite must run in CI"
+            );
+            std::process::exit(1);
+        }
+        eprintln!("note: TEST_DATABASE_URL is not set: the PostgreSQL runs are listed as ignored");
+    }
+
+    let scenarios: Vec<Scenario> = [
+        auth::scenarios(),
+        tokens::scenarios(),
+        users::scenarios(),
+        organisations::scenarios(),
+        errors::scenarios(),
+        operations::scenarios(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+
+    let mut trials = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        for scenario in &scenarios {
+            let run = scenario.run;
+            let name = format!(
+                "{}::{}",
+                backend.name(),
+                scenario.name.trim_start_matches("api::")
+            );
+            trials.push(
+                Trial::test(name, move || {
+                    actix_web::rt::System::new().block_on(run(backend));
+                    Ok(())
+                })
+                .with_ignored_flag(backend == Backend::Postgres && !postgres),
+            );
+        }
+    }
+    for check in operations::checks() {
+        let run = check.run;
+        trials.push(Trial::test(
+            check.name.trim_start_matches("api::"),
+            move || {
+                run();
+                Ok(())
+            },
+        ));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,346 @@
+//! Health, readiness, the OpenAPI document, Swagger UI, migrations, demo data, the command line.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use basewatch::db::migrations;
+use basewatch::demo;
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestDatabase, spawn_app};
+use crate::{Check, helpers};
+
+crate::scenarios![
+    health_and_readiness,
+    the_served_document_is_the_committed_one,
+    swagger_ui_works_offline,
+    migrations_run_down_and_up_again,
+    demo_data_is_seeded_once_and_its_accounts_sign_in,
+    the_cli_creates_users_with_a_password_from_stdin,
+];
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            name: "api::operations::committed_openapi_matches_the_code",
+            run: committed_openapi_matches_the_code,
+        },
+        Check {
+            name: "api::operations::migration_folders_match_across_backends",
+            run: migration_folders_match_across_backends,
+        },
+        Check {
+            name: "api::operations::production_refuses_a_weak_jwt_secret",
+            run: production_refuses_a_weak_jwt_secret,
+        },
+        Check {
+            name: "api::operations::every_operation_is_fully_documented",
+            run: every_operation_is_fully_documented,
+        },
+    ]
+}
+
+const OPENAPI_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+
+fn committed_openapi() -> Value {
+    let text = std::fs::read_to_string(OPENAPI_FILE).expect("openapi/openapi.json is committed");
+    serde_json::from_str(&text).expect("openapi/openapi.json is JSON")
+}
+
+async fn health_and_readiness(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.get("/health", None).await.expect(200)["status"], "ok");
+    let ready = app.get("/ready", None).await.expect(200);
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["database"], backend.name());
+
+    // With a migration reverted, the service is alive but not ready.
+    app.db(|conn| {
+        migrations::revert_all(conn).unwrap();
+        Ok(())
+    });
+    app.get("/health", None).await.expect(200);
+    let problem = app.get("/ready", None).await.expect(503);
+    assert!(problem["detail"].as_str().unwrap().contains("migrations"));
+}
+
+async fn the_served_document_is_the_committed_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(res.expect(200), committed_openapi());
+    assert_eq!(res.header("content-type"), Some("application/json"));
+}
+
+async fn swagger_ui_works_offline(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let redirect = app.get("/docs", None).await;
+    assert_eq!(redirect.status, 308);
+    assert_eq!(redirect.header("location"), Some("/docs/"));
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.contains("swagger-ui-bundle.js"));
+    assert!(
+        !html.contains("https://"),
+        "the page loads nothing from outside"
+    );
+    // The scripts are served by Basewatch itself, and point at our document.
+    let bundle = app.get("/docs/swagger-ui-bundle.js", None).await;
+    assert_eq!(bundle.status, 200);
+    assert!(bundle.body.len() > 100_000);
+    let init = app.get("/docs/swagger-initializer.js", None).await;
+    assert!(String::from_utf8_lossy(&init.body).contains("/api/v1/openapi.json"));
+}
+
+fn table_names(conn: &mut basewatch::db::DbConnection) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    use diesel::RunQueryDsl;
+    let sql = match conn {
+        basewatch::db::DbConnection::Sqlite(_) => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        basewatch::db::DbConnection::Postgres(_) => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
+        }
+    };
+    diesel::sql_query(sql)
+        .load::<Name>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+}
+
+async fn migrations_run_down_and_up_again(backend: Backend) {
+    let db = TestDatabase::create(backend);
+    let mut conn = db.url.connect().unwrap();
+    let applied = migrations::run_pending(&mut conn).unwrap();
+    assert!(!applied.is_empty());
+    assert!(!migrations::has_pending(&mut conn).unwrap());
+    let tables = table_names(&mut conn);
+    for table in ["organisations", "users", "refresh_tokens"] {
+        assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
+    }
+
+    let reverted = migrations::revert_all(&mut conn).unwrap();
+    assert_eq!(reverted.len(), applied.len());
+    assert_eq!(table_names(&mut conn), ["__diesel_schema_migrations"]);
+    assert!(migrations::has_pending(&mut conn).unwrap());
+
+    assert_eq!(migrations::run_pending(&mut conn).unwrap(), applied);
+    assert_eq!(table_names(&mut conn), tables);
+}
+
+async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (orgs, users) = (app.count("organisations"), app.count("users"));
+    assert_eq!(app.db(|conn| Ok(demo::seed(conn).unwrap())), 7);
+    assert_eq!(
+        app.db(|conn| Ok(demo::seed(conn).unwrap())),
+        0,
+        "a second run adds nothing"
+    );
+    assert_eq!(app.count("organisations"), orgs + 2);
+    assert_eq!(app.count("users"), users + 7);
+
+    let expected = [
+        ("admin", "admin", demo::OVERSIGHT_OFFICE),
+        ("reviewer", "reviewer", demo::OVERSIGHT_OFFICE),
+        ("reviewer2", "reviewer", demo::OVERSIGHT_OFFICE),
+        ("analyst", "analyst", demo::OVERSIGHT_OFFICE),
+        ("monitor", "monitor", demo::OVERSIGHT_OFFICE),
+        ("monitor2", "monitor", demo::OVERSIGHT_OFFICE),
+        ("partner", "partner", demo::NGO),
+    ];
+    for (login, role, org) in expected {
+        let email = format!("{login}@demo.basewatch.org");
+        let tokens = app
+            .login(&email, &format!("demo-password-{role}"))
+            .await
+            .expect(200);
+        let me = app
+            .get("/api/v1/me", tokens["access_token"].as_str())
+            .await
+            .expect(200);
+        assert_eq!(me["role"], role);
+        assert_eq!(me["organisation"]["name"], org);
+    }
+}
+
+fn basewatch(database_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_basewatch"));
+    cmd.env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+async fn the_cli_creates_users_with_a_password_from_stdin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let url = database_url(&app);
+    let create = |email: &str, password: &str| {
+        let mut child = basewatch(&url)
+            .args([
+                "user",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "Cli Admin",
+                "--role",
+                "admin",
+            ])
+            .args([
+                "--org",
+                "Command Line Office",
+                "--org-kind",
+                "oversight_office",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = create("cli@example.org", "a passphrase from stdin\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin cli@example.org"));
+    let tokens = app
+        .login("cli@example.org", "a passphrase from stdin")
+        .await
+        .expect(200);
+    let me = app
+        .get("/api/v1/me", tokens["access_token"].as_str())
+        .await
+        .expect(200);
+    assert_eq!(me["organisation"]["name"], "Command Line Office");
+
+    // The same organisation is reused; a duplicate email and a short password fail clearly.
+    let out = create("cli2@example.org", "another long passphrase\n");
+    assert!(out.status.success());
+    assert_eq!(
+        app.count("organisations WHERE name = 'Command Line Office'"),
+        1
+    );
+    let out = create("CLI@example.org", "yet another passphrase\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = create("cli3@example.org", "short\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+    assert_eq!(app.count("users WHERE email LIKE 'cli%'"), 2);
+}
+
+fn database_url(app: &helpers::TestApp) -> String {
+    match &app.database_url {
+        basewatch::db::DatabaseUrl::Postgres(url) => url.clone(),
+        basewatch::db::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+    }
+}
+
+fn committed_openapi_matches_the_code() {
+    let generated: Value = serde_json::from_str(&basewatch::startup::openapi_json()).unwrap();
+    assert!(
+        generated == committed_openapi(),
+        "openapi/openapi.json is out of date: run `cargo run -q -- openapi > openapi/openapi.json`"
+    );
+}
+
+fn migration_folders_match_across_backends() {
+    let list = |backend: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().is_dir())
+            .map(|e| {
+                for file in ["up.sql", "down.sql"] {
+                    assert!(
+                        e.path().join(file).is_file(),
+                        "{} lacks {file}",
+                        e.path().display()
+                    );
+                }
+                e.file_name().to_string_lossy().into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let (sqlite, postgres) = (list("sqlite"), list("postgres"));
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, postgres);
+}
+
+fn production_refuses_a_weak_jwt_secret() {
+    for secret in [None, Some("too-short-secret")] {
+        let mut cmd = basewatch("sqlite:///nonexistent/never-created.db");
+        cmd.arg("serve")
+            .env("BASEWATCH_ENV", "production")
+            .env_remove("BASEWATCH_JWT_SECRET");
+        if let Some(secret) = secret {
+            cmd.env("BASEWATCH_JWT_SECRET", secret);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("BASEWATCH_JWT_SECRET"), "{stderr}");
+    }
+}
+
+/// The document tells the truth: ids, tags, security and error answers on every operation.
+fn every_operation_is_fully_documented() {
+    let doc = committed_openapi();
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_owned()), "duplicate operationId {id}");
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{id} has no tag"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("500"), "{id} lacks 500");
+            let secured = op.get("security").is_some();
+            assert_eq!(
+                secured,
+                responses.contains_key("401") && !path.contains("/auth/"),
+                "{id}: security vs 401"
+            );
+            if op.get("requestBody").is_some() {
+                for status in ["413", "415", "422"] {
+                    assert!(responses.contains_key(status), "{id} lacks {status}");
+                }
+            }
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let reference = response["$ref"].as_str().unwrap_or_default();
+                    assert!(
+                        reference.starts_with("#/components/responses/"),
+                        "{id} {status} is not a problem"
+                    );
+                }
+            }
+        }
+    }
+    assert!(ids.len() >= 12);
+}

@@ -1,11 +1,12 @@
 //! The command line: `serve`, `migrate`, `user create`, `openapi`.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Environment, Settings};
+use crate::config::{self, Environment};
 use crate::db::{self, DbConnection, migrations};
 use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role};
 use crate::startup::{self, Application};
@@ -126,21 +127,25 @@ fn serve(with_demo: bool) -> Result<(), String> {
     drop(conn);
     let pool = db::connect_pool(&settings.database_url, settings.pool_size)?;
     actix_web::rt::System::new().block_on(async move {
-        let banner = banner(&settings, with_demo);
+        let (ip, database) = (settings.bind.ip(), settings.database_url.display());
         let app = Application::build(settings, pool)
             .map_err(|e| format!("cannot start the server: {e}"))?;
-        println!("{banner}");
+        println!(
+            "{}",
+            banner(SocketAddr::new(ip, app.port()), &database, with_demo)
+        );
         app.run_until_stopped()
             .await
-            .map_err(|e| format!("server error: {e}"))
+            .map_err(|e| format!("server error: {e}"))?;
+        tracing::info!("stopped");
+        Ok(())
     })
 }
 
-fn banner(settings: &Settings, with_demo: bool) -> String {
-    let base = format!("http://{}", settings.bind);
+fn banner(address: SocketAddr, database: &str, with_demo: bool) -> String {
+    let base = format!("http://{address}");
     let mut text = format!(
-        "Basewatch is listening on {base} ({})\n  API:      {base}/api/v1\n  Docs:     {base}/docs/\n  OpenAPI:  {base}/api/v1/openapi.json\n  Health:   {base}/health, {base}/ready\n",
-        settings.database_url.display()
+        "Basewatch is listening on {base} ({database})\n  API:      {base}/api/v1\n  Docs:     {base}/docs/\n  OpenAPI:  {base}/api/v1/openapi.json\n  Health:   {base}/health, {base}/ready\n"
     );
     if with_demo {
         text.push_str("Demo accounts (password demo-password-<role>):\n");

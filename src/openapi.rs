@@ -123,3 +123,35 @@ problem_response!(
     InternalError,
     "An unexpected error; its details are logged under the request id."
 );
+
+/// A group of the problem answers above, for `responses(...)` of `#[utoipa::path]`.
+macro_rules! response_group {
+    ($(#[$doc:meta])* $name:ident: $($status:literal => $response:ident),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                [$(($status, stringify!($response))),+]
+                    .into_iter()
+                    .map(|(status, name)| {
+                        (status.to_owned(), RefOr::Ref(utoipa::openapi::Ref::from_response_name(name)))
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+response_group!(
+    /// What a JSON request body can be refused for.
+    BodyErrors: "400" => BadRequest, "413" => PayloadTooLarge, "415" => UnsupportedMediaType, "422" => ValidationFailed
+);
+response_group!(
+    /// Any operation that needs a signed-in caller and the database.
+    SignedIn: "401" => Unauthorized, "503" => Unavailable
+);
+response_group!(
+    /// Operations for admins only.
+    AdminOnly: "401" => Unauthorized, "403" => Forbidden, "503" => Unavailable
+);

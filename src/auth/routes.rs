@@ -75,12 +75,9 @@ fn tokens(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
         (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::BodyErrors,
     )
 )]
 #[post("/auth/login")]
@@ -126,12 +123,9 @@ pub async fn login(
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "The next tokens", body = TokenResponse),
-        (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
         (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::BodyErrors,
     )
 )]
 #[post("/auth/refresh")]
@@ -172,11 +166,8 @@ pub async fn refresh_session(
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Signed out"),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
         (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::BodyErrors,
     )
 )]
 #[post("/auth/logout")]
@@ -198,8 +189,7 @@ pub async fn logout(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = User),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::SignedIn,
     )
 )]
 #[get("/me")]

@@ -20,14 +20,9 @@ use crate::state::AppState;
     responses(
         (status = 201, description = "Created", body = Organisation,
             headers(("Location" = String, description = "The new organisation's address"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
         (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::BodyErrors,
+        crate::openapi::AdminOnly,
     )
 )]
 #[post("/organisations")]
@@ -59,9 +54,7 @@ pub async fn create_organisation(
     responses(
         (status = 200, description = "A page of organisations", body = Page<Organisation>),
         (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::AdminOnly,
     )
 )]
 #[get("/organisations")]

@@ -23,14 +23,9 @@ use crate::state::AppState;
     responses(
         (status = 201, description = "Created", body = User,
             headers(("Location" = String, description = "The new user's address"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
         (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::BodyErrors,
+        crate::openapi::AdminOnly,
     )
 )]
 #[post("/users")]
@@ -82,9 +77,7 @@ pub struct UserListQuery {
     responses(
         (status = 200, description = "A page of users", body = Page<User>),
         (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::AdminOnly,
     )
 )]
 #[get("/users")]
@@ -129,10 +122,8 @@ pub async fn list_users(
     params(("id" = String, Path, format = Uuid, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = User),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::AdminOnly,
     )
 )]
 #[get("/users/{id}")]
@@ -160,14 +151,9 @@ pub async fn get_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The updated user", body = User),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::BodyErrors,
+        crate::openapi::AdminOnly,
     )
 )]
 #[patch("/users/{id}")]

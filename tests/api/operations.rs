@@ -17,6 +17,7 @@ crate::scenarios![
     migrations_run_down_and_up_again,
     demo_data_is_seeded_once_and_its_accounts_sign_in,
     the_cli_creates_users_with_a_password_from_stdin,
+    serve_demo_starts_and_stops_gracefully_on_sigterm,
 ];
 
 pub fn checks() -> Vec<Check> {
@@ -343,4 +344,82 @@ fn every_operation_is_fully_documented() {
         }
     }
     assert!(ids.len() >= 12);
+}
+
+async fn serve_demo_starts_and_stops_gracefully_on_sigterm(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let db = TestDatabase::create(backend);
+    let url = match &db.url {
+        basewatch::db::DatabaseUrl::Postgres(url) => url.clone(),
+        basewatch::db::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+    };
+    let data_dir = std::env::temp_dir().join(format!("basewatch-serve-{}", uuid::Uuid::new_v4()));
+    let mut child = basewatch(&url)
+        .args(["serve", "--demo"])
+        .env("BASEWATCH_BIND", "127.0.0.1:0")
+        .env("BASEWATCH_DATA_DIR", &data_dir)
+        .env("BASEWATCH_WORKERS", "1")
+        .env_remove("BASEWATCH_JWT_SECRET")
+        .env_remove("BASEWATCH_ENV")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    while !banner.contains("Try:") {
+        assert!(
+            stdout.read_line(&mut banner).unwrap() > 0,
+            "serve exited early: {banner}"
+        );
+    }
+    let address = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap()
+        .to_owned();
+    assert!(banner.contains("admin@demo.basewatch.org") && banner.contains("demo-password-admin"));
+    assert!(banner.contains("/docs/"));
+
+    let client = awc::Client::default();
+    let ready = client.get(format!("{address}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let login = client
+        .post(format!("{address}/api/v1/auth/login"))
+        .send_json(&serde_json::json!({"email": "partner@demo.basewatch.org", "password": "demo-password-partner"}))
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    // Development generated a JWT secret only its owner can read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data_dir.join("jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no exit 15 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let _ = std::fs::remove_dir_all(data_dir);
 }

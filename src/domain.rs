@@ -199,6 +199,13 @@ macro_rules! uuid_id {
     };
 }
 
+/// Any other record's id from a URL: anything but a UUID names no record (404).
+pub fn parse_id(raw: &str, what: &str) -> Result<String, crate::error::ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| crate::error::ApiError::not_found(what))
+}
+
 uuid_id!(
     /// The id of a user.
     UserId,
@@ -209,6 +216,29 @@ uuid_id!(
     OrganisationId,
     "organisation"
 );
+
+/// A country, as an ISO 3166-1 alpha-2 code (upper case).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let code = raw.trim().to_ascii_uppercase();
+        if code.len() == 2 && COUNTRY_CODES.split(' ').any(|c| c == code) {
+            Ok(Self(code))
+        } else {
+            Err(format!("{raw:?} is not an ISO 3166-1 alpha-2 country code"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// ISO 3166-1 alpha-2 codes, plus XK (Kosovo), the user-assigned code the UN system,
+/// the EU and most data sets use.
+const COUNTRY_CODES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
 
 #[cfg(test)]
 mod tests {
@@ -256,6 +286,15 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn country_codes_are_iso_alpha_2() {
+        assert_eq!(CountryCode::parse("np").unwrap().as_str(), "NP");
+        assert_eq!(CountryCode::parse("XK").unwrap().as_str(), "XK");
+        for bad in ["", "N", "NPL", "ZZ", "12"] {
+            assert!(CountryCode::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

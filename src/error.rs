@@ -252,3 +252,17 @@ fn flatten_validation(
         }
     }
 }
+
+/// A diesel error, with a unique-constraint violation turned into a 409 that says what clashed.
+pub fn conflict_on_duplicate(
+    e: diesel::result::Error,
+    message: impl FnOnce() -> String,
+) -> ApiError {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => ApiError::Conflict(message()),
+        other => other.into(),
+    }
+}

@@ -5,6 +5,7 @@
 //! (`users/`, `organisations/`, `auth/`) with `routes.rs` (handlers), `queries.rs`
 //! (SQL) and its rules in `mod.rs`. `http/` holds what all routes share.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod missions;
 pub mod openapi;
 pub mod organisations;
 pub mod startup;

@@ -27,6 +27,9 @@ use crate::error::{FieldError, Problem};
         (name = "auth", description = "Sign in, refresh and sign out"),
         (name = "organisations", description = "Organisations (admin only)"),
         (name = "users", description = "User accounts (admin only)"),
+        (name = "reference data", description = "Missions, bases and deployments: admins write, everyone signed in reads"),
+        (name = "incidents", description = "Reports, their review and their history"),
+        (name = "audit", description = "The append-only audit log (admin only)"),
         (name = "operations", description = "Health, readiness and this document"),
     ),
     modifiers(&SecurityAndCommonResponses)

@@ -10,11 +10,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use crate::audit::routes as audit;
 use crate::auth::routes as auth;
 use crate::config::Settings;
 use crate::db::Pool;
 use crate::health::{self, OpenApiJson};
 use crate::http::{self, BodyLimit, RouteTable};
+use crate::missions::routes as missions;
 use crate::openapi;
 use crate::organisations::routes as organisations;
 use crate::state::AppState;
@@ -37,7 +39,18 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(users::create_user)
                 .service(users::list_users)
                 .service(users::get_user)
-                .service(users::update_user),
+                .service(users::update_user)
+                .service(missions::list_missions)
+                .service(missions::create_mission)
+                .service(missions::get_mission)
+                .service(missions::update_mission)
+                .service(missions::list_bases)
+                .service(missions::create_base)
+                .service(missions::get_base)
+                .service(missions::update_base)
+                .service(missions::list_deployments)
+                .service(missions::create_deployment)
+                .service(audit::list_audit_records),
         );
 }
 

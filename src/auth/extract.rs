@@ -3,7 +3,8 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use tracing_actix_web::RequestId;
 
 use super::policy::{self, Action};
 use crate::domain::{OrganisationId, Role, UserId};
@@ -21,7 +22,14 @@ pub struct CurrentUser {
     pub id: UserId,
     pub role: Role,
     pub organisation_id: OrganisationId,
+    /// This request's id, for the audit rows the handler writes.
+    pub request_id: Option<String>,
 }
+
+/// Left in the request's extensions so that a refusal (403) can be audited with
+/// the identity of whoever was refused.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedActor(pub String);
 
 impl FromRequest for CurrentUser {
     type Error = actix_web::Error;
@@ -30,6 +38,8 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state is missing"))?;
             let token = token.ok_or(ApiError::Unauthorized(BEARER_REQUIRED))?;
@@ -46,10 +56,13 @@ impl FromRequest for CurrentUser {
             if !row.active || claims.iat < row.password_changed_at.and_utc().timestamp() {
                 return Err(ApiError::Unauthorized(BEARER_REQUIRED).into());
             }
+            req.extensions_mut()
+                .insert(AuthenticatedActor(row.id.clone()));
             Ok(CurrentUser {
                 role: row.role()?,
                 id: UserId::from_db(row.id),
                 organisation_id: OrganisationId::from_db(row.organisation_id),
+                request_id,
             })
         })
     }

@@ -8,7 +8,7 @@ pub mod policy;
 pub mod refresh;
 pub mod routes;
 
-pub use extract::{Admin, CurrentUser};
+pub use extract::{Admin, AuthenticatedActor, CurrentUser};
 
 /// `bytes` random bytes from the operating system, hex-encoded.
 pub fn random_token_hex(bytes: usize) -> String {

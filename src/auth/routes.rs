@@ -2,10 +2,13 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use validator::Validate;
 
 use super::{CurrentUser, password, refresh};
+use crate::audit::{self, Action};
 use crate::db;
 use crate::domain::{Email, UserId};
 use crate::error::ApiError;
@@ -83,7 +86,8 @@ fn tokens(
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
-    ValidJson(req): ValidJson<LoginRequest>,
+    request_id: RequestId,
+    ValidJson(mut req): ValidJson<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let user = match Email::parse(&req.email) {
         Ok(email) => {
@@ -95,18 +99,44 @@ pub async fn login(
         Err(_) => None,
     };
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let password_ok = web::block(move || password::verify(stored_hash.as_deref(), &req.password))
+    let candidate = std::mem::take(&mut req.password);
+    let password_ok = web::block(move || password::verify(stored_hash.as_deref(), &candidate))
         .await
         .map_err(ApiError::internal)?;
+    let request_id = Some(request_id.to_string());
     let user = match user {
         Some(user) if password_ok && user.active => user,
-        _ => return Err(ApiError::Unauthorized(BAD_CREDENTIALS)),
+        known => {
+            let reason = match &known {
+                None => "unknown email",
+                Some(u) if !u.active => "deactivated account",
+                Some(_) => "wrong password",
+            };
+            let target = known.map(|u| u.id);
+            db::run(&state.pool, move |conn| {
+                let mut entry = audit::Entry::new(Action::LoginFailed)
+                    .request(request_id.as_deref())
+                    .details(json!({"email": req.email, "reason": reason}));
+                if let Some(id) = &target {
+                    entry = entry.on("user", id);
+                }
+                Ok(entry.write(conn)?)
+            })
+            .await?;
+            return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+        }
     };
     let id = UserId::from_db(user.id);
     let ttl = state.settings.refresh_token_ttl;
     let user_id = id.clone();
-    let refresh_token = db::run(&state.pool, move |conn| {
-        Ok(refresh::issue(conn, &user_id, &refresh::new_family(), ttl)?)
+    let refresh_token = db::transaction(&state.pool, move |conn| {
+        let token = refresh::issue(conn, &user_id, &refresh::new_family(), ttl)?;
+        audit::Entry::new(Action::LoginSucceeded)
+            .actor(Some(user_id.as_str()))
+            .request(request_id.as_deref())
+            .on("user", user_id.as_str())
+            .write(conn)?;
+        Ok(token)
     })
     .await?;
     tracing::info!(user_id = %id, "signed in");

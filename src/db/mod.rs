@@ -180,7 +180,37 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    run(pool, move |conn| conn.transaction(work)).await
+    run(pool, move |conn| in_transaction(conn, work)).await
+}
+
+/// On SQLite the transaction takes the write lock at BEGIN (`BEGIN IMMEDIATE`):
+/// a transaction that reads and then writes would otherwise fail with "database
+/// is locked" when another writer got there in between, instead of waiting.
+pub fn in_transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(_) => Manager::begin_transaction(conn)?,
+    }
+    match work(conn) {
+        Ok(value) => match Manager::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = Manager::rollback_transaction(conn);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            Manager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
 }
 
 /// The current time as stored: UTC, truncated to microseconds so that both

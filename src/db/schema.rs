@@ -45,3 +45,121 @@ diesel::define_sql_function! {
     /// SQL `lower()`, the same on both backends for ASCII.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
+
+diesel::table! {
+    missions (id) {
+        id -> Text,
+        name -> Text,
+        country -> Text,
+        mandate_start -> Date,
+        mandate_end -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bases (id) {
+        id -> Text,
+        mission_id -> Text,
+        name -> Text,
+        latitude -> Double,
+        longitude -> Double,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deployments (id) {
+        id -> Text,
+        base_id -> Text,
+        start_date -> Date,
+        end_date -> Nullable<Date>,
+        troop_count -> Integer,
+        contributing_country -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        mission_id -> Text,
+        base_id -> Nullable<Text>,
+        base_distance_km -> Nullable<Double>,
+        status -> Text,
+        version -> Integer,
+        reporter_id -> Text,
+        organisation_id -> Text,
+        occurred_at -> Timestamp,
+        latitude -> Double,
+        longitude -> Double,
+        location_precision -> Nullable<Text>,
+        venue -> Nullable<Text>,
+        victim_count -> Integer,
+        source_type -> Nullable<Text>,
+        source_reliability -> Nullable<Text>,
+        source_credibility -> Nullable<Integer>,
+        content -> Text,
+        content_hash -> Text,
+        narrative -> Nullable<Text>,
+        consent_assessment -> Text,
+        computed_assessment -> Text,
+        assessment_indicators -> Text,
+        assessment_override_reason -> Nullable<Text>,
+        synthetic -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        submitted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    incident_exploitation_types (incident_id, exploitation_type) {
+        incident_id -> Text,
+        exploitation_type -> Text,
+    }
+}
+
+diesel::table! {
+    incident_events (id) {
+        id -> Text,
+        incident_id -> Text,
+        at -> Timestamp,
+        actor_id -> Text,
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        version -> Integer,
+        changed_fields -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        entity_type -> Nullable<Text>,
+        entity_id -> Nullable<Text>,
+        details -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(bases -> missions (mission_id));
+diesel::joinable!(deployments -> bases (base_id));
+diesel::joinable!(incidents -> missions (mission_id));
+diesel::joinable!(incident_events -> incidents (incident_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    missions,
+    bases,
+    deployments,
+    incidents,
+    incident_exploitation_types,
+    incident_events,
+    audit_log
+);

@@ -1,11 +1,15 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, web};
 use tracing_actix_web::RequestId;
 
+use crate::audit::{self, Action};
+use crate::auth::AuthenticatedActor;
 use crate::error::{ApiError, Problem, problem_response};
+use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -17,10 +21,14 @@ pub async fn problem_details(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
     let api = req.path().starts_with("/api/");
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     // Routing and handlers turn their errors into responses, so this only fails
     // for a middleware placed inside this one (there is none).
     let res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
+    if let (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some(state)) = (status, state) {
+        audit_refusal(&state, &res, request_id.as_deref()).await;
+    }
     let mut res = if status.is_client_error() || status.is_server_error() {
         let (http_req, response) = res.into_parts();
         let rendered = match response.error().and_then(|e| e.as_error::<ApiError>()) {
@@ -61,4 +69,38 @@ pub async fn problem_details(
         HeaderValue::from_static("nosniff"),
     );
     Ok(res)
+}
+
+/// Records a 401 or 403, with who was refused when they were signed in. Failed
+/// sign-ins have their own record (`auth.login_failed`).
+async fn audit_refusal(
+    state: &web::Data<AppState>,
+    res: &ServiceResponse<BoxBody>,
+    request_id: Option<&str>,
+) {
+    let req = res.request();
+    if req.path() == "/api/v1/auth/login" {
+        return;
+    }
+    let actor = req
+        .extensions()
+        .get::<AuthenticatedActor>()
+        .map(|a| a.0.clone());
+    let details = serde_json::json!({
+        "method": req.method().as_str(),
+        "path": req.path(),
+        "status": res.status().as_u16(),
+    });
+    let request_id = request_id.map(str::to_owned);
+    let written = crate::db::run(&state.pool, move |conn| {
+        Ok(audit::Entry::new(Action::RequestRefused)
+            .actor(actor.as_deref())
+            .request(request_id.as_deref())
+            .details(details)
+            .write(conn)?)
+    })
+    .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not audit a refused request");
+    }
 }

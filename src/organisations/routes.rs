@@ -2,8 +2,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
+use serde_json::json;
 
 use super::{CreateOrganisationRequest, Organisation, queries};
+use crate::audit::{self, Action};
 use crate::auth::Admin;
 use crate::db;
 use crate::domain::DisplayName;
@@ -28,12 +30,18 @@ use crate::state::AppState;
 #[post("/organisations")]
 pub async fn create_organisation(
     state: web::Data<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
     ValidJson(req): ValidJson<CreateOrganisationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let name = DisplayName::parse(&req.name).map_err(|e| ApiError::invalid("name", e))?;
-    let row = db::run(&state.pool, move |conn| {
-        queries::insert(conn, &name, req.kind)
+    let row = db::transaction(&state.pool, move |conn| {
+        let row = queries::insert(conn, &name, req.kind)?;
+        audit::Entry::new(Action::OrganisationCreated)
+            .by(&admin)
+            .on("organisation", &row.id)
+            .details(json!({"name": row.name, "kind": row.kind}))
+            .write(conn)?;
+        Ok(row)
     })
     .await?;
     let organisation = Organisation::try_from(row)?;

@@ -3,10 +3,12 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, patch, post, web};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::IntoParams;
 
 use super::queries::{self, UserChangeset, UserFilter};
 use super::{CreateUserRequest, NewUser, UpdateUserRequest, User, UserChanges, check_changes};
+use crate::audit::{self, Action};
 use crate::auth::{Admin, password, refresh};
 use crate::db;
 use crate::domain::{OrganisationId, Role, UserId};
@@ -31,7 +33,7 @@ use crate::state::AppState;
 #[post("/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
     ValidJson(req): ValidJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewUser::try_from(req)?;
@@ -44,7 +46,13 @@ pub async fn create_user(
         let id = queries::insert(conn, &new, &hash)?;
         let (row, org) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
-        User::from_row(row, org)
+        let user = User::from_row(row, org)?;
+        audit::Entry::new(Action::UserCreated)
+            .by(&admin)
+            .on("user", id.as_str())
+            .details(json!({"email": user.email, "role": user.role, "organisation_id": user.organisation.id}))
+            .write(conn)?;
+        Ok(user)
     })
     .await?;
     Ok(HttpResponse::Created()
@@ -178,6 +186,13 @@ pub async fn update_user(
     let user = db::transaction(&state.pool, move |conn| {
         let now = db::now();
         let ends_sessions = changes.active == Some(false) || password_hash.is_some();
+        let details = json!({
+            "name": changes.name.as_ref().map(|n| n.as_str().to_owned()),
+            "role": changes.role,
+            "active": changes.active,
+            "organisation_id": changes.organisation_id.as_ref().map(|o| o.as_str().to_owned()),
+            "password_reset": password_hash.is_some(),
+        });
         let changeset = UserChangeset {
             name: changes.name.map(|n| n.as_str().to_owned()),
             role: changes.role.map(|r| r.as_str().to_owned()),
@@ -196,6 +211,11 @@ pub async fn update_user(
         if ends_sessions {
             refresh::revoke_all_for_user(conn, &id)?;
         }
+        audit::Entry::new(Action::UserUpdated)
+            .by(&admin)
+            .on("user", id.as_str())
+            .details(details)
+            .write(conn)?;
         let (row, org) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
         User::from_row(row, org)

@@ -1,0 +1,79 @@
+//! /api/v1/audit (admin only)
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{AuditRecord, Filter};
+use crate::auth::Admin;
+use crate::db;
+use crate::error::ApiError;
+use crate::http::{Page, PageQuery};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only what this user did.
+    #[param(format = Uuid)]
+    pub actor_id: Option<String>,
+    /// Only this action, e.g. `auth.login_failed` or `incident.transitioned`.
+    pub action: Option<String>,
+    /// Only records about this kind of entity (`user`, `incident`, …).
+    pub entity_type: Option<String>,
+    /// Only records about this entity.
+    pub entity_id: Option<String>,
+    /// From this time on (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time (exclusive).
+    pub to: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Read the audit log, newest first.
+#[utoipa::path(
+    tag = "audit",
+    operation_id = "list_audit_records",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit records", body = Page<AuditRecord>),
+        (status = 400, response = crate::openapi::BadRequest),
+        crate::openapi::AdminOnly,
+    )
+)]
+#[get("/audit")]
+pub async fn list_audit_records(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<AuditQuery>,
+) -> Result<web::Json<Page<AuditRecord>>, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let (limit, cursor) = (page.limit()?, page.cursor()?);
+    let filter = Filter {
+        actor_id: query.actor_id,
+        action: query.action,
+        entity_type: query.entity_type,
+        entity_id: query.entity_id,
+        from: query.from.map(|t| t.naive_utc()),
+        to: query.to.map(|t| t.naive_utc()),
+    };
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(super::list(conn, &filter, cursor.as_ref(), limit)?)
+    })
+    .await?;
+    let records = rows.into_iter().map(AuditRecord::from).collect();
+    Ok(web::Json(Page::from_rows(
+        records,
+        limit,
+        |r: &AuditRecord| &r.id,
+    )))
+}

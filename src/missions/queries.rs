@@ -1,0 +1,322 @@
+//! The SQL of missions, bases and deployments.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::{Base, Deployment, Mission, MissionFields};
+use crate::db::schema::{bases, deployments, missions};
+use crate::db::{self, DbConnection};
+use crate::error::{ApiError, conflict_on_duplicate};
+use crate::http::Cursor;
+
+type MissionRow = (
+    String,
+    String,
+    String,
+    NaiveDate,
+    Option<NaiveDate>,
+    NaiveDateTime,
+    NaiveDateTime,
+);
+type BaseRow = (
+    String,
+    String,
+    String,
+    f64,
+    f64,
+    NaiveDateTime,
+    NaiveDateTime,
+);
+type DeploymentRow = (
+    String,
+    String,
+    NaiveDate,
+    Option<NaiveDate>,
+    i32,
+    String,
+    NaiveDateTime,
+);
+
+fn mission(
+    (id, name, country, mandate_start, mandate_end, created_at, updated_at): MissionRow,
+) -> Mission {
+    Mission {
+        id,
+        name,
+        country,
+        mandate_start,
+        mandate_end,
+        created_at: created_at.and_utc(),
+        updated_at: updated_at.and_utc(),
+    }
+}
+
+fn base((id, mission_id, name, latitude, longitude, created_at, updated_at): BaseRow) -> Base {
+    Base {
+        id,
+        mission_id,
+        name,
+        latitude,
+        longitude,
+        created_at: created_at.and_utc(),
+        updated_at: updated_at.and_utc(),
+    }
+}
+
+fn deployment(
+    (id, base_id, start_date, end_date, troop_count, contributing_country, created_at): DeploymentRow,
+) -> Deployment {
+    Deployment {
+        id,
+        base_id,
+        start_date,
+        end_date,
+        troop_count,
+        contributing_country,
+        created_at: created_at.and_utc(),
+    }
+}
+
+const MISSION_COLUMNS: (
+    missions::id,
+    missions::name,
+    missions::country,
+    missions::mandate_start,
+    missions::mandate_end,
+    missions::created_at,
+    missions::updated_at,
+) = (
+    missions::id,
+    missions::name,
+    missions::country,
+    missions::mandate_start,
+    missions::mandate_end,
+    missions::created_at,
+    missions::updated_at,
+);
+
+const BASE_COLUMNS: (
+    bases::id,
+    bases::mission_id,
+    bases::name,
+    bases::latitude,
+    bases::longitude,
+    bases::created_at,
+    bases::updated_at,
+) = (
+    bases::id,
+    bases::mission_id,
+    bases::name,
+    bases::latitude,
+    bases::longitude,
+    bases::created_at,
+    bases::updated_at,
+);
+
+fn duplicate_mission(name: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("a mission named {name:?} already exists")
+}
+
+pub fn insert_mission(conn: &mut DbConnection, fields: &MissionFields) -> Result<String, ApiError> {
+    let id = db::new_id();
+    let now = db::now();
+    diesel::insert_into(missions::table)
+        .values((
+            missions::id.eq(&id),
+            missions::name.eq(fields.name.as_str()),
+            missions::country.eq(fields.country.as_str()),
+            missions::mandate_start.eq(fields.mandate_start),
+            missions::mandate_end.eq(fields.mandate_end),
+            missions::created_at.eq(now),
+            missions::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(|e| conflict_on_duplicate(e, duplicate_mission(fields.name.as_str())))?;
+    Ok(id)
+}
+
+pub fn update_mission(
+    conn: &mut DbConnection,
+    id: &str,
+    fields: &MissionFields,
+) -> Result<(), ApiError> {
+    diesel::update(missions::table.find(id))
+        .set((
+            missions::name.eq(fields.name.as_str()),
+            missions::country.eq(fields.country.as_str()),
+            missions::mandate_start.eq(fields.mandate_start),
+            missions::mandate_end.eq(fields.mandate_end),
+            missions::updated_at.eq(db::now()),
+        ))
+        .execute(conn)
+        .map_err(|e| conflict_on_duplicate(e, duplicate_mission(fields.name.as_str())))?;
+    Ok(())
+}
+
+pub fn find_mission(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Mission>> {
+    missions::table
+        .find(id)
+        .select(MISSION_COLUMNS)
+        .first::<MissionRow>(conn)
+        .optional()
+        .map(|row| row.map(mission))
+}
+
+pub fn list_missions(
+    conn: &mut DbConnection,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<Mission>> {
+    let mut query = missions::table
+        .select(MISSION_COLUMNS)
+        .order(missions::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(cursor) = after {
+        query = query.filter(missions::id.gt(cursor.0.clone()));
+    }
+    Ok(query
+        .load::<MissionRow>(conn)?
+        .into_iter()
+        .map(mission)
+        .collect())
+}
+
+fn duplicate_base(name: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("this mission already has a base named {name:?}")
+}
+
+pub fn insert_base(
+    conn: &mut DbConnection,
+    mission_id: &str,
+    name: &str,
+    lat: f64,
+    lon: f64,
+) -> Result<String, ApiError> {
+    let id = db::new_id();
+    let now = db::now();
+    diesel::insert_into(bases::table)
+        .values((
+            bases::id.eq(&id),
+            bases::mission_id.eq(mission_id),
+            bases::name.eq(name),
+            bases::latitude.eq(lat),
+            bases::longitude.eq(lon),
+            bases::created_at.eq(now),
+            bases::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(|e| conflict_on_duplicate(e, duplicate_base(name)))?;
+    Ok(id)
+}
+
+pub fn update_base(
+    conn: &mut DbConnection,
+    id: &str,
+    name: &str,
+    lat: f64,
+    lon: f64,
+) -> Result<(), ApiError> {
+    diesel::update(bases::table.find(id))
+        .set((
+            bases::name.eq(name),
+            bases::latitude.eq(lat),
+            bases::longitude.eq(lon),
+            bases::updated_at.eq(db::now()),
+        ))
+        .execute(conn)
+        .map_err(|e| conflict_on_duplicate(e, duplicate_base(name)))?;
+    Ok(())
+}
+
+pub fn find_base(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Base>> {
+    bases::table
+        .find(id)
+        .select(BASE_COLUMNS)
+        .first::<BaseRow>(conn)
+        .optional()
+        .map(|row| row.map(base))
+}
+
+pub fn list_bases(
+    conn: &mut DbConnection,
+    mission_id: &str,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<Base>> {
+    let mut query = bases::table
+        .filter(bases::mission_id.eq(mission_id.to_owned()))
+        .select(BASE_COLUMNS)
+        .order(bases::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(cursor) = after {
+        query = query.filter(bases::id.gt(cursor.0.clone()));
+    }
+    Ok(query.load::<BaseRow>(conn)?.into_iter().map(base).collect())
+}
+
+/// Every base of a mission, for finding an incident's nearest one.
+pub fn all_bases(conn: &mut DbConnection, mission_id: &str) -> QueryResult<Vec<Base>> {
+    Ok(bases::table
+        .filter(bases::mission_id.eq(mission_id))
+        .select(BASE_COLUMNS)
+        .order(bases::id.asc())
+        .load::<BaseRow>(conn)?
+        .into_iter()
+        .map(base)
+        .collect())
+}
+
+pub struct NewDeployment<'a> {
+    pub base_id: &'a str,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub troop_count: i32,
+    pub contributing_country: &'a str,
+}
+
+pub fn insert_deployment(conn: &mut DbConnection, new: &NewDeployment) -> QueryResult<String> {
+    let id = db::new_id();
+    diesel::insert_into(deployments::table)
+        .values((
+            deployments::id.eq(&id),
+            deployments::base_id.eq(new.base_id),
+            deployments::start_date.eq(new.start_date),
+            deployments::end_date.eq(new.end_date),
+            deployments::troop_count.eq(new.troop_count),
+            deployments::contributing_country.eq(new.contributing_country),
+            deployments::created_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+pub fn find_deployment(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Deployment>> {
+    deployments::table
+        .find(id)
+        .first::<DeploymentRow>(conn)
+        .optional()
+        .map(|row| row.map(deployment))
+}
+
+pub fn list_deployments(
+    conn: &mut DbConnection,
+    base_id: &str,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<Deployment>> {
+    let mut query = deployments::table
+        .filter(deployments::base_id.eq(base_id.to_owned()))
+        .order(deployments::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(cursor) = after {
+        query = query.filter(deployments::id.gt(cursor.0.clone()));
+    }
+    Ok(query
+        .load::<DeploymentRow>(conn)?
+        .into_iter()
+        .map(deployment)
+        .collect())
+}

@@ -80,6 +80,12 @@ pub enum ApiError {
     MethodNotAllowed { method: Method, allow: Vec<Method> },
     #[error("{0}")]
     Conflict(String),
+    /// 412: the `If-Match` version is not the current one.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 428: a change that must say which version it applies to did not.
+    #[error("{0}")]
+    PreconditionRequired(String),
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -186,6 +192,8 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -20,7 +20,8 @@ use crate::error::{FieldError, Problem};
         schemas(Problem, FieldError),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-            UnsupportedMediaType, ValidationFailed, Unavailable, InternalError
+            UnsupportedMediaType, ValidationFailed, Unavailable, InternalError, PreconditionFailed,
+            PreconditionRequired
         )
     ),
     tags(
@@ -121,6 +122,14 @@ problem_response!(
     ValidationFailed,
     "The body is well-formed JSON but some fields are invalid; `errors` lists each."
 );
+problem_response!(
+    PreconditionFailed,
+    "The incident changed since it was read: `If-Match` names an old version. Read it again."
+);
+problem_response!(
+    PreconditionRequired,
+    "The change must say which version it applies to: send `If-Match` with the ETag you read."
+);
 problem_response!(Unavailable, "The database cannot be reached.");
 problem_response!(
     InternalError,
@@ -157,4 +166,8 @@ response_group!(
 response_group!(
     /// Operations for admins only.
     AdminOnly: "401" => Unauthorized, "403" => Forbidden, "503" => Unavailable
+);
+response_group!(
+    /// Changes that must name the version they apply to.
+    Versioned: "412" => PreconditionFailed, "428" => PreconditionRequired
 );

@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::db::Pool;
 use crate::health::{self, OpenApiJson};
 use crate::http::{self, BodyLimit, RouteTable};
+use crate::incidents::{review, routes as incidents};
 use crate::missions::routes as missions;
 use crate::openapi;
 use crate::organisations::routes as organisations;
@@ -50,6 +51,13 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(missions::update_base)
                 .service(missions::list_deployments)
                 .service(missions::create_deployment)
+                .service(incidents::create_incident)
+                .service(incidents::list_incidents)
+                .service(incidents::get_incident)
+                .service(incidents::update_incident)
+                .service(review::transition_incident)
+                .service(review::override_assessment)
+                .service(review::list_incident_history)
                 .service(audit::list_audit_records),
         );
 }

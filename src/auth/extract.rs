@@ -87,7 +87,7 @@ impl FromRequest for Admin {
         let user = CurrentUser::from_request(req, payload);
         Box::pin(async move {
             let user = user.await?;
-            if policy::allows(user.role, Action::ManageAccounts) {
+            if policy::allows(user.role, Action::Administer) {
                 Ok(Admin(user))
             } else {
                 Err(ApiError::Forbidden("this action needs the admin role".into()).into())

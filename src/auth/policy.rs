@@ -4,13 +4,20 @@ use crate::domain::Role;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Organisations and user accounts.
-    ManageAccounts,
+    /// Organisations, user accounts, reference data, the audit log.
+    Administer,
+    /// Report incidents.
+    ReportIncidents,
+    /// Move others' incidents through review, override their assessment.
+    ReviewIncidents,
 }
 
 pub fn allows(role: Role, action: Action) -> bool {
+    use Role::*;
     match action {
-        Action::ManageAccounts => role == Role::Admin,
+        Action::Administer => role == Admin,
+        Action::ReportIncidents => matches!(role, Monitor | Reviewer | Admin | Partner),
+        Action::ReviewIncidents => matches!(role, Reviewer | Admin),
     }
 }
 
@@ -19,13 +26,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_admins_manage_accounts() {
-        for role in Role::ALL {
-            assert_eq!(
-                allows(role, Action::ManageAccounts),
-                role == Role::Admin,
-                "{role}"
-            );
+    fn the_table() {
+        use Role::*;
+        let table = [
+            (Action::Administer, vec![Admin]),
+            (
+                Action::ReportIncidents,
+                vec![Admin, Reviewer, Monitor, Partner],
+            ),
+            (Action::ReviewIncidents, vec![Admin, Reviewer]),
+        ];
+        for (action, allowed) in table {
+            for role in Role::ALL {
+                assert_eq!(
+                    allows(role, action),
+                    allowed.contains(&role),
+                    "{role} {action:?}"
+                );
+            }
         }
     }
 }

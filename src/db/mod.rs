@@ -219,6 +219,10 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+pub fn truncate(t: NaiveDateTime) -> NaiveDateTime {
+    t.trunc_subsecs(6)
+}
+
 pub fn to_utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }

@@ -44,6 +44,18 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
+/// A JSON object taken as it is, for bodies whose fields are checked one by one
+/// (incidents: client ids, server-owned fields, merge patches).
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl Validate for JsonObject {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        Ok(())
+    }
+}
+
 /// The body size limit, registered as app data beside actix's `PayloadConfig`
 /// (which keeps its own copy private) so that a 413 can say what the limit is.
 #[derive(Clone, Copy, Debug)]

@@ -6,7 +6,7 @@ mod middleware;
 mod pagination;
 mod routes_table;
 
-pub use json::{BodyLimit, DEFAULT_BODY_LIMIT, ValidJson, json_error, parse};
+pub use json::{BodyLimit, DEFAULT_BODY_LIMIT, JsonObject, ValidJson, json_error, parse};
 pub use middleware::problem_details;
 pub use pagination::{Cursor, Page, PageQuery};
 pub use routes_table::{RouteTable, fallback};
@@ -27,4 +27,30 @@ pub fn extractor_config(
         ApiError::NotFound("no resource at this address".into()).into()
     });
     (payload, query, path)
+}
+
+/// The version an `If-Match` header names: 428 without one, 412 when it is not
+/// one of ours (so it cannot match).
+pub fn if_match(req: &actix_web::HttpRequest) -> Result<i32, ApiError> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::IF_MATCH)
+        .ok_or_else(|| {
+            ApiError::PreconditionRequired(
+                "send If-Match with the ETag of the version you read, e.g. If-Match: \"3\"".into(),
+            )
+        })?;
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .and_then(|v| v.strip_prefix('"')?.strip_suffix('"')?.parse::<i32>().ok())
+        .ok_or_else(|| {
+            ApiError::PreconditionFailed("If-Match does not name a version of this incident".into())
+        })
+}
+
+/// The ETag of a version: `"3"`.
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
 }

@@ -1,0 +1,324 @@
+//! The SQL of incidents and their history.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::IncidentRow;
+use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
+use crate::auth::CurrentUser;
+use crate::db::schema::{bases, incident_events, incident_exploitation_types, incidents};
+use crate::db::{self, DbConnection};
+use crate::domain::Role;
+use crate::error::ApiError;
+
+pub fn insert(
+    conn: &mut DbConnection,
+    row: &IncidentRow,
+    types: &[ExploitationType],
+) -> QueryResult<()> {
+    diesel::insert_into(incidents::table)
+        .values(row)
+        .execute(conn)?;
+    replace_exploitation_types(conn, &row.id, types)
+}
+
+/// The exploitation types, one row each, so that lists and aggregates can filter
+/// and group on them with an index.
+pub fn replace_exploitation_types(
+    conn: &mut DbConnection,
+    id: &str,
+    types: &[ExploitationType],
+) -> QueryResult<()> {
+    diesel::delete(
+        incident_exploitation_types::table.filter(incident_exploitation_types::incident_id.eq(id)),
+    )
+    .execute(conn)?;
+    for t in types {
+        diesel::insert_into(incident_exploitation_types::table)
+            .values((
+                incident_exploitation_types::incident_id.eq(id),
+                incident_exploitation_types::exploitation_type.eq(t.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// An incident with the name of its nearest base.
+pub fn find(
+    conn: &mut DbConnection,
+    id: &str,
+) -> QueryResult<Option<(IncidentRow, Option<String>)>> {
+    incidents::table
+        .left_join(bases::table.on(incidents::base_id.eq(bases::id.nullable())))
+        .filter(incidents::id.eq(id))
+        .select((IncidentRow::as_select(), bases::name.nullable()))
+        .first(conn)
+        .optional()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundingBox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub mission_id: Option<String>,
+    pub base_id: Option<String>,
+    pub status: Option<Status>,
+    pub occurred_from: Option<NaiveDateTime>,
+    pub occurred_to: Option<NaiveDateTime>,
+    pub exploitation_type: Option<ExploitationType>,
+    pub consent_assessment: Option<ConsentAssessment>,
+    pub reported_by_me: bool,
+    pub bbox: Option<BoundingBox>,
+}
+
+/// A position in a newest-first list: the last incident served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub occurred_at: NaiveDateTime,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(occurred_at: NaiveDateTime, id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{id}", occurred_at.and_utc().timestamp_micros()))
+    }
+
+    pub fn decode(raw: &str) -> Result<Self, ApiError> {
+        let invalid = || ApiError::BadRequest("cursor is not one this API issued".into());
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?)
+            .map_err(|_| invalid())?;
+        let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+        let occurred_at = micros
+            .parse::<i64>()
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .ok_or_else(invalid)?
+            .naive_utc();
+        uuid::Uuid::parse_str(id).map_err(|_| invalid())?;
+        Ok(Self {
+            occurred_at,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// Newest first (by when it happened), `limit + 1` rows at most, only what the viewer may see.
+pub fn list(
+    conn: &mut DbConnection,
+    viewer: &CurrentUser,
+    filter: &Filter,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<(IncidentRow, Option<String>)>> {
+    let me = viewer.id.as_str().to_owned();
+    let draft = Status::Draft.as_str();
+    let mut query = incidents::table
+        .left_join(bases::table.on(incidents::base_id.eq(bases::id.nullable())))
+        .select((IncidentRow::as_select(), bases::name.nullable()))
+        .order((incidents::occurred_at.desc(), incidents::id.desc()))
+        .limit(limit + 1)
+        .into_boxed();
+
+    // The visibility rule of `super::can_see`, in SQL.
+    query = match viewer.role {
+        Role::Reviewer | Role::Analyst | Role::Admin => query.filter(
+            incidents::status
+                .ne(draft)
+                .or(incidents::reporter_id.eq(me.clone())),
+        ),
+        Role::Partner => query.filter(
+            incidents::organisation_id
+                .eq(viewer.organisation_id.as_str().to_owned())
+                .and(
+                    incidents::status
+                        .ne(draft)
+                        .or(incidents::reporter_id.eq(me.clone())),
+                ),
+        ),
+        Role::Monitor => query.filter(incidents::reporter_id.eq(me.clone())),
+    };
+
+    if let Some(mission) = &filter.mission_id {
+        query = query.filter(incidents::mission_id.eq(mission.clone()));
+    }
+    if let Some(base) = &filter.base_id {
+        query = query.filter(incidents::base_id.eq(base.clone()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(incidents::status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.occurred_from {
+        query = query.filter(incidents::occurred_at.ge(from));
+    }
+    if let Some(to) = filter.occurred_to {
+        query = query.filter(incidents::occurred_at.lt(to));
+    }
+    if let Some(t) = filter.exploitation_type {
+        query = query.filter(
+            incidents::id.eq_any(
+                incident_exploitation_types::table
+                    .filter(incident_exploitation_types::exploitation_type.eq(t.as_str()))
+                    .select(incident_exploitation_types::incident_id),
+            ),
+        );
+    }
+    if let Some(assessment) = filter.consent_assessment {
+        query = query.filter(incidents::consent_assessment.eq(assessment.as_str()));
+    }
+    if filter.reported_by_me {
+        query = query.filter(incidents::reporter_id.eq(me));
+    }
+    if let Some(b) = filter.bbox {
+        query = query.filter(incidents::latitude.between(b.min_lat, b.max_lat));
+        query = if b.min_lon <= b.max_lon {
+            query.filter(incidents::longitude.between(b.min_lon, b.max_lon))
+        } else {
+            // The box crosses the antimeridian.
+            query.filter(
+                incidents::longitude
+                    .ge(b.min_lon)
+                    .or(incidents::longitude.le(b.max_lon)),
+            )
+        };
+    }
+    if let Some(c) = after {
+        query = query.filter(
+            incidents::occurred_at
+                .lt(c.occurred_at)
+                .or(incidents::occurred_at
+                    .eq(c.occurred_at)
+                    .and(incidents::id.lt(c.id.clone()))),
+        );
+    }
+    query.load(conn)
+}
+
+/// What an edit changes: the content and everything derived from it.
+#[derive(AsChangeset)]
+#[diesel(table_name = incidents, treat_none_as_null = true)]
+pub struct ContentChanges {
+    pub mission_id: String,
+    pub base_id: Option<String>,
+    pub base_distance_km: Option<f64>,
+    pub occurred_at: NaiveDateTime,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub location_precision: Option<String>,
+    pub venue: Option<String>,
+    pub victim_count: i32,
+    pub source_type: Option<String>,
+    pub source_reliability: Option<String>,
+    pub source_credibility: Option<i32>,
+    pub content: String,
+    pub content_hash: String,
+    pub narrative: Option<String>,
+    pub consent_assessment: String,
+    pub computed_assessment: String,
+    pub assessment_indicators: String,
+}
+
+/// Optimistic concurrency: each update applies only to the version the caller
+/// read, in the same statement, so of two concurrent writers one gets `false`.
+pub fn update_content(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    changes: &ContentChanges,
+) -> QueryResult<bool> {
+    diesel::update(
+        incidents::table
+            .filter(incidents::id.eq(id))
+            .filter(incidents::version.eq(version)),
+    )
+    .set((
+        changes,
+        incidents::version.eq(version + 1),
+        incidents::updated_at.eq(db::now()),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn update_status(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    to: Status,
+    submitted_at: Option<NaiveDateTime>,
+) -> QueryResult<bool> {
+    diesel::update(
+        incidents::table
+            .filter(incidents::id.eq(id))
+            .filter(incidents::version.eq(version)),
+    )
+    .set((
+        incidents::status.eq(to.as_str()),
+        incidents::submitted_at.eq(submitted_at),
+        incidents::version.eq(version + 1),
+        incidents::updated_at.eq(db::now()),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn update_assessment(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    assessment: ConsentAssessment,
+    reason: &str,
+) -> QueryResult<bool> {
+    diesel::update(
+        incidents::table
+            .filter(incidents::id.eq(id))
+            .filter(incidents::version.eq(version)),
+    )
+    .set((
+        incidents::consent_assessment.eq(assessment.as_str()),
+        incidents::assessment_override_reason.eq(reason),
+        incidents::version.eq(version + 1),
+        incidents::updated_at.eq(db::now()),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = incident_events)]
+pub struct EventRow {
+    pub id: String,
+    pub incident_id: String,
+    pub at: NaiveDateTime,
+    pub actor_id: String,
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub comment: Option<String>,
+    pub version: i32,
+    pub changed_fields: Option<String>,
+}
+
+pub fn insert_event(conn: &mut DbConnection, event: &EventRow) -> QueryResult<()> {
+    diesel::insert_into(incident_events::table)
+        .values(event)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Oldest first.
+pub fn events(conn: &mut DbConnection, incident_id: &str) -> QueryResult<Vec<EventRow>> {
+    incident_events::table
+        .filter(incident_events::incident_id.eq(incident_id))
+        .select(EventRow::as_select())
+        .order(incident_events::id.asc())
+        .load(conn)
+}

@@ -1,0 +1,556 @@
+//! /api/v1/incidents: report, read, list, edit.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+
+use super::content::IncidentContent;
+use super::queries::{self, BoundingBox, ContentChanges, Cursor, EventRow, Filter};
+use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
+use super::{CreateIncidentRequest, Incident, IncidentRow, can_see, classify, geo, workflow};
+use crate::audit::{self, Action};
+use crate::auth::CurrentUser;
+use crate::auth::policy::{self, Action as Permission};
+use crate::db::{self, DbConnection};
+use crate::domain::parse_id;
+use crate::error::ApiError;
+use crate::http::{JsonObject, Page, PageQuery, ValidJson, etag, if_match};
+use crate::missions::queries as missions;
+use crate::state::AppState;
+
+/// The answer carrying one incident, with its ETag.
+pub fn respond(status: StatusCode, incident: &Incident) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(incident.version)))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/incidents/{}", incident.id),
+        ))
+        .json(incident)
+}
+
+/// Loads an incident the caller may see; any other answers 404, as if it did not exist.
+pub fn find_visible(
+    conn: &mut DbConnection,
+    user: &CurrentUser,
+    id: &str,
+) -> Result<(IncidentRow, Option<String>), ApiError> {
+    match queries::find(conn, id)? {
+        Some((row, base)) if can_see(user, &row) => Ok((row, base)),
+        _ => Err(ApiError::not_found("incident")),
+    }
+}
+
+/// Everything stored that follows from the content: its columns, the nearest
+/// base and the consent assessment.
+fn derive(conn: &mut DbConnection, content: &IncidentContent) -> Result<ContentChanges, ApiError> {
+    if missions::find_mission(conn, &content.mission_id)?.is_none() {
+        return Err(ApiError::invalid("mission_id", "no mission has this id"));
+    }
+    let bases = missions::all_bases(conn, &content.mission_id)?;
+    let nearest = geo::nearest(&bases, content.latitude, content.longitude);
+    let assessment = classify::assess(content);
+    Ok(ContentChanges {
+        mission_id: content.mission_id.clone(),
+        base_id: nearest.map(|(b, _)| b.id.clone()),
+        base_distance_km: nearest.map(|(_, d)| d),
+        occurred_at: db::truncate(content.occurred_at.naive_utc()),
+        latitude: content.latitude,
+        longitude: content.longitude,
+        location_precision: content.location_precision.map(|p| p.as_str().to_owned()),
+        venue: content.venue.map(|v| v.as_str().to_owned()),
+        victim_count: i32::try_from(content.victims.count).unwrap_or(i32::MAX),
+        source_type: content
+            .source
+            .as_ref()
+            .map(|s| s.source_type.as_str().to_owned()),
+        source_reliability: content
+            .source
+            .as_ref()
+            .map(|s| s.reliability.as_str().to_owned()),
+        source_credibility: content.source.as_ref().map(|s| i32::from(s.credibility)),
+        content: content.stored_json(),
+        content_hash: content.hash(),
+        narrative: content.narrative.clone(),
+        consent_assessment: assessment.value.as_str().to_owned(),
+        computed_assessment: assessment.value.as_str().to_owned(),
+        assessment_indicators: serde_json::to_string(&assessment.indicators)
+            .map_err(ApiError::internal)?,
+    })
+}
+
+fn take_id(body: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match body.remove("id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => uuid::Uuid::parse_str(&s)
+            .map(|u| Some(u.to_string()))
+            .map_err(|_| ApiError::invalid("id", "must be a UUID")),
+        Some(_) => Err(ApiError::invalid("id", "must be a UUID string")),
+    }
+}
+
+fn take_submit(body: &mut Map<String, Value>) -> Result<bool, ApiError> {
+    match body.remove("submit") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(_) => Err(ApiError::invalid("submit", "must be true or false")),
+    }
+}
+
+/// Report an incident.
+///
+/// Monitors, reviewers, admins and partners report; analysts do not. The
+/// server finds the nearest base of the mission and assesses consent.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "create_incident",
+    security(("bearer" = [])),
+    request_body = CreateIncidentRequest,
+    responses(
+        (status = 201, description = "Stored", body = Incident, headers(
+            ("Location" = String, description = "The incident's address"),
+            ("ETag" = String, description = "Its version, for If-Match"))),
+        (status = 200, description = "A re-send of a stored report: nothing new was stored", body = Incident,
+            headers(("ETag" = String, description = "Its version, for If-Match"))),
+        (status = 409, response = crate::openapi::Conflict),
+        crate::openapi::BodyErrors,
+        (status = 403, response = crate::openapi::Forbidden),
+        crate::openapi::SignedIn,
+    )
+)]
+#[post("/incidents")]
+pub async fn create_incident(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    ValidJson(JsonObject(mut body)): ValidJson<JsonObject>,
+) -> Result<HttpResponse, ApiError> {
+    if !policy::allows(user.role, Permission::ReportIncidents) {
+        return Err(ApiError::Forbidden(
+            "analysts read incidents; they do not report them".into(),
+        ));
+    }
+    let id = take_id(&mut body)?;
+    let submit = take_submit(&mut body)?;
+    let mut content = IncidentContent::from_object(body)?;
+    content.check(Utc::now())?;
+    let id = id.unwrap_or_else(db::new_id);
+
+    let (actor, stored, resent_id) = (user.clone(), content.clone(), id.clone());
+    let created = db::transaction(&state.pool, move |conn| {
+        let derived = derive(conn, &stored)?;
+        let now = db::now();
+        let status = if submit { Status::Submitted } else { Status::Draft };
+        let row = row_from(&id, &actor, derived, status, now);
+        queries::insert(conn, &row, &stored.exploitation_types)?;
+        queries::insert_event(conn, &event(&row.id, &actor, "created", None, Some(status), None, 1, None))?;
+        audit::Entry::new(Action::IncidentCreated)
+            .by(&actor)
+            .on("incident", &row.id)
+            .details(json!({"mission_id": row.mission_id, "status": row.status, "consent_assessment": row.consent_assessment}))
+            .write(conn)?;
+        let (row, base) = queries::find(conn, &row.id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
+        Incident::view(row, base, &actor)
+    })
+    .await;
+
+    match created {
+        Ok(incident) => Ok(respond(StatusCode::CREATED, &incident)),
+        // The id exists: a re-send of the same report, or a clash.
+        Err(ApiError::Conflict(_)) => {
+            let hash = content.hash();
+            db::run(&state.pool, move |conn| {
+                let (row, base) = queries::find(conn, &resent_id)?
+                    .ok_or_else(|| ApiError::internal("conflicting incident vanished"))?;
+                if row.reporter_id == user.id.as_str() && row.content_hash == hash {
+                    Incident::view(row, base, &user)
+                } else {
+                    Err(ApiError::Conflict(
+                        "an incident with this id already exists with different content; \
+                         send a new id for a new report"
+                            .into(),
+                    ))
+                }
+            })
+            .await
+            .map(|incident| respond(StatusCode::OK, &incident))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+fn row_from(
+    id: &str,
+    reporter: &CurrentUser,
+    d: ContentChanges,
+    status: Status,
+    now: chrono::NaiveDateTime,
+) -> IncidentRow {
+    IncidentRow {
+        id: id.to_owned(),
+        mission_id: d.mission_id,
+        base_id: d.base_id,
+        base_distance_km: d.base_distance_km,
+        status: status.as_str().to_owned(),
+        version: 1,
+        reporter_id: reporter.id.as_str().to_owned(),
+        organisation_id: reporter.organisation_id.as_str().to_owned(),
+        occurred_at: d.occurred_at,
+        latitude: d.latitude,
+        longitude: d.longitude,
+        location_precision: d.location_precision,
+        venue: d.venue,
+        victim_count: d.victim_count,
+        source_type: d.source_type,
+        source_reliability: d.source_reliability,
+        source_credibility: d.source_credibility,
+        content: d.content,
+        content_hash: d.content_hash,
+        narrative: d.narrative,
+        consent_assessment: d.consent_assessment,
+        computed_assessment: d.computed_assessment,
+        assessment_indicators: d.assessment_indicators,
+        assessment_override_reason: None,
+        synthetic: false,
+        created_at: now,
+        updated_at: now,
+        submitted_at: (status == Status::Submitted).then_some(now),
+    }
+}
+
+/// A history entry.
+#[allow(clippy::too_many_arguments)]
+pub fn event(
+    incident_id: &str,
+    actor: &CurrentUser,
+    kind: &str,
+    from: Option<Status>,
+    to: Option<Status>,
+    comment: Option<String>,
+    version: i32,
+    changed_fields: Option<Vec<String>>,
+) -> EventRow {
+    EventRow {
+        id: db::new_id(),
+        incident_id: incident_id.to_owned(),
+        at: db::now(),
+        actor_id: actor.id.as_str().to_owned(),
+        kind: kind.to_owned(),
+        from_status: from.map(|s| s.as_str().to_owned()),
+        to_status: to.map(|s| s.as_str().to_owned()),
+        comment,
+        version,
+        changed_fields: changed_fields.map(|f| serde_json::to_string(&f).unwrap_or_default()),
+    }
+}
+
+/// One incident, with its version as `ETag`.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "get_incident",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The incident's id")),
+    responses(
+        (status = 200, description = "The incident", body = Incident,
+            headers(("ETag" = String, description = "Its version, for If-Match"))),
+        (status = 404, response = crate::openapi::NotFound),
+        crate::openapi::SignedIn,
+    )
+)]
+#[get("/incidents/{id}")]
+pub async fn get_incident(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id, "incident")?;
+    db::run(&state.pool, move |conn| {
+        let (row, base) = find_visible(conn, &user, &id)?;
+        Incident::view(row, base, &user)
+    })
+    .await
+    .map(|incident| respond(StatusCode::OK, &incident))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentListQuery {
+    #[param(format = Uuid)]
+    pub mission_id: Option<String>,
+    /// Incidents whose nearest base is this one.
+    #[param(format = Uuid)]
+    pub base_id: Option<String>,
+    pub status: Option<Status>,
+    /// Occurred at or after this time.
+    pub occurred_from: Option<DateTime<Utc>>,
+    /// Occurred before this time.
+    pub occurred_to: Option<DateTime<Utc>>,
+    pub exploitation_type: Option<ExploitationType>,
+    pub consent_assessment: Option<ConsentAssessment>,
+    /// Only incidents the caller reported.
+    pub reported_by_me: Option<bool>,
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS 84, as in GeoJSON); may cross the antimeridian.
+    #[param(example = "21.0,42.3,21.4,42.8")]
+    pub bbox: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
+    let invalid =
+        || ApiError::BadRequest("bbox must be min_lon,min_lat,max_lon,max_lat in degrees".into());
+    let parts: Vec<f64> = raw
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|_| invalid()))
+        .collect::<Result<_, _>>()?;
+    let [min_lon, min_lat, max_lon, max_lat] = parts[..] else {
+        return Err(invalid());
+    };
+    let lon_ok = |v: f64| (-180.0..=180.0).contains(&v);
+    let lat_ok = |v: f64| (-90.0..=90.0).contains(&v);
+    if !(lon_ok(min_lon) && lon_ok(max_lon) && lat_ok(min_lat) && lat_ok(max_lat))
+        || min_lat > max_lat
+    {
+        return Err(invalid());
+    }
+    Ok(BoundingBox {
+        min_lon,
+        min_lat,
+        max_lon,
+        max_lat,
+    })
+}
+
+fn query_id(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    raw.map(|id| {
+        uuid::Uuid::parse_str(&id)
+            .map(|u| u.to_string())
+            .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
+    })
+    .transpose()
+}
+
+/// List the incidents the caller may see, newest first.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "list_incidents",
+    security(("bearer" = [])),
+    params(IncidentListQuery),
+    responses(
+        (status = 200, description = "A page of incidents", body = Page<Incident>),
+        (status = 400, response = crate::openapi::BadRequest),
+        crate::openapi::SignedIn,
+    )
+)]
+#[get("/incidents")]
+pub async fn list_incidents(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<IncidentListQuery>,
+) -> Result<web::Json<Page<Incident>>, ApiError> {
+    let q = query.into_inner();
+    let limit = PageQuery {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let cursor = q.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let filter = Filter {
+        mission_id: query_id(q.mission_id, "mission_id")?,
+        base_id: query_id(q.base_id, "base_id")?,
+        status: q.status,
+        occurred_from: q.occurred_from.map(|t| t.naive_utc()),
+        occurred_to: q.occurred_to.map(|t| t.naive_utc()),
+        exploitation_type: q.exploitation_type,
+        consent_assessment: q.consent_assessment,
+        reported_by_me: q.reported_by_me.unwrap_or(false),
+        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+    };
+    let page = db::run(&state.pool, move |conn| {
+        let rows = queries::list(conn, &user, &filter, cursor.as_ref(), limit)?;
+        let more = rows.len() as i64 > limit;
+        let last = rows
+            .iter()
+            .take(limit as usize)
+            .last()
+            .map(|(r, _)| Cursor::encode(r.occurred_at, &r.id));
+        let items = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|(row, base)| Incident::view(row, base, &user))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next_cursor: if more { last } else { None },
+        })
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+/// Edit a report (JSON merge patch: fields sent replace, `null` clears).
+///
+/// Only the reporter, and only while the incident is a draft or sent back for
+/// more information. The nearest base and the assessment are computed again.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "update_incident",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The incident's id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being edited"),
+    ),
+    request_body(
+        content = Object,
+        content_type = "application/merge-patch+json",
+        description = "Any fields of the incident's content (see CreateIncidentRequest), merged into it"
+    ),
+    responses(
+        (status = 200, description = "The edited incident", body = Incident,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        crate::openapi::Versioned,
+        crate::openapi::BodyErrors,
+        crate::openapi::SignedIn,
+    )
+)]
+#[patch("/incidents/{id}")]
+pub async fn update_incident(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    id: web::Path<String>,
+    ValidJson(JsonObject(patch)): ValidJson<JsonObject>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id, "incident")?;
+    let expected = if_match(&req);
+    for key in ["id", "submit"] {
+        if patch.contains_key(key) {
+            let why = if key == "id" {
+                "cannot be changed"
+            } else {
+                "submit with POST /incidents/{id}/transitions"
+            };
+            return Err(ApiError::invalid(key, why));
+        }
+    }
+    db::transaction(&state.pool, move |conn| {
+        let (row, _) = find_visible(conn, &user, &id)?;
+        if row.reporter_id != user.id.as_str() {
+            return Err(ApiError::Forbidden("only the reporter may edit an incident".into()));
+        }
+        let expected = expected?;
+        if expected != row.version {
+            return Err(stale(row.version));
+        }
+        let status = row.status()?;
+        if !workflow::editable(status) {
+            return Err(ApiError::Conflict(format!(
+                "the incident is {}; reporters edit only drafts and incidents sent back for more information",
+                status.as_str()
+            )));
+        }
+        let before = serde_json::to_value(row.content()?).map_err(ApiError::internal)?;
+        let mut merged = before.clone();
+        merge_patch(&mut merged, &Value::Object(patch));
+        let Value::Object(object) = merged else {
+            return Err(ApiError::internal("merged content is not an object"));
+        };
+        let mut content = IncidentContent::from_object(object)?;
+        content.check(Utc::now())?;
+        let after = serde_json::to_value(&content).map_err(ApiError::internal)?;
+        let changed = changed_fields(&before, &after);
+
+        let mut changes = derive(conn, &content)?;
+        if row.assessment_override_reason.is_some() {
+            changes.consent_assessment = row.consent_assessment.clone();
+        }
+        if !queries::update_content(conn, &id, expected, &changes)? {
+            return Err(stale(row.version));
+        }
+        queries::replace_exploitation_types(conn, &id, &content.exploitation_types)?;
+        queries::insert_event(conn, &event(&id, &user, "edited", None, None, None, expected + 1, Some(changed.clone())))?;
+        audit::Entry::new(Action::IncidentUpdated)
+            .by(&user)
+            .on("incident", &id)
+            .details(json!({"changed_fields": changed, "version": expected + 1}))
+            .write(conn)?;
+        let (row, base) = queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
+        Incident::view(row, base, &user)
+    })
+    .await
+    .map(|incident| respond(StatusCode::OK, &incident))
+}
+
+pub fn stale(current: i32) -> ApiError {
+    ApiError::PreconditionFailed(format!(
+        "the incident has changed (it is at version {current}); read it again and reapply your change"
+    ))
+}
+
+/// RFC 7396 JSON merge patch.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let Value::Object(target) = target else {
+        return;
+    };
+    for (key, value) in patch {
+        if value.is_null() {
+            target.remove(key);
+        } else {
+            merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut doc, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
+        assert_eq!(
+            changed_fields(&json!({"a": 1, "b": 2}), &json!({"a": 1, "c": 3})),
+            ["b", "c"]
+        );
+    }
+
+    #[test]
+    fn bounding_boxes() {
+        assert!(parse_bbox("21.0,42.3,21.4,42.8").is_ok());
+        assert!(parse_bbox("179,-10,-179,10").is_ok());
+        for bad in ["", "1,2,3", "a,b,c,d", "0,50,1,40", "0,0,0,91", "1,2,3,4,5"] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use super::{AuditRecord, Filter};
 use crate::auth::Admin;
 use crate::db;
 use crate::error::ApiError;
-use crate::http::{Page, PageQuery};
+use crate::http::{Cursor, Page, PageQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -74,6 +74,6 @@ pub async fn list_audit_records(
     Ok(web::Json(Page::from_rows(
         records,
         limit,
-        |r: &AuditRecord| &r.id,
+        |r: &AuditRecord| Cursor::encode(&r.id),
     )))
 }

@@ -370,25 +370,16 @@ pub async fn list_incidents(
         reported_by_me: q.reported_by_me.unwrap_or(false),
         bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
     };
-    let page = db::run(&state.pool, move |conn| {
-        let rows = queries::list(conn, &user, &filter, cursor.as_ref(), limit)?;
-        let more = rows.len() as i64 > limit;
-        let last = rows
-            .iter()
-            .take(limit as usize)
-            .last()
-            .map(|(r, _)| Cursor::encode(r.occurred_at, &r.id));
-        let items = rows
+    let items = db::run(&state.pool, move |conn| {
+        queries::list(conn, &user, &filter, cursor.as_ref(), limit)?
             .into_iter()
-            .take(limit as usize)
             .map(|(row, base)| Incident::view(row, base, &user))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            items,
-            next_cursor: if more { last } else { None },
-        })
+            .collect::<Result<Vec<_>, _>>()
     })
     .await?;
+    let page = Page::from_rows(items, limit, |i| {
+        Cursor::encode(i.content.occurred_at.naive_utc(), &i.id)
+    });
     Ok(web::Json(page))
 }
 

@@ -15,7 +15,7 @@ use crate::auth::{Admin, CurrentUser};
 use crate::db;
 use crate::domain::{CountryCode, DisplayName, parse_id};
 use crate::error::ApiError;
-use crate::http::{Page, PageQuery, ValidJson};
+use crate::http::{Cursor, Page, PageQuery, ValidJson};
 use crate::state::AppState;
 
 fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
@@ -47,7 +47,9 @@ pub async fn list_missions(
         Ok(queries::list_missions(conn, cursor.as_ref(), limit)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(items, limit, |m| &m.id)))
+    Ok(web::Json(Page::from_rows(items, limit, |m| {
+        Cursor::encode(&m.id)
+    })))
 }
 
 /// Create a mission.
@@ -188,7 +190,9 @@ pub async fn list_bases(
         Ok(queries::list_bases(conn, &id, cursor.as_ref(), limit)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(items, limit, |b| &b.id)))
+    Ok(web::Json(Page::from_rows(items, limit, |b| {
+        Cursor::encode(&b.id)
+    })))
 }
 
 /// Add a base to a mission.
@@ -343,7 +347,9 @@ pub async fn list_deployments(
         )?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(items, limit, |d| &d.id)))
+    Ok(web::Json(Page::from_rows(items, limit, |d| {
+        Cursor::encode(&d.id)
+    })))
 }
 
 /// Record a deployment at a base. Overlapping deployments add up.

@@ -10,7 +10,7 @@ use crate::auth::Admin;
 use crate::db;
 use crate::domain::DisplayName;
 use crate::error::ApiError;
-use crate::http::{Page, PageQuery, ValidJson};
+use crate::http::{Cursor, Page, PageQuery, ValidJson};
 use crate::state::AppState;
 
 /// Create an organisation.
@@ -80,5 +80,7 @@ pub async fn list_organisations(
         .into_iter()
         .map(Organisation::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(web::Json(Page::from_rows(items, limit, |o| &o.id)))
+    Ok(web::Json(Page::from_rows(items, limit, |o| {
+        Cursor::encode(&o.id)
+    })))
 }

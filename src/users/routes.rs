@@ -13,7 +13,7 @@ use crate::auth::{Admin, password, refresh};
 use crate::db;
 use crate::domain::{OrganisationId, Role, UserId};
 use crate::error::ApiError;
-use crate::http::{Page, PageQuery, ValidJson};
+use crate::http::{Cursor, Page, PageQuery, ValidJson};
 use crate::state::AppState;
 
 /// Create a user in an organisation.
@@ -119,7 +119,9 @@ pub async fn list_users(
         .into_iter()
         .map(|(row, org)| User::from_row(row, org))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(web::Json(Page::from_rows(users, limit, |u| &u.id)))
+    Ok(web::Json(Page::from_rows(users, limit, |u| {
+        Cursor::encode(&u.id)
+    })))
 }
 
 /// One user.

@@ -6,10 +6,14 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod errors;
+mod incidents;
 mod operations;
 mod organisations;
+mod reference;
+mod review;
 mod tokens;
 mod users;
 
@@ -66,6 +70,10 @@ fn main() {
         organisations::scenarios(),
         errors::scenarios(),
         operations::scenarios(),
+        reference::scenarios(),
+        incidents::scenarios(),
+        review::scenarios(),
+        audit::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -122,7 +122,11 @@ fn serve(with_demo: bool) -> Result<(), String> {
     let mut conn = connect_and_migrate(&settings.database_url)?;
     if with_demo {
         let created = demo::seed(&mut conn).map_err(|e| format!("demo data: {e}"))?;
-        tracing::info!(created, "demo accounts ready");
+        tracing::info!(
+            accounts = created.accounts,
+            incidents = created.incidents,
+            "demo data ready"
+        );
     }
     drop(conn);
     let pool = db::connect_pool(&settings.database_url, settings.pool_size)?;

@@ -8,6 +8,7 @@
 pub mod classify;
 pub mod content;
 pub mod geo;
+pub mod intake;
 pub mod queries;
 pub mod review;
 pub mod routes;

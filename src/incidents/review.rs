@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::routes::{event, find_visible, respond, stale};
+use super::intake::event;
+use super::routes::{find_visible, respond, stale};
 use super::vocabulary::Status;
 use super::workflow::{self, Refusal};
 use super::{AssessmentOverrideRequest, Incident, TransitionRequest, queries};

@@ -139,14 +139,58 @@ async fn migrations_run_down_and_up_again(backend: Backend) {
 async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
     let (orgs, users) = (app.count("organisations"), app.count("users"));
-    assert_eq!(app.db(|conn| Ok(demo::seed(conn).unwrap())), 7);
+    let first = app.db(|conn| Ok(demo::seed(conn).unwrap()));
+    assert_eq!(
+        first,
+        demo::Seeded {
+            accounts: 7,
+            incidents: demo::incidents::SYNTHETIC_INCIDENTS
+        }
+    );
     assert_eq!(
         app.db(|conn| Ok(demo::seed(conn).unwrap())),
-        0,
+        demo::Seeded::default(),
         "a second run adds nothing"
     );
     assert_eq!(app.count("organisations"), orgs + 2);
     assert_eq!(app.count("users"), users + 7);
+    assert_eq!(app.count("missions"), 4);
+    assert_eq!(app.count("bases"), 5);
+    assert_eq!(app.count("deployments"), 13);
+    assert_eq!(app.count("incidents"), 2000);
+    assert_eq!(
+        app.count("incidents WHERE synthetic AND narrative LIKE 'SYNTHETIC DEMO DATA%'"),
+        2000
+    );
+    for status in [
+        "draft",
+        "submitted",
+        "in_review",
+        "verified",
+        "unsubstantiated",
+        "needs_info",
+        "referred",
+        "closed",
+    ] {
+        assert!(
+            app.count(&format!("incidents WHERE status = '{status}'")) > 20,
+            "{status}"
+        );
+    }
+    // Denser where troops were: Kosovo, the largest deployment, has the most; Nepal, none, the fewest.
+    let per_mission = |name: &str| {
+        app.count(&format!(
+            "incidents i JOIN missions m ON m.id = i.mission_id WHERE m.name = '{name}'"
+        ))
+    };
+    assert!(per_mission("KFOR (Kosovo)") > per_mission("MINUSTAH (Haiti)"));
+    assert!(
+        per_mission("Nepal (comparison, no deployment)") < per_mission("UNAMSIL (Sierra Leone)")
+    );
+    assert_eq!(
+        app.count("deployments d JOIN bases b ON b.id = d.base_id WHERE b.name = 'Kathmandu'"),
+        0
+    );
 
     let expected = [
         ("admin", "admin", demo::OVERSIGHT_OFFICE),
@@ -169,6 +213,22 @@ async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
             .expect(200);
         assert_eq!(me["role"], role);
         assert_eq!(me["organisation"]["name"], org);
+        let listed = app
+            .get("/api/v1/incidents?limit=5", tokens["access_token"].as_str())
+            .await
+            .expect(200);
+        assert_eq!(
+            listed["items"].as_array().unwrap().len(),
+            5,
+            "{login} sees demo incidents"
+        );
+        assert!(
+            listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["synthetic"] == true)
+        );
     }
 }
 

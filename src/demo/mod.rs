@@ -1,8 +1,13 @@
-//! `serve --demo`: two organisations and one account per role, created once.
+//! `serve --demo`: two organisations, one account per role, the four cases of
+//! the research as reference data, and synthetic incidents; created once.
 //! Every name here is fictitious; the passwords are public by design.
 
+pub mod incidents;
+pub mod reference;
+
+use crate::auth::CurrentUser;
 use crate::db::DbConnection;
-use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role};
+use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId};
 use crate::error::ApiError;
 use crate::organisations::queries as organisations;
 use crate::users::{self, NewUser, queries as user_queries};
@@ -60,8 +65,41 @@ pub fn password_for(role: Role) -> String {
     format!("demo-password-{role}")
 }
 
-/// Creates whatever of the demo data is missing; returns how many accounts it created.
-pub fn seed(conn: &mut DbConnection) -> Result<usize, ApiError> {
+/// What a run of `seed` created.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Seeded {
+    pub accounts: usize,
+    pub incidents: usize,
+}
+
+/// Creates whatever of the demo data is missing, all of it or none.
+pub fn seed(conn: &mut DbConnection) -> Result<Seeded, ApiError> {
+    crate::db::in_transaction(conn, |conn| {
+        let accounts = seed_accounts(conn)?;
+        let missions = reference::seed(conn)?;
+        let mut reporters = Vec::new();
+        for (email, _, role, _) in ACCOUNTS {
+            if matches!(role, Role::Monitor | Role::Partner) {
+                let email = Email::parse(email).map_err(ApiError::internal)?;
+                let user = user_queries::find_by_email(conn, &email)?
+                    .ok_or_else(|| ApiError::internal("demo user vanished"))?;
+                reporters.push(CurrentUser {
+                    id: UserId::from_db(user.id),
+                    role,
+                    organisation_id: OrganisationId::from_db(user.organisation_id),
+                    request_id: None,
+                });
+            }
+        }
+        let incidents = incidents::seed(conn, &missions, &reporters)?;
+        Ok(Seeded {
+            accounts,
+            incidents,
+        })
+    })
+}
+
+fn seed_accounts(conn: &mut DbConnection) -> Result<usize, ApiError> {
     let office = organisations::find_or_create(
         conn,
         &name(OVERSIGHT_OFFICE),

@@ -16,6 +16,7 @@ crate::scenarios![
     moves_that_need_a_comment_refuse_without_one,
     two_reviewers_on_one_version_one_wins,
     reviewers_override_the_assessment_with_a_reason,
+    every_move_from_every_state_for_every_caller,
 ];
 
 async fn transition(
@@ -588,4 +589,147 @@ async fn reviewers_override_the_assessment_with_a_reason(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+}
+
+/// The workflow as domain.md states it, written out again here as the oracle:
+/// (from, to, who, comment required).
+const LEGAL: &[(&str, &str, &str, bool)] = &[
+    ("draft", "submitted", "reporter", false),
+    ("submitted", "in_review", "reviewer", false),
+    ("in_review", "verified", "reviewer", false),
+    ("in_review", "unsubstantiated", "reviewer", true),
+    ("in_review", "needs_info", "reviewer", true),
+    ("needs_info", "submitted", "reporter", false),
+    ("verified", "referred", "reviewer", true),
+    ("verified", "closed", "reviewer", false),
+    ("unsubstantiated", "closed", "reviewer", false),
+    ("referred", "closed", "reviewer", false),
+    ("closed", "in_review", "admin", true),
+];
+
+const STATES: [&str; 8] = [
+    "draft",
+    "submitted",
+    "in_review",
+    "verified",
+    "unsubstantiated",
+    "needs_info",
+    "referred",
+    "closed",
+];
+
+/// The moves that bring a new draft to `state`.
+fn path_to(state: &str) -> Vec<&'static str> {
+    match state {
+        "draft" => vec![],
+        "submitted" => vec!["submitted"],
+        "in_review" => vec!["submitted", "in_review"],
+        "verified" => vec!["submitted", "in_review", "verified"],
+        "unsubstantiated" => vec!["submitted", "in_review", "unsubstantiated"],
+        "needs_info" => vec!["submitted", "in_review", "needs_info"],
+        "referred" => vec!["submitted", "in_review", "verified", "referred"],
+        "closed" => vec!["submitted", "in_review", "verified", "closed"],
+        other => panic!("{other}"),
+    }
+}
+
+async fn every_move_from_every_state_for_every_caller(backend: Backend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let other_org = app
+        .post(
+            "/api/v1/organisations",
+            Some(&w.admin.token),
+            &json!({"name": "Elsewhere NGO", "kind": "ngo"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reporter = app.seed_user(Role::Monitor);
+    let reviewer = app.seed_user(Role::Reviewer);
+    // (name, user, sees others' non-drafts, may review, is admin)
+    let callers: Vec<(&str, TestUser, bool, bool, bool)> = vec![
+        ("reporter", reporter.clone(), false, false, false),
+        (
+            "other monitor",
+            app.seed_user(Role::Monitor),
+            false,
+            false,
+            false,
+        ),
+        ("reviewer", app.seed_user(Role::Reviewer), true, true, false),
+        ("analyst", app.seed_user(Role::Analyst), true, false, false),
+        ("admin", w.admin.clone(), true, true, true),
+        (
+            "partner, same organisation",
+            app.seed_user(Role::Partner),
+            true,
+            false,
+            false,
+        ),
+        (
+            "partner, other organisation",
+            app.seed_user_in(Role::Partner, &other_org),
+            false,
+            false,
+            false,
+        ),
+    ];
+    let mission = w.mission.as_str();
+    let fresh = |state: &'static str| {
+        let (reporter, reviewer) = (reporter.clone(), reviewer.clone());
+        async move {
+            let id = id_of(&create(app, &reporter, &report(mission)).await.expect(201));
+            for (version, next) in path_to(state).into_iter().enumerate() {
+                let mover = if next == "submitted" {
+                    &reporter
+                } else {
+                    &reviewer
+                };
+                to(app, mover, &id, version as i64 + 1, next, Some("because")).await;
+            }
+            (id, path_to(state).len() as i64 + 1)
+        }
+    };
+    let mut checked = 0;
+    for from in STATES {
+        let (mut id, mut version) = fresh(from).await;
+        for (name, user, sees_all, may_review, is_admin) in &callers {
+            for target in STATES {
+                let is_reporter = *name == "reporter";
+                let visible = is_reporter || (from != "draft" && *sees_all);
+                let legal = LEGAL.iter().find(|(f, t, _, _)| *f == from && *t == target);
+                let expected = match legal {
+                    _ if !visible => 404,
+                    None => 409,
+                    Some((_, _, "reporter", _)) if !is_reporter => 403,
+                    Some((_, _, "reviewer", _)) if !may_review || is_reporter => 403,
+                    Some((_, _, "admin", _)) if !is_admin || is_reporter => 403,
+                    Some(_) => 200,
+                };
+                let res = transition(
+                    app,
+                    user,
+                    &id,
+                    Some(version),
+                    json!({"to": target, "comment": "because"}),
+                )
+                .await;
+                assert_eq!(
+                    res.status,
+                    expected,
+                    "{name}: {from} -> {target}: {}",
+                    String::from_utf8_lossy(&res.body)
+                );
+                res.expect(expected);
+                checked += 1;
+                if expected == 200 {
+                    (id, version) = fresh(from).await;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, STATES.len() * callers.len() * STATES.len());
 }

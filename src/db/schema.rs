@@ -163,3 +163,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     incident_events,
     audit_log
 );
+
+diesel::table! {
+    incident_perpetrator_affiliations (incident_id, affiliation) {
+        incident_id -> Text,
+        affiliation -> Text,
+    }
+}

@@ -259,7 +259,7 @@ fn insert_one(
     let mut row = row_from(&crate::db::new_id(), reporter, derived, status, reported);
     row.synthetic = true;
     row.submitted_at = (status != Status::Draft).then_some(reported);
-    queries::insert(conn, &row, &content.exploitation_types)?;
+    queries::insert(conn, &row, &content)?;
     let mut created = event(
         &row.id,
         reporter,

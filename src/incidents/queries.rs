@@ -6,9 +6,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::IncidentRow;
+use super::content::IncidentContent;
 use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
 use crate::auth::CurrentUser;
-use crate::db::schema::{bases, incident_events, incident_exploitation_types, incidents};
+use crate::db::schema::{
+    bases, incident_events, incident_exploitation_types, incident_perpetrator_affiliations,
+    incidents,
+};
 use crate::db::{self, DbConnection};
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -16,26 +20,42 @@ use crate::error::ApiError;
 pub fn insert(
     conn: &mut DbConnection,
     row: &IncidentRow,
-    types: &[ExploitationType],
+    content: &IncidentContent,
 ) -> QueryResult<()> {
     diesel::insert_into(incidents::table)
         .values(row)
         .execute(conn)?;
-    replace_exploitation_types(conn, &row.id, types)
+    replace_dimensions(conn, &row.id, content)
 }
 
-/// The exploitation types, one row each, so that lists and aggregates can filter
-/// and group on them with an index.
-pub fn replace_exploitation_types(
+/// The multi-valued dimensions (exploitation types, perpetrator affiliations),
+/// one row each, so that lists and aggregates can filter and group on them.
+pub fn replace_dimensions(
     conn: &mut DbConnection,
     id: &str,
-    types: &[ExploitationType],
+    content: &IncidentContent,
 ) -> QueryResult<()> {
     diesel::delete(
         incident_exploitation_types::table.filter(incident_exploitation_types::incident_id.eq(id)),
     )
     .execute(conn)?;
-    for t in types {
+    diesel::delete(
+        incident_perpetrator_affiliations::table
+            .filter(incident_perpetrator_affiliations::incident_id.eq(id)),
+    )
+    .execute(conn)?;
+    let mut affiliations: Vec<_> = content.perpetrators.iter().map(|p| p.affiliation).collect();
+    affiliations.sort();
+    affiliations.dedup();
+    for a in affiliations {
+        diesel::insert_into(incident_perpetrator_affiliations::table)
+            .values((
+                incident_perpetrator_affiliations::incident_id.eq(id),
+                incident_perpetrator_affiliations::affiliation.eq(a.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    for t in &content.exploitation_types {
         diesel::insert_into(incident_exploitation_types::table)
             .values((
                 incident_exploitation_types::incident_id.eq(id),

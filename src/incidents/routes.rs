@@ -106,7 +106,7 @@ pub async fn create_incident(
         let now = db::now();
         let status = if submit { Status::Submitted } else { Status::Draft };
         let row = row_from(&id, &actor, derived, status, now);
-        queries::insert(conn, &row, &stored.exploitation_types)?;
+        queries::insert(conn, &row, &stored)?;
         queries::insert_event(conn, &event(&row.id, &actor, "created", None, Some(status), None, 1, None))?;
         audit::Entry::new(Action::IncidentCreated)
             .by(&actor)
@@ -362,7 +362,7 @@ pub async fn update_incident(
         if !queries::update_content(conn, &id, expected, &changes)? {
             return Err(stale(row.version));
         }
-        queries::replace_exploitation_types(conn, &id, &content.exploitation_types)?;
+        queries::replace_dimensions(conn, &id, &content)?;
         queries::insert_event(conn, &event(&id, &user, "edited", None, None, None, expected + 1, Some(changed.clone())))?;
         audit::Entry::new(Action::IncidentUpdated)
             .by(&user)

@@ -378,3 +378,11 @@ fn with_database(url: &str, name: &str) -> String {
     };
     format!("{server}/{name}{query}")
 }
+
+/// A database URL as the command line takes it.
+pub fn url_string(url: &DatabaseUrl) -> String {
+    match url {
+        DatabaseUrl::Postgres(url) => url.clone(),
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+    }
+}

@@ -162,16 +162,7 @@ async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
         app.count("incidents WHERE synthetic AND narrative LIKE 'SYNTHETIC DEMO DATA%'"),
         2000
     );
-    for status in [
-        "draft",
-        "submitted",
-        "in_review",
-        "verified",
-        "unsubstantiated",
-        "needs_info",
-        "referred",
-        "closed",
-    ] {
+    for status in crate::review::STATES {
         assert!(
             app.count(&format!("incidents WHERE status = '{status}'")) > 20,
             "{status}"
@@ -241,7 +232,7 @@ fn basewatch(database_url: &str) -> Command {
 
 async fn the_cli_creates_users_with_a_password_from_stdin(backend: Backend) {
     let app = spawn_app(backend).await;
-    let url = database_url(&app);
+    let url = helpers::url_string(&app.database_url);
     let create = |email: &str, password: &str| {
         let mut child = basewatch(&url)
             .args([
@@ -304,13 +295,6 @@ async fn the_cli_creates_users_with_a_password_from_stdin(backend: Backend) {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
     assert_eq!(app.count("users WHERE email LIKE 'cli%'"), 2);
-}
-
-fn database_url(app: &helpers::TestApp) -> String {
-    match &app.database_url {
-        basewatch::db::DatabaseUrl::Postgres(url) => url.clone(),
-        basewatch::db::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-    }
 }
 
 fn committed_openapi_matches_the_code() {
@@ -411,10 +395,7 @@ async fn serve_demo_starts_and_stops_gracefully_on_sigterm(backend: Backend) {
     use std::time::{Duration, Instant};
 
     let db = TestDatabase::create(backend);
-    let url = match &db.url {
-        basewatch::db::DatabaseUrl::Postgres(url) => url.clone(),
-        basewatch::db::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-    };
+    let url = helpers::url_string(&db.url);
     let data_dir = std::env::temp_dir().join(format!("basewatch-serve-{}", uuid::Uuid::new_v4()));
     let mut child = basewatch(&url)
         .args(["serve", "--demo"])

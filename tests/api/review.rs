@@ -607,7 +607,7 @@ const LEGAL: &[(&str, &str, &str, bool)] = &[
     ("closed", "in_review", "admin", true),
 ];
 
-const STATES: [&str; 8] = [
+pub const STATES: [&str; 8] = [
     "draft",
     "submitted",
     "in_review",

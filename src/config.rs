@@ -29,6 +29,8 @@ pub struct Settings {
     pub pool_size: u32,
     pub body_limit: usize,
     pub workers: usize,
+    /// Aggregate cells with fewer incidents are withheld from partners.
+    pub suppression_k: u32,
     pub data_dir: PathBuf,
 }
 
@@ -44,6 +46,7 @@ impl fmt::Debug for Settings {
             .field("pool_size", &self.pool_size)
             .field("body_limit", &self.body_limit)
             .field("workers", &self.workers)
+            .field("suppression_k", &self.suppression_k)
             .field("data_dir", &self.data_dir)
             .finish()
     }
@@ -100,6 +103,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "BASEWATCH_WORKERS",
         "number of CPU cores",
         "HTTP worker threads",
+    ),
+    (
+        "BASEWATCH_SUPPRESSION_K",
+        "5",
+        "aggregate cells with fewer incidents are withheld from partners",
     ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
@@ -189,6 +197,7 @@ impl Settings {
         let body_limit = number("BASEWATCH_MAX_BODY_BYTES", 1 << 20, 1024, 1 << 30) as usize;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
         let workers = number("BASEWATCH_WORKERS", cores, 1, 256) as usize;
+        let suppression_k = number("BASEWATCH_SUPPRESSION_K", 5, 1, 1000) as u32;
 
         let jwt_secret = match (lookup("BASEWATCH_JWT_SECRET"), environment) {
             (Some(secret), Environment::Production) if secret.len() < MIN_JWT_SECRET_BYTES => {
@@ -226,6 +235,7 @@ impl Settings {
                 pool_size,
                 body_limit,
                 workers,
+                suppression_k,
                 data_dir,
             }),
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),

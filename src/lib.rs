@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod organisations;
 pub mod startup;
 pub mod state;
+pub mod stats;
 pub mod telemetry;
 pub mod users;
 mod validation;

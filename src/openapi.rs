@@ -30,6 +30,7 @@ use crate::error::{FieldError, Problem};
         (name = "users", description = "User accounts (admin only)"),
         (name = "reference data", description = "Missions, bases and deployments: admins write, everyone signed in reads"),
         (name = "incidents", description = "Reports, their review and their history"),
+        (name = "analysis", description = "Aggregates, exports and the deployment-effect analysis"),
         (name = "audit", description = "The append-only audit log (admin only)"),
         (name = "operations", description = "Health, readiness and this document"),
     ),

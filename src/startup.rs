@@ -21,6 +21,7 @@ use crate::missions::routes as missions;
 use crate::openapi;
 use crate::organisations::routes as organisations;
 use crate::state::AppState;
+use crate::stats::routes as stats;
 use crate::users::routes as users;
 
 /// Every route of the API. Registering through utoipa-actix-web puts each one in
@@ -58,6 +59,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(review::transition_incident)
                 .service(review::override_assessment)
                 .service(review::list_incident_history)
+                .service(stats::get_incident_stats)
                 .service(audit::list_audit_records),
         );
 }

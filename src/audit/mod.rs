@@ -32,10 +32,13 @@ pub enum Action {
     IncidentUpdated,
     IncidentTransitioned,
     AssessmentOverridden,
+    StatsQueried,
+    IncidentsExported,
+    AnalysisQueried,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 18] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
@@ -51,6 +54,9 @@ impl Action {
         Action::IncidentUpdated,
         Action::IncidentTransitioned,
         Action::AssessmentOverridden,
+        Action::StatsQueried,
+        Action::IncidentsExported,
+        Action::AnalysisQueried,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +76,9 @@ impl Action {
             Action::IncidentUpdated => "incident.updated",
             Action::IncidentTransitioned => "incident.transitioned",
             Action::AssessmentOverridden => "incident.assessment_overridden",
+            Action::StatsQueried => "stats.queried",
+            Action::IncidentsExported => "incidents.exported",
+            Action::AnalysisQueried => "analysis.queried",
         }
     }
 }

@@ -10,6 +10,10 @@ pub enum Action {
     ReportIncidents,
     /// Move others' incidents through review, override their assessment.
     ReviewIncidents,
+    /// Aggregates and analyses (partners' always suppressed).
+    ReadAggregates,
+    /// Row-level exports (partners': their organisation's, no narratives).
+    ExportIncidents,
 }
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -18,6 +22,9 @@ pub fn allows(role: Role, action: Action) -> bool {
         Action::Administer => role == Admin,
         Action::ReportIncidents => matches!(role, Monitor | Reviewer | Admin | Partner),
         Action::ReviewIncidents => matches!(role, Reviewer | Admin),
+        Action::ReadAggregates | Action::ExportIncidents => {
+            matches!(role, Analyst | Admin | Partner)
+        }
     }
 }
 
@@ -35,6 +42,8 @@ mod tests {
                 vec![Admin, Reviewer, Monitor, Partner],
             ),
             (Action::ReviewIncidents, vec![Admin, Reviewer]),
+            (Action::ReadAggregates, vec![Admin, Analyst, Partner]),
+            (Action::ExportIncidents, vec![Admin, Analyst, Partner]),
         ];
         for (action, allowed) in table {
             for role in Role::ALL {

@@ -6,6 +6,7 @@
 
 pub mod migrations;
 pub mod schema;
+pub mod sql;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -141,6 +141,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         pool_size: 4,
         body_limit: 1 << 20,
         workers: 1,
+        suppression_k: 5,
         data_dir: std::env::temp_dir(),
     };
     if std::env::var_os("TEST_LOG").is_some() {

@@ -14,6 +14,7 @@ mod operations;
 mod organisations;
 mod reference;
 mod review;
+mod stats;
 mod tokens;
 mod users;
 
@@ -74,6 +75,7 @@ fn main() {
         incidents::scenarios(),
         review::scenarios(),
         audit::scenarios(),
+        stats::scenarios(),
     ]
     .into_iter()
     .flatten()

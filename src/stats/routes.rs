@@ -1,0 +1,354 @@
+//! /api/v1/stats/incidents
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::queries::{self, Filter};
+use super::troops::{self, Deployment};
+use super::{Aggregate, Cell, Dimension, Total, suppression};
+use crate::audit::{self, Action};
+use crate::auth::CurrentUser;
+use crate::auth::policy::{self, Action as Permission};
+use crate::db::schema::{bases, deployments, missions};
+use crate::db::{self, DbConnection};
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::incidents::vocabulary::Status;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Comma-separated: `mission`, `base`, `year`, `month`, `exploitation_type`,
+    /// `consent_assessment`, `venue`, `perpetrator_affiliation`, `distance_band`, `status`.
+    #[param(example = "mission,base,month")]
+    pub group_by: Option<String>,
+    #[param(format = Uuid)]
+    pub mission_id: Option<String>,
+    /// Incidents whose nearest base is this one.
+    #[param(format = Uuid)]
+    pub base_id: Option<String>,
+    pub occurred_from: Option<DateTime<Utc>>,
+    pub occurred_to: Option<DateTime<Utc>>,
+    /// One non-draft state; by default every non-draft state.
+    pub status: Option<Status>,
+    /// Suppress cells below `k` incidents. Partners always get at least the configured k.
+    #[param(minimum = 1, maximum = 1000)]
+    pub k: Option<u32>,
+    /// `csv` for CSV (also chosen by `Accept: text/csv`).
+    pub format: Option<Format>,
+}
+
+fn uuid_param(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    raw.map(|id| {
+        uuid::Uuid::parse_str(&id)
+            .map(|u| u.to_string())
+            .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
+    })
+    .transpose()
+}
+
+/// Incidents and victims per cell, in SQL.
+///
+/// With `month` and `base` or `mission` in `group_by`, each cell also has the
+/// month's troop strength and incidents per 1,000 troops. Analysts and admins
+/// see exact counts unless they ask for `k`; partners always get small-cell
+/// suppression. An incident with two exploitation types (or affiliations) is
+/// counted in both cells; `total` counts it once.
+#[utoipa::path(
+    tag = "analysis",
+    operation_id = "get_incident_stats",
+    security(("bearer" = [])),
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "The aggregate", content(
+            (Aggregate = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 403, response = crate::openapi::Forbidden),
+        crate::openapi::SignedIn,
+    )
+)]
+#[get("/stats/incidents")]
+pub async fn get_incident_stats(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    query: web::Query<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !policy::allows(user.role, Permission::ReadAggregates) {
+        return Err(ApiError::Forbidden(
+            "aggregates are for analysts, admins and partners".into(),
+        ));
+    }
+    let q = query.into_inner();
+    let dims = Dimension::parse_list(q.group_by.as_deref().unwrap_or(""))?;
+    if q.status == Some(Status::Draft) {
+        return Err(ApiError::BadRequest(
+            "drafts are never counted; status must be a non-draft state".into(),
+        ));
+    }
+    if q.k.is_some_and(|k| !(1..=1000).contains(&k)) {
+        return Err(ApiError::BadRequest("k must be between 1 and 1000".into()));
+    }
+    let k = match user.role {
+        Role::Partner => Some(q.k.unwrap_or(0).max(state.settings.suppression_k)),
+        _ => q.k,
+    };
+    let filter = Filter {
+        mission_id: uuid_param(q.mission_id, "mission_id")?,
+        base_id: uuid_param(q.base_id, "base_id")?,
+        occurred_from: q.occurred_from.map(|t| t.naive_utc()),
+        occurred_to: q.occurred_to.map(|t| t.naive_utc()),
+        status: q.status,
+    };
+    let csv = q.format == Some(Format::Csv)
+        || (q.format.is_none()
+            && req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("text/csv")));
+
+    let audit_filter = json!({
+        "group_by": dims.iter().map(|d| d.name()).collect::<Vec<_>>(),
+        "mission_id": filter.mission_id, "base_id": filter.base_id,
+        "occurred_from": q.occurred_from, "occurred_to": q.occurred_to, "status": filter.status, "k": k,
+        "format": if csv { "csv" } else { "json" },
+    });
+    let query_dims = dims.clone();
+    let aggregate = db::run(&state.pool, move |conn| {
+        aggregate(conn, &query_dims, &filter, k)
+    })
+    .await?;
+    let rows = aggregate.cells.len();
+    db::run(&state.pool, move |conn| {
+        Ok(audit::Entry::new(Action::StatsQueried)
+            .by(&user)
+            .details(json!({"filters": audit_filter, "rows": rows}))
+            .write(conn)?)
+    })
+    .await?;
+    if csv {
+        let body = to_csv(&aggregate, &dims).map_err(ApiError::internal)?;
+        Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"basewatch-stats.csv\"",
+            ))
+            .body(body))
+    } else {
+        Ok(HttpResponse::Ok().json(aggregate))
+    }
+}
+
+/// Runs the aggregate, adds names and troop strength, and suppresses.
+pub fn aggregate(
+    conn: &mut DbConnection,
+    dims: &[Dimension],
+    filter: &Filter,
+    k: Option<u32>,
+) -> Result<Aggregate, ApiError> {
+    let rows = queries::cells(conn, dims, filter)?;
+    let totals = queries::totals(conn, filter)?;
+    let mission_names: HashMap<String, String> = missions::table
+        .select((missions::id, missions::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let base_rows: Vec<(String, String, String)> = bases::table
+        .select((bases::id, bases::name, bases::mission_id))
+        .load(conn)?;
+    let base_names: HashMap<&str, &str> = base_rows
+        .iter()
+        .map(|(id, name, _)| (id.as_str(), name.as_str()))
+        .collect();
+    let base_mission: HashMap<&str, &str> = base_rows
+        .iter()
+        .map(|(id, _, m)| (id.as_str(), m.as_str()))
+        .collect();
+    let with_troops = dims.contains(&Dimension::Month)
+        && (dims.contains(&Dimension::Base) || dims.contains(&Dimension::Mission));
+    let deployments: Vec<Deployment> = if with_troops {
+        deployments::table
+            .select((
+                deployments::base_id,
+                deployments::start_date,
+                deployments::end_date,
+                deployments::troop_count,
+            ))
+            .load::<(String, chrono::NaiveDate, Option<chrono::NaiveDate>, i32)>(conn)?
+            .into_iter()
+            .map(|(base_id, start, end, troops)| Deployment {
+                base_id,
+                start,
+                end,
+                troops,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let grouped = |d: Dimension, v: Option<String>| dims.contains(&d).then_some(v);
+    let mut cells: Vec<Cell> = rows
+        .into_iter()
+        .map(|r| {
+            let mut cell = Cell {
+                mission_name: dims.contains(&Dimension::Mission).then(|| {
+                    r.mission_id
+                        .as_ref()
+                        .and_then(|id| mission_names.get(id).cloned())
+                }),
+                base_name: dims.contains(&Dimension::Base).then(|| {
+                    r.base_id
+                        .as_deref()
+                        .and_then(|id| base_names.get(id).map(|n| n.to_string()))
+                }),
+                mission_id: grouped(Dimension::Mission, r.mission_id),
+                base_id: grouped(Dimension::Base, r.base_id),
+                year: grouped(Dimension::Year, r.year),
+                month: grouped(Dimension::Month, r.month),
+                exploitation_type: grouped(Dimension::ExploitationType, r.exploitation_type),
+                consent_assessment: grouped(Dimension::ConsentAssessment, r.consent_assessment),
+                venue: grouped(Dimension::Venue, r.venue),
+                perpetrator_affiliation: grouped(
+                    Dimension::PerpetratorAffiliation,
+                    r.perpetrator_affiliation,
+                ),
+                distance_band: grouped(Dimension::DistanceBand, r.distance_band),
+                status: grouped(Dimension::Status, r.status),
+                incidents: Some(r.incidents),
+                victims: Some(r.victims),
+                ..Default::default()
+            };
+            if with_troops {
+                let month = cell.value(Dimension::Month).and_then(troops::month_start);
+                let strength = match (
+                    month,
+                    cell.value(Dimension::Base),
+                    cell.value(Dimension::Mission),
+                ) {
+                    (Some(m), Some(base), _) if dims.contains(&Dimension::Base) => {
+                        Some(troops::monthly_strength(&deployments, |b| b == base, m))
+                    }
+                    (Some(m), _, Some(mission)) if !dims.contains(&Dimension::Base) => {
+                        Some(troops::monthly_strength(
+                            &deployments,
+                            |b| base_mission.get(b).is_some_and(|bm| *bm == mission),
+                            m,
+                        ))
+                    }
+                    _ => None,
+                };
+                cell.troop_strength = Some(strength.map_or(0.0, |s| (s * 100.0).round() / 100.0));
+                cell.incidents_per_1000_troops = Some(
+                    strength
+                        .filter(|s| *s > 0.0)
+                        .map(|s| (r.incidents as f64 * 1000.0 / s * 10_000.0).round() / 10_000.0),
+                );
+            }
+            cell
+        })
+        .collect();
+    // Places by name, everything else by value; cells without a value last.
+    let key = |c: &Cell, d: Dimension| {
+        let named = match d {
+            Dimension::Mission => c.mission_name.as_ref().and_then(|n| n.as_deref()),
+            Dimension::Base => c.base_name.as_ref().and_then(|n| n.as_deref()),
+            _ => None,
+        };
+        let value = named.or(c.value(d)).map(str::to_owned);
+        (value.is_none(), value)
+    };
+    cells.sort_by(|a, b| {
+        dims.iter()
+            .map(|d| key(a, *d).cmp(&key(b, *d)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut total = Total {
+        incidents: Some(totals.incidents),
+        victims: Some(totals.victims),
+        suppressed: false,
+    };
+    if let Some(k) = k {
+        suppression::suppress(&mut cells, &mut total, k);
+    }
+    Ok(Aggregate {
+        group_by: dims.iter().map(|d| d.name().to_owned()).collect(),
+        k,
+        cells,
+        total,
+    })
+}
+
+fn to_csv(aggregate: &Aggregate, dims: &[Dimension]) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let with_troops = aggregate.cells.iter().any(|c| c.troop_strength.is_some());
+    let mut header: Vec<&str> = Vec::new();
+    for d in dims {
+        header.push(d.column());
+        match d {
+            Dimension::Mission => header.push("mission_name"),
+            Dimension::Base => header.push("base_name"),
+            _ => {}
+        }
+    }
+    header.extend(["incidents", "victims", "suppressed"]);
+    if with_troops {
+        header.extend(["troop_strength", "incidents_per_1000_troops"]);
+    }
+    out.write_record(&header)?;
+    let text = |v: &Option<Option<String>>| v.clone().flatten().unwrap_or_default();
+    let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    for cell in &aggregate.cells {
+        let mut record: Vec<String> = Vec::new();
+        for d in dims {
+            record.push(cell.value(*d).unwrap_or_default().to_owned());
+            match d {
+                Dimension::Mission => record.push(text(&cell.mission_name)),
+                Dimension::Base => record.push(text(&cell.base_name)),
+                _ => {}
+            }
+        }
+        record.extend([
+            number(cell.incidents),
+            number(cell.victims),
+            cell.suppressed.to_string(),
+        ]);
+        if with_troops {
+            record.push(
+                cell.troop_strength
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            );
+            record.push(
+                cell.incidents_per_1000_troops
+                    .flatten()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        out.write_record(&record)?;
+    }
+    out.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
+}

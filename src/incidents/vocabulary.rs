@@ -8,9 +8,12 @@ use utoipa::ToSchema;
 macro_rules! vocabulary {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
+        // The wire names are the variants in snake_case: `as_str` spells them out
+        // (a test checks that the two agree), and utoipa reads `rename_all`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $($variant),+
         }
 
         impl $name {
@@ -115,17 +118,33 @@ vocabulary!(
     }
 );
 
-vocabulary!(
-    /// Admiralty code source reliability: A (completely reliable) to F (cannot be judged).
-    Reliability {
-        A => "A",
-        B => "B",
-        C => "C",
-        D => "D",
-        E => "E",
-        F => "F",
+/// Admiralty code source reliability: A (completely reliable) to F (cannot be judged).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+pub enum Reliability {
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+}
+
+impl Reliability {
+    pub const ALL: &'static [Reliability] = &[Self::A, Self::B, Self::C, Self::D, Self::E, Self::F];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::B => "B",
+            Self::C => "C",
+            Self::D => "D",
+            Self::E => "E",
+            Self::F => "F",
+        }
     }
-);
+}
 
 vocabulary!(
     /// How precise the coordinates are.
@@ -158,3 +177,43 @@ vocabulary!(
         Undetermined => "undetermined",
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire<T: Serialize>(v: T) -> String {
+        serde_json::to_value(v)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `as_str`, serde and the OpenAPI document must name every value alike.
+    #[test]
+    fn every_vocabulary_speaks_one_language() {
+        macro_rules! check {
+            ($($t:ty),+) => {$(
+                for v in <$t>::ALL {
+                    assert_eq!(wire(v), v.as_str());
+                }
+                let names: Vec<&str> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
+                let schema = serde_json::to_value(<$t as utoipa::PartialSchema>::schema()).unwrap();
+                assert_eq!(schema["enum"], serde_json::json!(names), "{}", stringify!($t));
+            )+};
+        }
+        check!(
+            ExploitationType,
+            MeansOfControl,
+            Recruitment,
+            Venue,
+            Affiliation,
+            SourceType,
+            Reliability,
+            LocationPrecision,
+            Status,
+            ConsentAssessment
+        );
+    }
+}

@@ -51,6 +51,7 @@ pub struct StatsQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub k: Option<u32>,
     /// `csv` for CSV (also chosen by `Accept: text/csv`).
+    #[param(inline)]
     pub format: Option<Format>,
 }
 

@@ -150,7 +150,8 @@ async fn every_dimension_against_hand_counts(backend: Backend) {
     );
     assert_eq!(all["k"], Value::Null);
 
-    let expected: Vec<(&str, &str, Vec<(Value, i64, i64)>)> = vec![
+    type Cells = Vec<(Value, i64, i64)>;
+    let expected: Vec<(&str, &str, Cells)> = vec![
         ("mission", "mission_id", vec![(json!(w.mission), 5, 11)]),
         (
             "base",

@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod exports;
 pub mod health;
 pub mod http;
 pub mod incidents;

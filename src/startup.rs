@@ -60,6 +60,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(review::override_assessment)
                 .service(review::list_incident_history)
                 .service(stats::get_incident_stats)
+                .service(crate::exports::export_incidents)
                 .service(audit::list_audit_records),
         );
 }

@@ -87,7 +87,7 @@ pub struct BoundingBox {
     pub max_lat: f64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Filter {
     pub mission_id: Option<String>,
     pub base_id: Option<String>,
@@ -98,6 +98,8 @@ pub struct Filter {
     pub consent_assessment: Option<ConsentAssessment>,
     pub reported_by_me: bool,
     pub bbox: Option<BoundingBox>,
+    /// Exports leave out drafts, even the caller's own.
+    pub non_draft_only: bool,
 }
 
 /// A position in a newest-first list: the last incident served.
@@ -193,6 +195,9 @@ pub fn list(
     }
     if let Some(assessment) = filter.consent_assessment {
         query = query.filter(incidents::consent_assessment.eq(assessment.as_str()));
+    }
+    if filter.non_draft_only {
+        query = query.filter(incidents::status.ne(draft));
     }
     if filter.reported_by_me {
         query = query.filter(incidents::reporter_id.eq(me));

@@ -197,6 +197,24 @@ pub struct IncidentListQuery {
     pub cursor: Option<String>,
 }
 
+impl IncidentListQuery {
+    /// The filters of the list (exports take the same).
+    pub fn filter(&self) -> Result<Filter, ApiError> {
+        Ok(Filter {
+            mission_id: query_id(self.mission_id.clone(), "mission_id")?,
+            base_id: query_id(self.base_id.clone(), "base_id")?,
+            status: self.status,
+            occurred_from: self.occurred_from.map(|t| t.naive_utc()),
+            occurred_to: self.occurred_to.map(|t| t.naive_utc()),
+            exploitation_type: self.exploitation_type,
+            consent_assessment: self.consent_assessment,
+            reported_by_me: self.reported_by_me.unwrap_or(false),
+            bbox: self.bbox.as_deref().map(parse_bbox).transpose()?,
+            non_draft_only: false,
+        })
+    }
+}
+
 fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
     let invalid =
         || ApiError::BadRequest("bbox must be min_lon,min_lat,max_lon,max_lat in degrees".into());
@@ -256,17 +274,7 @@ pub async fn list_incidents(
     }
     .limit()?;
     let cursor = q.cursor.as_deref().map(Cursor::decode).transpose()?;
-    let filter = Filter {
-        mission_id: query_id(q.mission_id, "mission_id")?,
-        base_id: query_id(q.base_id, "base_id")?,
-        status: q.status,
-        occurred_from: q.occurred_from.map(|t| t.naive_utc()),
-        occurred_to: q.occurred_to.map(|t| t.naive_utc()),
-        exploitation_type: q.exploitation_type,
-        consent_assessment: q.consent_assessment,
-        reported_by_me: q.reported_by_me.unwrap_or(false),
-        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
-    };
+    let filter = q.filter()?;
     let items = db::run(&state.pool, move |conn| {
         queries::list(conn, &user, &filter, cursor.as_ref(), limit)?
             .into_iter()

@@ -9,6 +9,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod errors;
+mod exports;
 mod incidents;
 mod operations;
 mod organisations;
@@ -76,6 +77,7 @@ fn main() {
         review::scenarios(),
         audit::scenarios(),
         stats::scenarios(),
+        exports::scenarios(),
     ]
     .into_iter()
     .flatten()

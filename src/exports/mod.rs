@@ -1,0 +1,373 @@
+//! /api/v1/exports/incidents: every incident a caller may export, streamed as
+//! CSV (optionally with the HXL hashtag row), NDJSON or GeoJSON, page by page
+//! from keyset queries, so memory stays flat however many rows there are.
+
+pub mod columns;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::audit::{self, Action};
+use crate::auth::CurrentUser;
+use crate::auth::policy::{self, Action as Permission};
+use crate::db::schema::missions;
+use crate::db::{self, Pool};
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::incidents::queries::{self as incidents, Cursor, Filter};
+use crate::incidents::routes::IncidentListQuery;
+use crate::incidents::vocabulary::{ConsentAssessment, ExploitationType, Status};
+use crate::state::AppState;
+
+/// Rows per database round trip.
+const PAGE: i64 = 1000;
+
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+    Geojson,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnNames {
+    /// Basewatch's own names (the default).
+    Basewatch,
+    /// Human Trafficking Case Data Standard / CTDC names.
+    Htcds,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    #[param(inline)]
+    pub format: ExportFormat,
+    /// CSV only: a row of HXL hashtags under the header.
+    pub hxl: Option<bool>,
+    /// Column names: `htcds` for the Human Trafficking Case Data Standard's.
+    #[param(inline)]
+    pub schema: Option<ColumnNames>,
+    #[param(format = Uuid)]
+    pub mission_id: Option<String>,
+    #[param(format = Uuid)]
+    pub base_id: Option<String>,
+    pub status: Option<Status>,
+    pub occurred_from: Option<DateTime<Utc>>,
+    pub occurred_to: Option<DateTime<Utc>>,
+    pub exploitation_type: Option<ExploitationType>,
+    pub consent_assessment: Option<ConsentAssessment>,
+    /// `min_lon,min_lat,max_lon,max_lat`
+    pub bbox: Option<String>,
+}
+
+/// Export incidents row by row.
+///
+/// Analysts and admins export every non-draft incident; partners their
+/// organisation's, without narratives. Newest first. The body is streamed.
+#[utoipa::path(
+    tag = "analysis",
+    operation_id = "export_incidents",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The export, as an attachment", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+            (Object = "application/geo+json"),
+        ), headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 403, response = crate::openapi::Forbidden),
+        crate::openapi::SignedIn,
+    )
+)]
+#[get("/exports/incidents")]
+pub async fn export_incidents(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !policy::allows(user.role, Permission::ExportIncidents) {
+        return Err(ApiError::Forbidden(
+            "exports are for analysts, admins and partners".into(),
+        ));
+    }
+    let q = query.into_inner();
+    let hxl = q.hxl.unwrap_or(false);
+    if hxl && q.format != ExportFormat::Csv {
+        return Err(ApiError::BadRequest("hxl=true goes with format=csv".into()));
+    }
+    let htcds = q.schema == Some(ColumnNames::Htcds);
+    let list = IncidentListQuery {
+        mission_id: q.mission_id,
+        base_id: q.base_id,
+        status: q.status,
+        occurred_from: q.occurred_from,
+        occurred_to: q.occurred_to,
+        exploitation_type: q.exploitation_type,
+        consent_assessment: q.consent_assessment,
+        reported_by_me: None,
+        bbox: q.bbox,
+        limit: None,
+        cursor: None,
+    };
+    let mut filter = list.filter()?;
+    if filter.status == Some(Status::Draft) {
+        return Err(ApiError::BadRequest("drafts are never exported".into()));
+    }
+    filter.non_draft_only = true;
+    let with_narrative = user.role != Role::Partner;
+    let format = q.format;
+    let audit_filters = json!({
+        "format": format, "hxl": hxl, "schema": if htcds { "htcds" } else { "basewatch" },
+        "mission_id": filter.mission_id, "base_id": filter.base_id, "status": filter.status,
+        "occurred_from": list.occurred_from, "occurred_to": list.occurred_to,
+        "exploitation_type": filter.exploitation_type, "consent_assessment": filter.consent_assessment,
+        "bbox": list.bbox,
+    });
+
+    let (tx, rx) = mpsc::channel(4);
+    let job = Job {
+        pool: state.pool.clone(),
+        user,
+        filter,
+        format,
+        hxl,
+        htcds,
+        with_narrative,
+    };
+    actix_web::rt::spawn(async move {
+        let (rows, outcome) = job.run(&tx).await;
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, rows, "export stopped");
+            let _ = tx
+                .send(Err(std::io::Error::other(
+                    "the export failed; see the server log",
+                )))
+                .await;
+        }
+        let user = job.user.clone();
+        let written = db::run(&job.pool, move |conn| {
+            Ok(audit::Entry::new(Action::IncidentsExported)
+                .by(&user)
+                .details(
+                    json!({"filters": audit_filters, "rows": rows, "completed": outcome.is_ok()}),
+                )
+                .write(conn)?)
+        })
+        .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not audit an export");
+        }
+    });
+
+    let (content_type, extension) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+        ExportFormat::Geojson => ("application/geo+json", "geojson"),
+    };
+    let filename = format!(
+        "basewatch-incidents-{}.{extension}",
+        Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(Streamed(rx)))
+}
+
+/// The response body: chunks as the export job produces them.
+struct Streamed(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl MessageBody for Streamed {
+    type Error = std::io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+struct Job {
+    pool: Pool,
+    user: CurrentUser,
+    filter: Filter,
+    format: ExportFormat,
+    hxl: bool,
+    htcds: bool,
+    with_narrative: bool,
+}
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+impl Job {
+    /// Sends the export chunk by chunk; returns how many rows went out. A closed
+    /// channel (the client went away) ends it quietly.
+    async fn run(&self, tx: &mpsc::Sender<Chunk>) -> (usize, Result<(), ApiError>) {
+        let mut rows = 0;
+        let cols = columns::columns(self.with_narrative);
+        let names: Vec<&str> = cols
+            .iter()
+            .map(|(b, h, _)| if self.htcds { *h } else { *b })
+            .collect();
+        let head = match self.format {
+            ExportFormat::Csv => {
+                let mut head = csv_line(names.iter().map(|n| n.to_string()));
+                if self.hxl {
+                    head.push_str(&csv_line(cols.iter().map(|(_, _, tag)| tag.to_string())));
+                }
+                head
+            }
+            ExportFormat::Ndjson => String::new(),
+            ExportFormat::Geojson => "{\"type\":\"FeatureCollection\",\"features\":[\n".into(),
+        };
+        if !send(tx, head.into_bytes()).await {
+            return (0, Ok(()));
+        }
+        let missions: HashMap<String, (String, String)> = match db::run(&self.pool, |conn| {
+            Ok(missions::table
+                .select((missions::id, missions::name, missions::country))
+                .load::<(String, String, String)>(conn)?)
+        })
+        .await
+        {
+            Ok(list) => list
+                .into_iter()
+                .map(|(id, name, country)| (id, (name, country)))
+                .collect(),
+            Err(e) => return (0, Err(e)),
+        };
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let (user, filter, after) = (self.user.clone(), self.filter.clone(), cursor.clone());
+            let page = match db::run(&self.pool, move |conn| {
+                Ok(incidents::list(
+                    conn,
+                    &user,
+                    &filter,
+                    after.as_ref(),
+                    PAGE - 1,
+                )?)
+            })
+            .await
+            {
+                Ok(page) => page,
+                Err(e) => return (rows, Err(e)),
+            };
+            let mut chunk = Vec::with_capacity(page.len() * 600);
+            let mut csv =
+                csv::Writer::from_writer(Vec::with_capacity(if self.format == ExportFormat::Csv {
+                    page.len() * 600
+                } else {
+                    0
+                }));
+            for (row, base_name) in &page {
+                let values = match columns::record(
+                    row,
+                    missions.get(&row.mission_id),
+                    base_name.as_deref(),
+                    self.with_narrative,
+                ) {
+                    Ok(values) => values,
+                    Err(e) => return (rows, Err(e)),
+                };
+                if self.format == ExportFormat::Csv {
+                    if let Err(e) = csv.write_record(values.iter().map(columns::csv_field)) {
+                        return (rows, Err(ApiError::internal(e)));
+                    }
+                } else {
+                    self.write_json(&mut chunk, &names, values, rows == 0);
+                }
+                rows += 1;
+            }
+            if self.format == ExportFormat::Csv {
+                match csv.into_inner() {
+                    Ok(bytes) => chunk = bytes,
+                    Err(e) => return (rows, Err(ApiError::internal(e.to_string()))),
+                }
+            }
+            cursor = page.last().map(|(r, _)| Cursor {
+                occurred_at: r.occurred_at,
+                id: r.id.clone(),
+            });
+            if !send(tx, chunk).await {
+                return (rows, Ok(()));
+            }
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+        }
+        if self.format == ExportFormat::Geojson {
+            send(tx, b"\n]}\n".to_vec()).await;
+        }
+        (rows, Ok(()))
+    }
+
+    /// NDJSON and GeoJSON: one object per incident.
+    fn write_json(&self, out: &mut Vec<u8>, names: &[&str], values: Vec<Value>, first: bool) {
+        match self.format {
+            ExportFormat::Csv => {}
+            ExportFormat::Ndjson => {
+                let object: Map<String, Value> =
+                    names.iter().map(|n| n.to_string()).zip(values).collect();
+                out.extend_from_slice(Value::Object(object).to_string().as_bytes());
+                out.push(b'\n');
+            }
+            ExportFormat::Geojson => {
+                let geometry = json!({"type": "Point", "coordinates": [values[columns::LONGITUDE], values[columns::LATITUDE]]});
+                let properties: Map<String, Value> = names
+                    .iter()
+                    .zip(values)
+                    .enumerate()
+                    .filter(|(i, _)| *i != columns::LATITUDE && *i != columns::LONGITUDE)
+                    .map(|(_, (n, v))| (n.to_string(), v))
+                    .collect();
+                if !first {
+                    out.extend_from_slice(b",\n");
+                }
+                out.extend_from_slice(
+                    json!({"type": "Feature", "geometry": geometry, "properties": properties})
+                        .to_string()
+                        .as_bytes(),
+                );
+            }
+        }
+    }
+}
+
+/// Sends a chunk; false when the client has gone. Empty chunks are never sent:
+/// in chunked transfer encoding an empty chunk ends the body.
+async fn send(tx: &mpsc::Sender<Chunk>, bytes: Vec<u8>) -> bool {
+    bytes.is_empty() || tx.send(Ok(Bytes::from(bytes))).await.is_ok()
+}
+
+/// One CSV line, quoted by the csv crate's rules.
+fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fields: Vec<String> = fields.into_iter().collect();
+    let _ = writer.write_record(&fields);
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}

@@ -5,6 +5,7 @@
 //! (`users/`, `organisations/`, `auth/`) with `routes.rs` (handlers), `queries.rs`
 //! (SQL) and its rules in `mod.rs`. `http/` holds what all routes share.
 
+pub mod analysis;
 pub mod audit;
 pub mod auth;
 pub mod cli;

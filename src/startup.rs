@@ -61,6 +61,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(review::list_incident_history)
                 .service(stats::get_incident_stats)
                 .service(crate::exports::export_incidents)
+                .service(crate::analysis::routes::get_deployment_effect)
                 .service(audit::list_audit_records),
         );
 }

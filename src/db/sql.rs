@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::query_builder::BoxedSqlQuery;
-use diesel::sql_types::{Text, Timestamp};
+use diesel::sql_types::{Double, Text, Timestamp};
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
 use super::{DbConnection, MultiBackend};
@@ -12,6 +12,7 @@ use super::{DbConnection, MultiBackend};
 pub enum Bind {
     Text(String),
     Timestamp(NaiveDateTime),
+    Double(f64),
 }
 
 pub struct Sql {
@@ -60,6 +61,7 @@ impl Sql {
             query = match bind {
                 Bind::Text(s) => query.bind::<Text, _>(s.clone()),
                 Bind::Timestamp(t) => query.bind::<Timestamp, _>(*t),
+                Bind::Double(d) => query.bind::<Double, _>(*d),
             };
         }
         query.load(conn)

@@ -17,6 +17,8 @@ pub struct Filter {
     pub occurred_from: Option<NaiveDateTime>,
     pub occurred_to: Option<NaiveDateTime>,
     pub status: Option<Status>,
+    /// Only incidents at most this far from their nearest base.
+    pub max_distance_km: Option<f64>,
 }
 
 #[derive(Debug, QueryableByName)]
@@ -88,6 +90,10 @@ fn push_filters(sql: &mut Sql, filter: &Filter) {
     if let Some(status) = filter.status {
         sql.push(" AND i.status = ")
             .bind(Bind::Text(status.as_str().into()));
+    }
+    if let Some(km) = filter.max_distance_km {
+        sql.push(" AND i.base_distance_km <= ")
+            .bind(Bind::Double(km));
     }
 }
 

@@ -118,6 +118,7 @@ pub async fn get_incident_stats(
         occurred_from: q.occurred_from.map(|t| t.naive_utc()),
         occurred_to: q.occurred_to.map(|t| t.naive_utc()),
         status: q.status,
+        max_distance_km: None,
     };
     let csv = q.format == Some(Format::Csv)
         || (q.format.is_none()

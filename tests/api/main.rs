@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod analysis;
 mod audit;
 mod auth;
 mod errors;
@@ -78,6 +79,7 @@ fn main() {
         audit::scenarios(),
         stats::scenarios(),
         exports::scenarios(),
+        analysis::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -11,9 +11,11 @@ use crate::auth::CurrentUser;
 use crate::db::DbConnection;
 use crate::db::schema::incidents;
 use crate::error::ApiError;
+use crate::incidents::IncidentRow;
 use crate::incidents::content::{AgeBands, IncidentContent, Perpetrator, Sexes, Source, Victims};
-use crate::incidents::intake::{derive, event, row_from};
+use crate::incidents::intake::{derive_with, event, row_from};
 use crate::incidents::queries;
+use crate::incidents::queries::EventRow;
 use crate::incidents::vocabulary::*;
 use crate::missions::{Base, Mission};
 
@@ -82,7 +84,75 @@ fn months(demo: &DemoMission) -> Vec<NaiveDate> {
         .collect()
 }
 
-/// Creates the synthetic incidents unless there already are some; returns how many.
+/// Which mission and month each of `n` incidents falls in: one weight per
+/// mission-month, a background rate plus one per 1,000 troops.
+pub fn plan(n: usize) -> Vec<(usize, NaiveDate)> {
+    let mut cells = Vec::new();
+    for (index, demo) in MISSIONS.iter().enumerate() {
+        for month in months(demo) {
+            let mid = month + Duration::days(14);
+            let troops: i32 = demo.bases.iter().map(|b| troops_at(b, mid).0).sum();
+            cells.push((index, month, 0.6 + f64::from(troops) / 1000.0));
+        }
+    }
+    let total: f64 = cells.iter().map(|c| c.2).sum();
+    let mut plan = Vec::with_capacity(n);
+    let mut carry = 0.0;
+    for (index, month, weight) in cells {
+        carry += weight * n as f64 / total;
+        // (Not quite 1.0: the shares of all cells must add up to exactly n despite rounding.)
+        while carry >= 1.0 - 1e-9 && plan.len() < n {
+            carry -= 1.0;
+            plan.push((index, month));
+        }
+    }
+    // Rounding may leave the last one or two out: they go in the last month.
+    while let (true, Some(last)) = (plan.len() < n, plan.last().copied()) {
+        plan.push(last);
+    }
+    plan
+}
+
+/// Makes synthetic incidents, rows ready to store, from a fixed seed.
+pub struct Generator<'a> {
+    rng: Rng,
+    missions: &'a [(Mission, Vec<Base>)],
+    reporters: &'a [CurrentUser],
+}
+
+pub type Synthetic = (IncidentRow, IncidentContent, EventRow);
+
+impl<'a> Generator<'a> {
+    pub fn new(
+        missions: &'a [(Mission, Vec<Base>)],
+        reporters: &'a [CurrentUser],
+        seed: u64,
+    ) -> Self {
+        Self {
+            rng: Rng(seed | 1),
+            missions,
+            reporters,
+        }
+    }
+
+    pub fn incident(
+        &mut self,
+        mission_index: usize,
+        month: NaiveDate,
+    ) -> Result<Synthetic, ApiError> {
+        let (mission, bases) = &self.missions[mission_index];
+        generate(
+            &mut self.rng,
+            &MISSIONS[mission_index],
+            mission,
+            bases,
+            month,
+            self.reporters,
+        )
+    }
+}
+
+/// Stores the demo's synthetic incidents unless there already are some; returns how many.
 pub fn seed(
     conn: &mut DbConnection,
     missions: &[(Mission, Vec<Base>)],
@@ -95,42 +165,23 @@ pub fn seed(
     if existing > 0 || reporters.is_empty() {
         return Ok(0);
     }
-    // One weight per mission-month: a background rate plus one per 1,000 troops.
-    let mut cells = Vec::new();
-    for (index, demo) in MISSIONS.iter().enumerate() {
-        for month in months(demo) {
-            let mid = month + Duration::days(14);
-            let troops: i32 = demo.bases.iter().map(|b| troops_at(b, mid).0).sum();
-            cells.push((index, month, 0.6 + f64::from(troops) / 1000.0));
-        }
-    }
-    let total: f64 = cells.iter().map(|c| c.2).sum();
-    let mut rng = Rng(0x0ba5_e0a7_c4ed_2024);
-    let mut carry = 0.0;
-    let mut created = 0;
-    for (index, month, weight) in cells {
-        carry += weight * SYNTHETIC_INCIDENTS as f64 / total;
-        // (Not quite 1.0: the shares of all cells must add up to exactly N despite rounding.)
-        while carry >= 1.0 - 1e-9 && created < SYNTHETIC_INCIDENTS {
-            carry -= 1.0;
-            let demo = &MISSIONS[index];
-            let (mission, bases) = &missions[index];
-            insert_one(conn, &mut rng, demo, mission, bases, month, reporters)?;
-            created += 1;
-        }
-    }
-    Ok(created)
+    let mut generator = Generator::new(missions, reporters, 0x0ba5_e0a7_c4ed_2024);
+    let batch = plan(SYNTHETIC_INCIDENTS)
+        .into_iter()
+        .map(|(m, month)| generator.incident(m, month))
+        .collect::<Result<Vec<_>, _>>()?;
+    queries::insert_many(conn, &batch)?;
+    Ok(batch.len())
 }
 
-fn insert_one(
-    conn: &mut DbConnection,
+fn generate(
     rng: &mut Rng,
     demo: &DemoMission,
     mission: &Mission,
     bases: &[Base],
     month: NaiveDate,
     reporters: &[CurrentUser],
-) -> Result<(), ApiError> {
+) -> Result<Synthetic, ApiError> {
     let day = month + Duration::days(rng.below(28) as i64);
     let occurred_at: DateTime<Utc> = (day.and_hms_opt(0, 0, 0).expect("midnight exists")
         + Duration::minutes(rng.below(24 * 60) as i64))
@@ -255,11 +306,10 @@ fn insert_one(
     ]);
     let reporter = &reporters[rng.below(reporters.len())];
     let reported = occurred_at.naive_utc() + Duration::hours(2 + rng.below(72) as i64);
-    let derived = derive(conn, &content)?;
+    let derived = derive_with(bases, &content)?;
     let mut row = row_from(&crate::db::new_id(), reporter, derived, status, reported);
     row.synthetic = true;
     row.submitted_at = (status != Status::Draft).then_some(reported);
-    queries::insert(conn, &row, &content)?;
     let mut created = event(
         &row.id,
         reporter,
@@ -271,5 +321,5 @@ fn insert_one(
         None,
     );
     created.at = reported;
-    queries::insert_event(conn, &created).map_err(ApiError::from)
+    Ok((row, content, created))
 }

@@ -11,6 +11,7 @@ use super::{IncidentRow, classify, geo};
 use crate::auth::CurrentUser;
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
+use crate::missions::Base;
 use crate::missions::queries as missions;
 
 /// Everything stored that follows from the content: its columns, the nearest
@@ -23,7 +24,12 @@ pub fn derive(
         return Err(ApiError::invalid("mission_id", "no mission has this id"));
     }
     let bases = missions::all_bases(conn, &content.mission_id)?;
-    let nearest = geo::nearest(&bases, content.latitude, content.longitude);
+    derive_with(&bases, content)
+}
+
+/// The same, given the bases of the incident's mission (bulk loads know them).
+pub fn derive_with(bases: &[Base], content: &IncidentContent) -> Result<ContentChanges, ApiError> {
+    let nearest = geo::nearest(bases, content.latitude, content.longitude);
     let assessment = classify::assess(content);
     Ok(ContentChanges {
         mission_id: content.mission_id.clone(),

@@ -29,6 +29,8 @@ use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = incidents)]
+// NULL for None, not DEFAULT: PostgreSQL's COPY (bulk loads) needs every column.
+#[diesel(treat_none_as_default_value = false)]
 pub struct IncidentRow {
     pub id: String,
     pub mission_id: String,

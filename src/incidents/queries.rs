@@ -319,6 +319,8 @@ pub fn update_assessment(
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = incident_events)]
+// NULL for None, not DEFAULT: PostgreSQL's COPY (bulk loads) needs every column.
+#[diesel(treat_none_as_default_value = false)]
 pub struct EventRow {
     pub id: String,
     pub incident_id: String,
@@ -346,4 +348,96 @@ pub fn events(conn: &mut DbConnection, incident_id: &str) -> QueryResult<Vec<Eve
         .select(EventRow::as_select())
         .order(incident_events::id.asc())
         .load(conn)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = incident_exploitation_types, treat_none_as_default_value = false)]
+struct TypeRow<'a> {
+    incident_id: &'a str,
+    exploitation_type: &'static str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = incident_perpetrator_affiliations, treat_none_as_default_value = false)]
+struct AffiliationRow<'a> {
+    incident_id: &'a str,
+    affiliation: &'static str,
+}
+
+/// Rows per INSERT: 28 columns × 1,100 stays under SQLite's 32,766 parameters.
+const BATCH: usize = 1100;
+
+/// Stores many incidents with their dimensions and first history entry, in
+/// bulk (COPY on PostgreSQL, multi-row INSERTs on SQLite), for the bulk loader
+/// and the demo. Diesel's connection over both backends cannot batch, so this
+/// runs on the backend's own connection.
+pub fn insert_many(
+    conn: &mut DbConnection,
+    incidents_: &[(IncidentRow, IncidentContent, EventRow)],
+) -> QueryResult<()> {
+    let rows: Vec<&IncidentRow> = incidents_.iter().map(|(r, _, _)| r).collect();
+    let events: Vec<&EventRow> = incidents_.iter().map(|(_, _, e)| e).collect();
+    let mut types = Vec::new();
+    let mut affiliations = Vec::new();
+    for (row, content, _) in incidents_ {
+        types.extend(content.exploitation_types.iter().map(|t| TypeRow {
+            incident_id: &row.id,
+            exploitation_type: t.as_str(),
+        }));
+        let mut seen: Vec<&'static str> = content
+            .perpetrators
+            .iter()
+            .map(|p| p.affiliation.as_str())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        affiliations.extend(seen.into_iter().map(|a| AffiliationRow {
+            incident_id: &row.id,
+            affiliation: a,
+        }));
+    }
+    macro_rules! insert_all {
+        ($c:expr) => {{
+            for chunk in rows.chunks(BATCH) {
+                let chunk: Vec<&IncidentRow> = chunk.to_vec();
+                diesel::insert_into(incidents::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+            for chunk in events.chunks(BATCH) {
+                diesel::insert_into(incident_events::table)
+                    .values(chunk.to_vec())
+                    .execute($c)?;
+            }
+            for chunk in types.chunks(BATCH) {
+                diesel::insert_into(incident_exploitation_types::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+            for chunk in affiliations.chunks(BATCH) {
+                diesel::insert_into(incident_perpetrator_affiliations::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+        }};
+    }
+    match conn {
+        // COPY is PostgreSQL's bulk path: several times faster than multi-row INSERTs.
+        DbConnection::Postgres(c) => {
+            diesel::copy_from(incidents::table)
+                .from_insertable(rows)
+                .execute(c)?;
+            diesel::copy_from(incident_events::table)
+                .from_insertable(events)
+                .execute(c)?;
+            diesel::copy_from(incident_exploitation_types::table)
+                .from_insertable(types)
+                .execute(c)?;
+            diesel::copy_from(incident_perpetrator_affiliations::table)
+                .from_insertable(affiliations)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => insert_all!(c),
+    }
+    Ok(())
 }

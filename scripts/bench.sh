@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Benchmarks Basewatch against its own database, side by side in one run:
+#   1. the mission × base × month aggregate through the API vs the same SQL run directly;
+#   2. the full CSV export through the API vs `\copy … to stdout` (PostgreSQL) or
+#      `sqlite3 -csv` (SQLite) of the same rows, with the server's peak RSS;
+#   3. POST /api/v1/incidents with wrk at 8 and 32 connections vs pgbench inserting
+#      the same row shape at the same concurrency (PostgreSQL; SQLite has no pgbench).
+#
+# Usage: scripts/bench.sh [incidents]        (default 1000000)
+# Env:   RUNS (default 5), SECONDS_PER_LOAD (default 10), BENCH_PG (default
+#        postgres://postgres@127.0.0.1:5432), BACKENDS (default "postgres sqlite").
+# Needs: psql, pgbench, sqlite3, curl, jq, wrk (apt-get install wrk).
+# Prints a Markdown table; it is also written to target/bench-results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${1:-1000000}
+RUNS=${RUNS:-5}
+LOAD_SECONDS=${SECONDS_PER_LOAD:-10}
+BENCH_PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+BACKENDS=${BACKENDS:-postgres sqlite}
+PORT=18080
+API=http://127.0.0.1:$PORT/api/v1
+export no_proxy='*' NO_PROXY='*'
+
+for tool in psql pgbench sqlite3 curl jq wrk bc; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is needed (see the header of this script)" >&2; exit 1; }
+done
+
+cargo build --release --locked -q
+BIN=$PWD/target/release/basewatch
+WORK=$(mktemp -d)
+SERVER=
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+ms() { echo "($2 - $1) * 1000" | bc -l; }
+# min / median / max of the numbers on stdin
+stats() { sort -g | awk '{a[NR]=$1} END {printf "%.0f / %.0f / %.0f", a[1], a[int((NR+1)/2)], a[NR]}'; }
+time_ms() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); ms "$t0" "$t1"; }
+
+OUT=target/bench-results.md
+{
+    echo "Basewatch benchmark: $N incidents, $RUNS runs each (min / median / max), $(nproc) cores, $(date -u +%Y-%m-%d)."
+    echo
+    echo "| backend | measure | Basewatch | baseline | ratio |"
+    echo "|---|---|---|---|---|"
+} > "$OUT"
+row() { echo "| $1 | $2 | $3 | $4 | $5 |" | tee -a "$OUT"; }
+median() { sed 's/.* \/ \(.*\) \/ .*/\1/' <<<"$1"; }
+
+for backend in $BACKENDS; do
+    case $backend in
+        postgres)
+            psql "$BENCH_PG/postgres" -qc 'DROP DATABASE IF EXISTS basewatch_bench' -c 'CREATE DATABASE basewatch_bench' >/dev/null
+            URL=$BENCH_PG/basewatch_bench
+            raw() { psql "$URL" -qAtc "$1"; } ;;
+        sqlite)
+            URL=sqlite://$WORK/bench.db
+            raw() { sqlite3 "$WORK/bench.db" "$1"; } ;;
+    esac
+    echo "== $backend: loading $N incidents" >&2
+    t0=$(now)
+    DATABASE_URL=$URL RUST_LOG=warn "$BIN" seed-synthetic --incidents "$N" >&2
+    t1=$(now)
+    row "$backend" "seed-synthetic, $N incidents (s)" "$(printf %.1f "$(echo "$t1 - $t0" | bc -l)")" "" ""
+
+    DATABASE_URL=$URL BASEWATCH_BIND=127.0.0.1:$PORT BASEWATCH_DATA_DIR=$WORK BASEWATCH_ACCESS_TOKEN_TTL=3600 \
+        RUST_LOG=warn "$BIN" serve >"$WORK/server.log" 2>&1 &
+    SERVER=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
+    token() { curl -sf "$API/auth/login" -H 'content-type: application/json' \
+        -d "{\"email\":\"$1@demo.basewatch.org\",\"password\":\"demo-password-$1\"}" | jq -r .access_token; }
+    ANALYST=$(token analyst)
+    MONITOR=$(token monitor)
+
+    # 1. The aggregate.
+    if [ "$backend" = postgres ]; then month="to_char(occurred_at, 'YYYY-MM')"; else month="strftime('%Y-%m', occurred_at)"; fi
+    SQL="SELECT mission_id, base_id, $month, COUNT(*), SUM(victim_count) FROM incidents WHERE status <> 'draft' GROUP BY mission_id, base_id, $month"
+    api=$(for _ in $(seq "$RUNS"); do time_ms curl -sf "$API/stats/incidents?group_by=mission,base,month" -H "authorization: Bearer $ANALYST"; done | stats)
+    sql=$(for _ in $(seq "$RUNS"); do time_ms raw "$SQL"; done | stats)
+    row "$backend" "mission × base × month aggregate (ms)" "$api" "$sql" "$(printf %.2f "$(echo "$(median "$api") / $(median "$sql")" | bc -l)")x"
+
+    # 2. The CSV export, with the server's peak resident memory.
+    rows=$(raw "SELECT COUNT(*) FROM incidents WHERE status <> 'draft'")
+    peak=0
+    api_times=()
+    for _ in $(seq "$RUNS"); do
+        ( while kill -0 "$SERVER" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; sleep 0.05; done ) >"$WORK/rss" &
+        sampler=$!
+        api_times+=("$(time_ms curl -sf "$API/exports/incidents?format=csv" -H "authorization: Bearer $ANALYST" -o "$WORK/export.csv")")
+        kill "$sampler"; wait "$sampler" 2>/dev/null || true
+        p=$(sort -n "$WORK/rss" | tail -1); [ "${p:-0}" -gt "$peak" ] && peak=$p
+    done
+    exported=$(($(wc -l <"$WORK/export.csv") - 1))
+    api=$(printf '%s\n' "${api_times[@]}" | stats)
+    COLS="id, mission_id, base_id, base_distance_km, status, occurred_at, latitude, longitude, location_precision, venue, victim_count, source_type, source_reliability, source_credibility, content, consent_assessment, computed_assessment, assessment_indicators, synthetic, submitted_at, narrative"
+    if [ "$backend" = postgres ]; then
+        copy() { psql "$URL" -qc "\\copy (SELECT $COLS FROM incidents WHERE status <> 'draft' ORDER BY occurred_at DESC, id DESC) to stdout with csv header" >/dev/null; }
+    else
+        copy() { sqlite3 -csv -header "$WORK/bench.db" "SELECT $COLS FROM incidents WHERE status <> 'draft' ORDER BY occurred_at DESC, id DESC" >/dev/null; }
+    fi
+    base=$(for _ in $(seq "$RUNS"); do time_ms copy; done | stats)
+    rate=$(printf %.0f "$(echo "$rows / ($(median "$api") / 1000)" | bc -l)")
+    row "$backend" "CSV export of $rows rows (ms; $exported rows written)" "$api" "$base" "$(printf %.2f "$(echo "$(median "$api") / $(median "$base")" | bc -l)")x"
+    row "$backend" "CSV export throughput (rows/s), server peak RSS (MB)" "$rate rows/s, $((peak / 1024)) MB" "" ""
+
+    # 3. Intake under load.
+    cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.headers["authorization"] = "Bearer $MONITOR"
+wrk.body = '{"mission_id": "$(raw "SELECT id FROM missions ORDER BY name LIMIT 1")", "occurred_at": "2019-06-01T12:00:00Z", "latitude": 18.55, "longitude": -72.33, "venue": "bar_or_club", "exploitation_types": ["sexual_exploitation"], "means_of_control": ["debt_bondage"], "victims": {"count": 2, "sexes": {"female": 2}, "nationalities": ["DO"]}, "source": {"type": "third_party", "reliability": "B", "credibility": 2}, "narrative": "benchmark", "submit": true}'
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %d %.0f\n", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, latency:percentile(99) / 1000))
+end
+LUA
+    for conns in 8 32; do
+        line=$(wrk -t2 -c"$conns" -d"${LOAD_SECONDS}s" -s "$WORK/post.lua" "$API/incidents" | grep '^WRK')
+        read -r _ requests errors p99 <<<"$line"
+        rps=$((requests / LOAD_SECONDS))
+        if [ "$backend" = postgres ]; then
+            cat >"$WORK/insert.sql" <<'SQL'
+INSERT INTO incidents (id, mission_id, base_id, base_distance_km, status, version, reporter_id, organisation_id, occurred_at, latitude, longitude, location_precision, venue, victim_count, source_type, source_reliability, source_credibility, content, content_hash, narrative, consent_assessment, computed_assessment, assessment_indicators, assessment_override_reason, synthetic, created_at, updated_at, submitted_at)
+SELECT gen_random_uuid()::text, mission_id, base_id, base_distance_km, 'submitted', 1, reporter_id, organisation_id, now(), latitude, longitude, location_precision, venue, victim_count, source_type, source_reliability, source_credibility, content, md5(random()::text), narrative, consent_assessment, computed_assessment, assessment_indicators, NULL, false, now(), now(), now()
+FROM incidents WHERE id = (SELECT min(id) FROM incidents);
+SQL
+            tps=$(pgbench -n -c "$conns" -j 2 -T "$LOAD_SECONDS" -f "$WORK/insert.sql" "$URL" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}')
+            row "$backend" "POST /incidents, $conns connections (req/s; p99 ms; errors)" "$rps; p99 $p99; $errors errors" "pgbench $tps tps" "$(printf %.2f "$(echo "$rps / $tps" | bc -l)")x"
+        else
+            row "$backend" "POST /incidents, $conns connections (req/s; p99 ms; errors)" "$rps; p99 $p99; $errors errors" "n/a" ""
+        fi
+    done
+
+    kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+    [ "$backend" = postgres ] && psql "$BENCH_PG/postgres" -qc 'DROP DATABASE basewatch_bench' >/dev/null
+done
+echo >&2
+echo "written to $OUT" >&2

@@ -76,10 +76,10 @@ pub struct Seeded {
 /// Creates whatever of the demo data is missing, all of it or none.
 pub fn seed(conn: &mut DbConnection) -> Result<Seeded, ApiError> {
     crate::db::in_transaction(conn, |conn| {
-        let (accounts, missions, reporters) = prepare(conn)?;
-        let incidents = incidents::seed(conn, &missions, &reporters)?;
+        let prepared = prepare(conn)?;
+        let incidents = incidents::seed(conn, &prepared.missions, &prepared.reporters)?;
         Ok(Seeded {
-            accounts,
+            accounts: prepared.accounts,
             incidents,
         })
     })
@@ -87,9 +87,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<Seeded, ApiError> {
 
 /// The accounts and reference data (created when missing), and who reports
 /// synthetic incidents: the demo monitors and the partner.
-pub fn prepare(
-    conn: &mut DbConnection,
-) -> Result<(usize, Vec<(Mission, Vec<Base>)>, Vec<CurrentUser>), ApiError> {
+pub fn prepare(conn: &mut DbConnection) -> Result<Prepared, ApiError> {
     let accounts = seed_accounts(conn)?;
     let missions = reference::seed(conn)?;
     let mut reporters = Vec::new();
@@ -106,7 +104,18 @@ pub fn prepare(
             });
         }
     }
-    Ok((accounts, missions, reporters))
+    Ok(Prepared {
+        accounts,
+        missions,
+        reporters,
+    })
+}
+
+/// What synthetic incidents need: the reference data and the reporters.
+pub struct Prepared {
+    pub accounts: usize,
+    pub missions: Vec<(Mission, Vec<Base>)>,
+    pub reporters: Vec<CurrentUser>,
 }
 
 /// `basewatch seed-synthetic`: `n` more synthetic incidents in transactions of
@@ -117,7 +126,11 @@ pub fn seed_synthetic(
     batch: usize,
     seed: u64,
 ) -> Result<usize, ApiError> {
-    let (_, missions, reporters) = crate::db::in_transaction(conn, prepare)?;
+    let Prepared {
+        missions,
+        reporters,
+        ..
+    } = crate::db::in_transaction(conn, prepare)?;
     let plan = incidents::plan(n);
     let stored = plan.len();
     // One thread generates while this one writes: on two cores that nearly halves the time.

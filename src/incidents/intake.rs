@@ -15,16 +15,21 @@ use crate::missions::Base;
 use crate::missions::queries as missions;
 
 /// Everything stored that follows from the content: its columns, the nearest
-/// base and the consent assessment.
+/// base (and its name, for the answer) and the consent assessment.
 pub fn derive(
     conn: &mut DbConnection,
     content: &IncidentContent,
-) -> Result<ContentChanges, ApiError> {
+) -> Result<(ContentChanges, Option<String>), ApiError> {
     if missions::find_mission(conn, &content.mission_id)?.is_none() {
         return Err(ApiError::invalid("mission_id", "no mission has this id"));
     }
     let bases = missions::all_bases(conn, &content.mission_id)?;
-    derive_with(&bases, content)
+    let changes = derive_with(&bases, content)?;
+    let name = bases
+        .into_iter()
+        .find(|b| Some(&b.id) == changes.base_id.as_ref())
+        .map(|b| b.name);
+    Ok((changes, name))
 }
 
 /// The same, given the bases of the incident's mission (bulk loads know them).

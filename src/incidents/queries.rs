@@ -25,7 +25,7 @@ pub fn insert(
     diesel::insert_into(incidents::table)
         .values(row)
         .execute(conn)?;
-    replace_dimensions(conn, &row.id, content)
+    insert_dimensions(conn, &row.id, content)
 }
 
 /// The multi-valued dimensions (exploitation types, perpetrator affiliations),
@@ -44,6 +44,14 @@ pub fn replace_dimensions(
             .filter(incident_perpetrator_affiliations::incident_id.eq(id)),
     )
     .execute(conn)?;
+    insert_dimensions(conn, id, content)
+}
+
+fn insert_dimensions(
+    conn: &mut DbConnection,
+    id: &str,
+    content: &IncidentContent,
+) -> QueryResult<()> {
     let mut affiliations: Vec<_> = content.perpetrators.iter().map(|p| p.affiliation).collect();
     affiliations.sort();
     affiliations.dedup();

@@ -102,7 +102,7 @@ pub async fn create_incident(
 
     let (actor, stored, resent_id) = (user.clone(), content.clone(), id.clone());
     let created = db::transaction(&state.pool, move |conn| {
-        let derived = derive(conn, &stored)?;
+        let (derived, base_name) = derive(conn, &stored)?;
         let now = db::now();
         let status = if submit { Status::Submitted } else { Status::Draft };
         let row = row_from(&id, &actor, derived, status, now);
@@ -113,8 +113,8 @@ pub async fn create_incident(
             .on("incident", &row.id)
             .details(json!({"mission_id": row.mission_id, "status": row.status, "consent_assessment": row.consent_assessment}))
             .write(conn)?;
-        let (row, base) = queries::find(conn, &row.id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
-        Incident::view(row, base, &actor)
+        // What was stored is known: no need to read it back.
+        Incident::view(row, base_name, &actor)
     })
     .await;
 
@@ -363,7 +363,7 @@ pub async fn update_incident(
         let after = serde_json::to_value(&content).map_err(ApiError::internal)?;
         let changed = changed_fields(&before, &after);
 
-        let mut changes = derive(conn, &content)?;
+        let (mut changes, _) = derive(conn, &content)?;
         if row.assessment_override_reason.is_some() {
             changes.consent_assessment = row.consent_assessment.clone();
         }

@@ -65,9 +65,8 @@ pub async fn get_deployment_effect(
             "analyses are for analysts, admins and partners".into(),
         ));
     }
-    let mission_id = uuid::Uuid::parse_str(&query.mission_id)
-        .map_err(|_| ApiError::BadRequest("mission_id must be a UUID".into()))?
-        .to_string();
+    let mission_id =
+        crate::http::query_uuid(Some(&query.mission_id), "mission_id")?.unwrap_or_default();
     let radius = query.radius_km.unwrap_or(DEFAULT_RADIUS_KM);
     if !(0.1..=500.0).contains(&radius) {
         return Err(ApiError::BadRequest(

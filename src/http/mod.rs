@@ -54,3 +54,13 @@ pub fn if_match(req: &actix_web::HttpRequest) -> Result<i32, ApiError> {
 pub fn etag(version: i32) -> String {
     format!("\"{version}\"")
 }
+
+/// An id in a query string: a 400 naming the parameter when it is not a UUID.
+pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
+    raw.map(|id| {
+        uuid::Uuid::parse_str(id)
+            .map(|u| u.to_string())
+            .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
+    })
+    .transpose()
+}

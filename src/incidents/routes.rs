@@ -18,7 +18,7 @@ use crate::auth::policy::{self, Action as Permission};
 use crate::db::{self, DbConnection};
 use crate::domain::parse_id;
 use crate::error::ApiError;
-use crate::http::{JsonObject, Page, PageQuery, ValidJson, etag, if_match};
+use crate::http::{JsonObject, Page, PageQuery, ValidJson, etag, if_match, query_uuid};
 use crate::state::AppState;
 
 /// The answer carrying one incident, with its ETag.
@@ -201,8 +201,8 @@ impl IncidentListQuery {
     /// The filters of the list (exports take the same).
     pub fn filter(&self) -> Result<Filter, ApiError> {
         Ok(Filter {
-            mission_id: query_id(self.mission_id.clone(), "mission_id")?,
-            base_id: query_id(self.base_id.clone(), "base_id")?,
+            mission_id: query_uuid(self.mission_id.as_deref(), "mission_id")?,
+            base_id: query_uuid(self.base_id.as_deref(), "base_id")?,
             status: self.status,
             occurred_from: self.occurred_from.map(|t| t.naive_utc()),
             occurred_to: self.occurred_to.map(|t| t.naive_utc()),
@@ -238,15 +238,6 @@ fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
         max_lon,
         max_lat,
     })
-}
-
-fn query_id(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
-    raw.map(|id| {
-        uuid::Uuid::parse_str(&id)
-            .map(|u| u.to_string())
-            .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
-    })
-    .transpose()
 }
 
 /// List the incidents the caller may see, newest first.

@@ -20,6 +20,7 @@ use crate::db::schema::{bases, deployments, missions};
 use crate::db::{self, DbConnection};
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::http::query_uuid;
 use crate::incidents::vocabulary::Status;
 use crate::state::AppState;
 
@@ -53,15 +54,6 @@ pub struct StatsQuery {
     /// `csv` for CSV (also chosen by `Accept: text/csv`).
     #[param(inline)]
     pub format: Option<Format>,
-}
-
-fn uuid_param(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
-    raw.map(|id| {
-        uuid::Uuid::parse_str(&id)
-            .map(|u| u.to_string())
-            .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
-    })
-    .transpose()
 }
 
 /// Incidents and victims per cell, in SQL.
@@ -113,8 +105,8 @@ pub async fn get_incident_stats(
         _ => q.k,
     };
     let filter = Filter {
-        mission_id: uuid_param(q.mission_id, "mission_id")?,
-        base_id: uuid_param(q.base_id, "base_id")?,
+        mission_id: query_uuid(q.mission_id.as_deref(), "mission_id")?,
+        base_id: query_uuid(q.base_id.as_deref(), "base_id")?,
         occurred_from: q.occurred_from.map(|t| t.naive_utc()),
         occurred_to: q.occurred_to.map(|t| t.naive_utc()),
         status: q.status,

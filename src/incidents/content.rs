@@ -23,6 +23,24 @@ const MAX_PERPETRATOR_GROUPS: usize = 50;
 /// Field devices' clocks drift; a report a few minutes "ahead" is not from the future.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// Every field of `IncidentContent` (a test checks the list).
+pub const CONTENT_FIELDS: &[&str] = &[
+    "mission_id",
+    "occurred_at",
+    "latitude",
+    "longitude",
+    "location_precision",
+    "venue",
+    "exploitation_types",
+    "means_of_control",
+    "recruitment",
+    "movement_facilitated",
+    "victims",
+    "perpetrators",
+    "source",
+    "narrative",
+];
+
 /// Fields the server sets; a client that sends one is told so by name.
 pub const SERVER_FIELDS: &[&str] = &[
     "status",
@@ -159,8 +177,11 @@ pub struct Source {
 }
 
 /// What a reporter records about an incident.
+///
+/// Unknown fields are refused by `from_object` rather than by serde: the
+/// incident's view extends this schema, which `deny_unknown_fields` would close
+/// in the OpenAPI document (`additionalProperties: false`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IncidentContent {
     /// The mission the incident is reported under; the server finds its nearest base.
     #[schema(format = Uuid)]
@@ -202,8 +223,20 @@ impl IncidentContent {
     pub fn from_object(object: Map<String, Value>) -> Result<Self, ApiError> {
         let owned: Vec<FieldError> = object
             .keys()
-            .filter(|k| SERVER_FIELDS.contains(&k.as_str()))
-            .map(|k| FieldError::new(k.as_str(), "is set by the server and cannot be sent"))
+            .filter(|k| !CONTENT_FIELDS.contains(&k.as_str()))
+            .map(|k| {
+                if SERVER_FIELDS.contains(&k.as_str()) {
+                    FieldError::new(k.as_str(), "is set by the server and cannot be sent")
+                } else {
+                    FieldError::new(
+                        k.as_str(),
+                        format!(
+                            "unknown field `{k}`, expected one of {}",
+                            CONTENT_FIELDS.join(", ")
+                        ),
+                    )
+                }
+            })
             .collect();
         if !owned.is_empty() {
             return Err(ApiError::Validation(owned));
@@ -443,6 +476,31 @@ pub mod tests {
         assert_eq!(a.hash(), b.hash());
         b.victims.count = 3;
         assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn the_field_list_is_complete() {
+        let mut full = sample();
+        full.location_precision = Some(LocationPrecision::Exact);
+        full.venue = Some(Venue::Hotel);
+        full.movement_facilitated = Some(true);
+        full.source = Some(Source {
+            source_type: SourceType::Media,
+            reliability: Reliability::A,
+            credibility: 1,
+        });
+        full.narrative = Some("x".into());
+        let value = serde_json::to_value(full).unwrap();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        let mut listed = CONTENT_FIELDS.to_vec();
+        listed.sort();
+        assert_eq!(keys, listed);
     }
 
     #[test]

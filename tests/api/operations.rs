@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use basewatch::db::migrations;
 use basewatch::demo;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestDatabase, spawn_app};
 use crate::{Check, helpers};
@@ -409,6 +409,33 @@ fn every_operation_is_fully_documented() {
             .strip_prefix('#')
             .unwrap_or_else(|| panic!("external $ref {r}"));
         assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    // A schema extended with allOf must stay open, or every extended value breaks it.
+    fn all_ofs<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Array(parts)) = map.get("allOf") {
+                    out.extend(parts);
+                }
+                map.values().for_each(|v| all_ofs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| all_ofs(v, out)),
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    all_ofs(&doc, &mut parts);
+    assert!(!parts.is_empty());
+    for part in parts {
+        let schema = match part["$ref"].as_str() {
+            Some(r) => doc.pointer(r.trim_start_matches('#')).unwrap(),
+            None => part,
+        };
+        assert_ne!(
+            schema["additionalProperties"],
+            json!(false),
+            "an allOf part is closed: {part}"
+        );
     }
     // Enumerations are documented with their wire values.
     assert_eq!(

@@ -260,23 +260,36 @@ impl Job {
                 .collect(),
             Err(e) => return (0, Err(e)),
         };
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let (user, filter, after) = (self.user.clone(), self.filter.clone(), cursor.clone());
-            let page = match db::run(&self.pool, move |conn| {
-                Ok(incidents::list(
-                    conn,
-                    &user,
-                    &filter,
-                    after.as_ref(),
-                    PAGE - 1,
-                )?)
+        // The next page is fetched (on the blocking pool) while this one is written out.
+        let fetch = |after: Option<Cursor>| {
+            let (pool, user, filter) = (self.pool.clone(), self.user.clone(), self.filter.clone());
+            actix_web::rt::spawn(async move {
+                db::run(&pool, move |conn| {
+                    Ok(incidents::list(
+                        conn,
+                        &user,
+                        &filter,
+                        after.as_ref(),
+                        PAGE - 1,
+                    )?)
+                })
+                .await
             })
-            .await
-            {
-                Ok(page) => page,
-                Err(e) => return (rows, Err(e)),
+        };
+        let mut pending = Some(fetch(None));
+        while let Some(next) = pending.take() {
+            let page = match next.await {
+                Ok(Ok(page)) => page,
+                Ok(Err(e)) => return (rows, Err(e)),
+                Err(e) => return (rows, Err(ApiError::internal(e.to_string()))),
             };
+            if page.len() as i64 >= PAGE {
+                let last = page.last().map(|(r, _)| Cursor {
+                    occurred_at: r.occurred_at,
+                    id: r.id.clone(),
+                });
+                pending = Some(fetch(last));
+            }
             let mut chunk = Vec::with_capacity(page.len() * 600);
             let mut csv =
                 csv::Writer::from_writer(Vec::with_capacity(if self.format == ExportFormat::Csv {
@@ -309,15 +322,8 @@ impl Job {
                     Err(e) => return (rows, Err(ApiError::internal(e.to_string()))),
                 }
             }
-            cursor = page.last().map(|(r, _)| Cursor {
-                occurred_at: r.occurred_at,
-                id: r.id.clone(),
-            });
             if !send(tx, chunk).await {
                 return (rows, Ok(()));
-            }
-            if (page.len() as i64) < PAGE {
-                break;
             }
         }
         if self.format == ExportFormat::Geojson {

@@ -266,24 +266,30 @@ pub struct ContentChanges {
 
 /// Optimistic concurrency: each update applies only to the version the caller
 /// read, in the same statement, so of two concurrent writers one gets `false`.
+macro_rules! versioned_update {
+    ($conn:expr, $id:expr, $version:expr, $changes:expr) => {
+        diesel::update(
+            incidents::table
+                .filter(incidents::id.eq($id))
+                .filter(incidents::version.eq($version)),
+        )
+        .set((
+            $changes,
+            incidents::version.eq($version + 1),
+            incidents::updated_at.eq(db::now()),
+        ))
+        .execute($conn)
+        .map(|n| n == 1)
+    };
+}
+
 pub fn update_content(
     conn: &mut DbConnection,
     id: &str,
     version: i32,
     changes: &ContentChanges,
 ) -> QueryResult<bool> {
-    diesel::update(
-        incidents::table
-            .filter(incidents::id.eq(id))
-            .filter(incidents::version.eq(version)),
-    )
-    .set((
-        changes,
-        incidents::version.eq(version + 1),
-        incidents::updated_at.eq(db::now()),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
+    versioned_update!(conn, id, version, changes)
 }
 
 pub fn update_status(
@@ -293,19 +299,15 @@ pub fn update_status(
     to: Status,
     submitted_at: Option<NaiveDateTime>,
 ) -> QueryResult<bool> {
-    diesel::update(
-        incidents::table
-            .filter(incidents::id.eq(id))
-            .filter(incidents::version.eq(version)),
+    versioned_update!(
+        conn,
+        id,
+        version,
+        (
+            incidents::status.eq(to.as_str()),
+            incidents::submitted_at.eq(submitted_at)
+        )
     )
-    .set((
-        incidents::status.eq(to.as_str()),
-        incidents::submitted_at.eq(submitted_at),
-        incidents::version.eq(version + 1),
-        incidents::updated_at.eq(db::now()),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
 }
 
 pub fn update_assessment(
@@ -315,19 +317,15 @@ pub fn update_assessment(
     assessment: ConsentAssessment,
     reason: &str,
 ) -> QueryResult<bool> {
-    diesel::update(
-        incidents::table
-            .filter(incidents::id.eq(id))
-            .filter(incidents::version.eq(version)),
+    versioned_update!(
+        conn,
+        id,
+        version,
+        (
+            incidents::consent_assessment.eq(assessment.as_str()),
+            incidents::assessment_override_reason.eq(reason)
+        )
     )
-    .set((
-        incidents::consent_assessment.eq(assessment.as_str()),
-        incidents::assessment_override_reason.eq(reason),
-        incidents::version.eq(version + 1),
-        incidents::updated_at.eq(db::now()),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::intake::event;
-use super::routes::{find_visible, respond, stale};
+use super::routes::{current_version, find_visible, respond, stale};
 use super::vocabulary::Status;
 use super::workflow::{self, Refusal};
 use super::{AssessmentOverrideRequest, Incident, TransitionRequest, queries};
@@ -60,10 +60,7 @@ pub async fn transition_incident(
     let expected = if_match(&req);
     db::transaction(&state.pool, move |conn| {
         let (row, _) = find_visible(conn, &user, &id)?;
-        let expected = expected?;
-        if expected != row.version {
-            return Err(stale(row.version));
-        }
+        let expected = current_version(expected, row.version)?;
         let from = row.status()?;
         let is_reporter = row.reporter_id == user.id.as_str();
         let comment = body
@@ -165,10 +162,7 @@ pub async fn override_assessment(
         if row.reporter_id == user.id.as_str() {
             return Err(ApiError::Forbidden("four eyes: you may not assess an incident you reported".into()));
         }
-        let expected = expected?;
-        if expected != row.version {
-            return Err(stale(row.version));
-        }
+        let expected = current_version(expected, row.version)?;
         let reason = body.reason.trim().to_owned();
         if reason.is_empty() {
             return Err(ApiError::invalid("reason", "must not be blank"));

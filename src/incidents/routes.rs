@@ -332,10 +332,7 @@ pub async fn update_incident(
         if row.reporter_id != user.id.as_str() {
             return Err(ApiError::Forbidden("only the reporter may edit an incident".into()));
         }
-        let expected = expected?;
-        if expected != row.version {
-            return Err(stale(row.version));
-        }
+        let expected = current_version(expected, row.version)?;
         let status = row.status()?;
         if !workflow::editable(status) {
             return Err(ApiError::Conflict(format!(
@@ -373,6 +370,14 @@ pub async fn update_incident(
     })
     .await
     .map(|incident| respond(StatusCode::OK, &incident))
+}
+
+/// The `If-Match` version, when it is the current one (428 without it, 412 when stale).
+pub fn current_version(if_match: Result<i32, ApiError>, current: i32) -> Result<i32, ApiError> {
+    match if_match? {
+        v if v == current => Ok(v),
+        _ => Err(stale(current)),
+    }
 }
 
 pub fn stale(current: i32) -> ApiError {

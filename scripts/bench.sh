@@ -62,7 +62,7 @@ for backend in $BACKENDS; do
     esac
     echo "== $backend: loading $N incidents" >&2
     t0=$(now)
-    DATABASE_URL=$URL RUST_LOG=warn "$BIN" seed-synthetic --incidents "$N" >&2
+    DATABASE_URL=$URL BASEWATCH_DATA_DIR=$WORK RUST_LOG=warn "$BIN" seed-synthetic --incidents "$N" >&2
     t1=$(now)
     row "$backend" "seed-synthetic, $N incidents (s)" "$(printf %.1f "$(echo "$t1 - $t0" | bc -l)")" "" ""
 

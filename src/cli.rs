@@ -41,6 +41,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Re-seal every narrative not yet under BASEWATCH_DATA_KEY (older keys must be
+    /// listed in BASEWATCH_RETIRED_DATA_KEYS). Safe while the service runs.
+    RotateDataKey,
     /// Bulk-load synthetic incidents (and the demo reference data when missing)
     /// into the database of DATABASE_URL, for load tests and benchmarks.
     SeedSynthetic {
@@ -103,6 +106,7 @@ pub fn main() -> ExitCode {
             batch,
             seed,
         } => seed_synthetic(incidents, batch, seed),
+        Command::RotateDataKey => rotate_data_key(),
         Command::Openapi => {
             print!("{}", startup::openapi_json());
             Ok(())
@@ -138,7 +142,8 @@ fn serve(with_demo: bool) -> Result<(), String> {
     let settings = config::from_env()?;
     let mut conn = connect_and_migrate(&settings.database_url)?;
     if with_demo {
-        let created = demo::seed(&mut conn).map_err(|e| format!("demo data: {e}"))?;
+        let created =
+            demo::seed(&mut conn, &settings.data_keys).map_err(|e| format!("demo data: {e}"))?;
         tracing::info!(
             accounts = created.accounts,
             incidents = created.incidents,
@@ -185,10 +190,12 @@ fn banner(address: SocketAddr, database: &str, with_demo: bool) -> String {
 
 fn seed_synthetic(n: usize, batch: usize, seed: u64) -> Result<(), String> {
     telemetry::init(Environment::Development);
-    let url = config::database_url_from_env()?;
+    let settings = config::from_env()?;
+    let url = settings.database_url;
     let mut conn = connect_and_migrate(&url)?;
     let started = std::time::Instant::now();
-    let stored = demo::seed_synthetic(&mut conn, n, batch, seed).map_err(|e| e.to_string())?;
+    let stored = demo::seed_synthetic(&mut conn, &settings.data_keys, n, batch, seed)
+        .map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "stored {stored} synthetic incidents in {seconds:.1} s ({:.0} per second) into {}",
@@ -270,4 +277,22 @@ fn read_password(email: &Email) -> Result<String, String> {
         );
     }
     Ok(password)
+}
+
+fn rotate_data_key() -> Result<(), String> {
+    telemetry::init(Environment::Development);
+    let settings = config::from_env()?;
+    let mut conn = connect_and_migrate(&settings.database_url)?;
+    let started = std::time::Instant::now();
+    let report = crate::incidents::rotation::reseal_all(&mut conn, &settings.data_keys)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "re-sealed {} narratives under data key {} in {:.1} s ({} changed meanwhile and were re-read); \
+         no narrative is left under another key, so retired keys can be removed",
+        report.resealed,
+        settings.data_keys.current_id(),
+        started.elapsed().as_secs_f64(),
+        report.retried,
+    );
+    Ok(())
 }

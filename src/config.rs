@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::crypto::DataKeys;
 use crate::db::DatabaseUrl;
 
 /// Shorter HS256 keys can be brute-forced offline from a single token.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 const JWT_SECRET_FILE: &str = "jwt-secret";
+const DATA_KEY_FILE: &str = "data-key";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -32,6 +34,33 @@ pub struct Settings {
     /// Aggregate cells with fewer incidents are withheld from partners.
     pub suppression_k: u32,
     pub data_dir: PathBuf,
+    /// Seals narratives at rest (AES-256-GCM).
+    pub data_keys: DataKeys,
+    pub login_throttle: LoginThrottle,
+    /// Origins allowed to call the API from a browser; none by default.
+    pub cors_origins: Vec<String>,
+    /// Time allowed to receive a request's headers, and to get a database connection.
+    pub request_timeout: Duration,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_proxy: bool,
+}
+
+/// Failed sign-ins allowed in a sliding window, per account and per client address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginThrottle {
+    pub per_account: u32,
+    pub per_address: u32,
+    pub window: Duration,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            per_account: 5,
+            per_address: 20,
+            window: Duration::from_secs(900),
+        }
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -48,6 +77,11 @@ impl fmt::Debug for Settings {
             .field("workers", &self.workers)
             .field("suppression_k", &self.suppression_k)
             .field("data_dir", &self.data_dir)
+            .field("data_keys", &self.data_keys)
+            .field("login_throttle", &self.login_throttle)
+            .field("cors_origins", &self.cors_origins)
+            .field("request_timeout", &self.request_timeout)
+            .field("trust_proxy", &self.trust_proxy)
             .finish()
     }
 }
@@ -108,6 +142,46 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "BASEWATCH_SUPPRESSION_K",
         "5",
         "aggregate cells with fewer incidents are withheld from partners",
+    ),
+    (
+        "BASEWATCH_DATA_KEY",
+        "generated in development",
+        "AES-256 key sealing narratives at rest, 64 hex characters; required in production",
+    ),
+    (
+        "BASEWATCH_RETIRED_DATA_KEYS",
+        "none",
+        "comma-separated former data keys, still read until `basewatch rotate-data-key` has run",
+    ),
+    (
+        "BASEWATCH_LOGIN_MAX_FAILURES",
+        "5",
+        "failed sign-ins per account in the window before 429",
+    ),
+    (
+        "BASEWATCH_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "20",
+        "failed sign-ins per client address in the window before 429",
+    ),
+    (
+        "BASEWATCH_LOGIN_WINDOW",
+        "900",
+        "sliding window of the sign-in throttle, seconds",
+    ),
+    (
+        "BASEWATCH_CORS_ORIGINS",
+        "none",
+        "comma-separated origins allowed to call the API from a browser",
+    ),
+    (
+        "BASEWATCH_REQUEST_TIMEOUT",
+        "30",
+        "seconds to receive a request's headers or to wait for a database connection",
+    ),
+    (
+        "BASEWATCH_TRUST_PROXY",
+        "false",
+        "`true` behind a reverse proxy: the client address comes from X-Forwarded-For",
     ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
@@ -198,6 +272,74 @@ impl Settings {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
         let workers = number("BASEWATCH_WORKERS", cores, 1, 256) as usize;
         let suppression_k = number("BASEWATCH_SUPPRESSION_K", 5, 1, 1000) as u32;
+        let login_throttle = LoginThrottle {
+            per_account: number("BASEWATCH_LOGIN_MAX_FAILURES", 5, 1, 1000) as u32,
+            per_address: number("BASEWATCH_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100_000) as u32,
+            window: Duration::from_secs(number("BASEWATCH_LOGIN_WINDOW", 900, 1, 86_400)),
+        };
+        let request_timeout = Duration::from_secs(number("BASEWATCH_REQUEST_TIMEOUT", 30, 1, 3600));
+        let trust_proxy = match lookup("BASEWATCH_TRUST_PROXY").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                check(
+                    "BASEWATCH_TRUST_PROXY",
+                    Err(format!("{other:?} is neither true nor false")),
+                );
+                false
+            }
+        };
+        let mut cors_origins = Vec::new();
+        for origin in lookup("BASEWATCH_CORS_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            if (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/')
+                && origin != "*"
+            {
+                cors_origins.push(origin.to_owned());
+            } else {
+                check(
+                    "BASEWATCH_CORS_ORIGINS",
+                    Err(format!(
+                        "{origin:?} is not an origin like https://dashboard.example.org (scheme and host, no path, no wildcard)"
+                    )),
+                );
+            }
+        }
+        let retired: Vec<String> = lookup("BASEWATCH_RETIRED_DATA_KEYS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
+        let current_data_key = match (lookup("BASEWATCH_DATA_KEY"), environment) {
+            (Some(key), _) => Some(key),
+            (None, Environment::Production) => {
+                check(
+                    "BASEWATCH_DATA_KEY",
+                    Err("is required in production (64 hex characters, e.g. `openssl rand -hex 32`)".into()),
+                );
+                None
+            }
+            (None, Environment::Development) => load_or_create_dev_key(
+                &data_dir,
+                DATA_KEY_FILE,
+                crate::crypto::KEY_HEX_CHARS,
+                DataKeys::generate_hex,
+            )
+            .map_err(|e| check("BASEWATCH_DATA_KEY", Err(e)))
+            .ok(),
+        };
+        let data_keys = current_data_key.and_then(|key| {
+            let retired: Vec<&str> = retired.iter().map(String::as_str).collect();
+            DataKeys::parse(&key, &retired)
+                .map_err(|e| check("BASEWATCH_DATA_KEY", Err(e)))
+                .ok()
+        });
 
         let jwt_secret = match (lookup("BASEWATCH_JWT_SECRET"), environment) {
             (Some(secret), Environment::Production) if secret.len() < MIN_JWT_SECRET_BYTES => {
@@ -219,35 +361,53 @@ impl Settings {
                 );
                 None
             }
-            (None, Environment::Development) => load_or_create_dev_secret(&data_dir)
+            (None, Environment::Development) => {
+                load_or_create_dev_key(&data_dir, JWT_SECRET_FILE, MIN_JWT_SECRET_BYTES, || {
+                    crate::auth::random_token_hex(32)
+                })
+                .map(String::into_bytes)
                 .map_err(|e| check("BASEWATCH_JWT_SECRET", Err(e)))
-                .ok(),
+                .ok()
+            }
         };
 
-        match (errors.is_empty(), database_url, bind, jwt_secret) {
-            (true, Some(database_url), Some(bind), Some(jwt_secret)) => Ok(Settings {
-                environment,
-                database_url,
-                bind,
-                jwt_secret,
-                access_token_ttl,
-                refresh_token_ttl,
-                pool_size,
-                body_limit,
-                workers,
-                suppression_k,
-                data_dir,
-            }),
+        match (errors.is_empty(), database_url, bind, jwt_secret, data_keys) {
+            (true, Some(database_url), Some(bind), Some(jwt_secret), Some(data_keys)) => {
+                Ok(Settings {
+                    environment,
+                    database_url,
+                    bind,
+                    jwt_secret,
+                    access_token_ttl,
+                    refresh_token_ttl,
+                    pool_size,
+                    body_limit,
+                    workers,
+                    suppression_k,
+                    data_dir,
+                    data_keys,
+                    login_throttle,
+                    cors_origins,
+                    request_timeout,
+                    trust_proxy,
+                })
+            }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),
         }
     }
 }
 
-fn load_or_create_dev_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
-    let path = data_dir.join(JWT_SECRET_FILE);
+/// A development secret kept in the data folder (mode 0600), made on first use.
+fn load_or_create_dev_key(
+    data_dir: &Path,
+    file: &str,
+    min_len: usize,
+    generate: impl FnOnce() -> String,
+) -> Result<String, String> {
+    let path = data_dir.join(file);
     match std::fs::read_to_string(&path) {
-        Ok(secret) if secret.trim().len() >= MIN_JWT_SECRET_BYTES => {
-            return Ok(secret.trim().as_bytes().to_vec());
+        Ok(secret) if secret.trim().len() >= min_len => {
+            return Ok(secret.trim().to_owned());
         }
         Ok(_) => {
             return Err(format!(
@@ -262,11 +422,11 @@ fn load_or_create_dev_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
     }
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let secret = crate::auth::random_token_hex(32);
+    let secret = generate();
     write_private(&path, secret.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a development JWT secret");
-    Ok(secret.into_bytes())
+    tracing::info!(path = %path.display(), "generated a development secret");
+    Ok(secret)
 }
 
 /// Creates a file only its owner can read.
@@ -283,15 +443,66 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The variables given, with a data key unless the test names that variable.
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
-        let vars: HashMap<String, String> = vars
+        let mut vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        vars.entry("BASEWATCH_DATA_KEY".into())
+            .or_insert_with(|| KEY.into());
+        vars.retain(|_, v| !v.is_empty());
         Settings::from_lookup(move |k| vars.get(k).cloned())
     }
 
     const STRONG: &str = "0123456789abcdef0123456789abcdef";
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn production_requires_a_data_key_of_32_random_bytes() {
+        let base = [
+            ("BASEWATCH_ENV", "production"),
+            ("BASEWATCH_JWT_SECRET", STRONG),
+        ];
+        let err = settings(&[base[0], base[1], ("BASEWATCH_DATA_KEY", "")]).unwrap_err();
+        assert!(
+            err.contains("BASEWATCH_DATA_KEY: is required in production"),
+            "{err}"
+        );
+        let err = settings(&[base[0], base[1], ("BASEWATCH_DATA_KEY", "abc")]).unwrap_err();
+        assert!(err.contains("64 hexadecimal characters"), "{err}");
+        let err =
+            settings(&[base[0], base[1], ("BASEWATCH_RETIRED_DATA_KEYS", "old")]).unwrap_err();
+        assert!(err.contains("retired key"), "{err}");
+        assert!(settings(&base).is_ok());
+    }
+
+    #[test]
+    fn cors_origins_and_throttle_are_read_and_checked() {
+        let s = settings(&[
+            ("BASEWATCH_JWT_SECRET", STRONG),
+            (
+                "BASEWATCH_CORS_ORIGINS",
+                "https://a.example.org, http://localhost:3000",
+            ),
+            ("BASEWATCH_LOGIN_MAX_FAILURES", "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            ["https://a.example.org", "http://localhost:3000"]
+        );
+        assert_eq!(s.login_throttle.per_account, 3);
+        assert!(s.cors_origins.len() == 2 && !s.trust_proxy);
+        for bad in ["*", "a.example.org", "https://a.example.org/"] {
+            let err = settings(&[
+                ("BASEWATCH_JWT_SECRET", STRONG),
+                ("BASEWATCH_CORS_ORIGINS", bad),
+            ])
+            .unwrap_err();
+            assert!(err.contains("BASEWATCH_CORS_ORIGINS"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn production_refuses_a_missing_or_short_secret() {
@@ -351,18 +562,23 @@ mod tests {
     fn development_generates_a_private_secret_once() {
         let dir = std::env::temp_dir().join(format!("bw-config-{}", uuid::Uuid::new_v4()));
         let dir_str = dir.to_string_lossy().to_string();
-        let first = settings(&[("BASEWATCH_DATA_DIR", &dir_str)]).unwrap();
-        let second = settings(&[("BASEWATCH_DATA_DIR", &dir_str)]).unwrap();
+        let vars = [
+            ("BASEWATCH_DATA_DIR", dir_str.as_str()),
+            ("BASEWATCH_DATA_KEY", ""),
+        ];
+        let first = settings(&vars).unwrap();
+        let second = settings(&vars).unwrap();
         assert_eq!(first.jwt_secret, second.jwt_secret);
         assert!(first.jwt_secret.len() >= MIN_JWT_SECRET_BYTES);
+        assert_eq!(first.data_keys.current_id(), second.data_keys.current_id());
         #[cfg(unix)]
-        {
+        for file in [JWT_SECRET_FILE, DATA_KEY_FILE] {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(JWT_SECRET_FILE))
+            let mode = std::fs::metadata(dir.join(file))
                 .unwrap()
                 .permissions()
                 .mode();
-            assert_eq!(mode & 0o777, 0o600);
+            assert_eq!(mode & 0o777, 0o600, "{file}");
         }
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -92,6 +92,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{}", validation_summary(.0))]
     Validation(Vec<FieldError>),
+    /// 429: too many failed sign-ins; `Retry-After` says when to try again.
+    #[error("too many failed sign-ins; try again in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -164,6 +167,9 @@ impl ApiError {
                     HeaderValue::from_static("Bearer realm=\"basewatch\""),
                 );
             }
+            Self::TooManyRequests { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
             Self::MethodNotAllowed { allow, .. } => {
                 if let Ok(value) = HeaderValue::from_str(&allowed_list(allow)) {
                     headers.insert(header::ALLOW, value);
@@ -197,6 +203,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -21,7 +21,7 @@ use crate::error::{FieldError, Problem};
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
             UnsupportedMediaType, ValidationFailed, Unavailable, InternalError, PreconditionFailed,
-            PreconditionRequired
+            PreconditionRequired, TooManyRequests
         )
     ),
     tags(
@@ -132,6 +132,16 @@ problem_response!(
     "The change must say which version it applies to: send `If-Match` with the ETag you read."
 );
 problem_response!(Unavailable, "The database cannot be reached.");
+
+/// 429 from the sign-in throttle.
+#[derive(ToResponse)]
+#[response(
+    description = "Too many failed sign-ins for this account or from this address; wait for `Retry-After` seconds.",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds until a sign-in is accepted again"))
+)]
+#[allow(dead_code)]
+pub struct TooManyRequests(Problem);
 problem_response!(
     InternalError,
     "An unexpected error; its details are logged under the request id."

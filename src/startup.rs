@@ -96,6 +96,8 @@ impl Application {
         let doc_json = web::Data::new(OpenApiJson(openapi_json()));
         let body_limit = settings.body_limit;
         let workers = settings.workers;
+        let timeout = settings.request_timeout;
+        let cors_origins = settings.cors_origins.clone();
         let state = web::Data::new(AppState::new(pool, settings));
 
         let server = HttpServer::new(move || {
@@ -124,10 +126,14 @@ impl Application {
                     }),
                 )
                 .default_service(web::to(http::fallback))
+                .wrap(http::cors(&cors_origins))
                 .wrap(from_fn(http::problem_details))
                 .wrap(TracingLogger::default())
         })
         .workers(workers)
+        // A client gets this long to send its request head (slow-loris), then 408.
+        .client_request_timeout(timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(5))
         .shutdown_timeout(10)
         .listen(listener)?
         .run();

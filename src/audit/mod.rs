@@ -19,6 +19,7 @@ use crate::http::Cursor;
 pub enum Action {
     LoginSucceeded,
     LoginFailed,
+    LoginThrottled,
     RequestRefused,
     OrganisationCreated,
     UserCreated,
@@ -38,9 +39,10 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
+        Action::LoginThrottled,
         Action::RequestRefused,
         Action::OrganisationCreated,
         Action::UserCreated,
@@ -63,6 +65,7 @@ impl Action {
         match self {
             Action::LoginSucceeded => "auth.login_succeeded",
             Action::LoginFailed => "auth.login_failed",
+            Action::LoginThrottled => "auth.login_throttled",
             Action::RequestRefused => "request.refused",
             Action::OrganisationCreated => "organisation.created",
             Action::UserCreated => "user.created",

@@ -1,13 +1,13 @@
 //! /api/v1/auth/* and /api/v1/me
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{CurrentUser, password, refresh};
+use super::{CurrentUser, password, refresh, throttle};
 use crate::audit::{self, Action};
 use crate::db;
 use crate::domain::{Email, UserId};
@@ -71,7 +71,9 @@ fn tokens(
 /// Sign in with email and password.
 ///
 /// A wrong password, an unknown email and a deactivated account all answer the
-/// same 401, in about the same time.
+/// same 401, in about the same time. After too many failures for one account or
+/// from one address within the window (5 and 20 in 15 minutes by default) the
+/// answer is 429 with `Retry-After`, whatever the password.
 #[utoipa::path(
     tag = "auth",
     operation_id = "login",
@@ -79,6 +81,7 @@ fn tokens(
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, response = crate::openapi::Unauthorized),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 503, response = crate::openapi::Unavailable),
         crate::openapi::BodyErrors,
     )
@@ -86,9 +89,34 @@ fn tokens(
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    http: HttpRequest,
     request_id: RequestId,
     ValidJson(mut req): ValidJson<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
+    let account = throttle::account_key(&req.email);
+    let address = client_address(&http, state.settings.trust_proxy);
+    let limits = state.settings.login_throttle;
+    let (throttled_account, throttled_address) = (account.clone(), address.clone());
+    let rid = request_id.to_string();
+    db::run(&state.pool, move |conn| {
+        match throttle::check(conn, &limits, &throttled_account, &throttled_address)? {
+            None => Ok(()),
+            Some(wait) => {
+                audit::Entry::new(Action::LoginThrottled)
+                    .request(Some(&rid))
+                    .details(json!({
+                        "email": throttled_account,
+                        "address": throttled_address,
+                        "retry_after": wait.as_secs(),
+                    }))
+                    .write(conn)?;
+                Err(ApiError::TooManyRequests {
+                    retry_after: wait.as_secs(),
+                })
+            }
+        }
+    })
+    .await?;
     let user = match Email::parse(&req.email) {
         Ok(email) => {
             db::run(&state.pool, move |conn| {
@@ -113,7 +141,8 @@ pub async fn login(
                 Some(_) => "wrong password",
             };
             let target = known.map(|u| u.id);
-            db::run(&state.pool, move |conn| {
+            db::transaction(&state.pool, move |conn| {
+                throttle::record_failure(conn, &limits, &account, &address)?;
                 let mut entry = audit::Entry::new(Action::LoginFailed)
                     .request(request_id.as_deref())
                     .details(json!({"email": req.email, "reason": reason}));
@@ -130,6 +159,7 @@ pub async fn login(
     let ttl = state.settings.refresh_token_ttl;
     let user_id = id.clone();
     let refresh_token = db::transaction(&state.pool, move |conn| {
+        throttle::clear_account(conn, &account)?;
         let token = refresh::issue(conn, &user_id, &refresh::new_family(), ttl)?;
         audit::Entry::new(Action::LoginSucceeded)
             .actor(Some(user_id.as_str()))
@@ -231,4 +261,24 @@ pub async fn get_me(
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
     Ok(web::Json(User::from_row(row, org)?))
+}
+
+/// Who is signing in, as far as the throttle can tell: the peer address, or
+/// behind a trusted proxy the first `X-Forwarded-For` address.
+fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
+    let info = req.connection_info();
+    let address = if trust_proxy {
+        info.realip_remote_addr()
+    } else {
+        info.peer_addr()
+    };
+    // Ports change with every connection; the host is what is throttled.
+    match address.map(|a| {
+        a.parse::<std::net::SocketAddr>()
+            .map(|s| s.ip().to_string())
+    }) {
+        Some(Ok(ip)) => ip,
+        Some(Err(_)) => address.unwrap_or("unknown").to_owned(),
+        None => "unknown".to_owned(),
+    }
 }

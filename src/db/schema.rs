@@ -112,6 +112,16 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         submitted_at -> Nullable<Timestamp>,
+        narrative_key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        at -> Timestamp,
+        email -> Text,
+        address -> Text,
     }
 }
 

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use super::reference::{DemoBase, DemoMission, MISSIONS, date};
 use crate::auth::CurrentUser;
+use crate::crypto::DataKeys;
 use crate::db::DbConnection;
 use crate::db::schema::incidents;
 use crate::error::ApiError;
@@ -118,6 +119,7 @@ pub struct Generator<'a> {
     rng: Rng,
     missions: &'a [(Mission, Vec<Base>)],
     reporters: &'a [CurrentUser],
+    keys: DataKeys,
 }
 
 pub type Synthetic = (IncidentRow, IncidentContent, EventRow);
@@ -126,12 +128,14 @@ impl<'a> Generator<'a> {
     pub fn new(
         missions: &'a [(Mission, Vec<Base>)],
         reporters: &'a [CurrentUser],
+        keys: DataKeys,
         seed: u64,
     ) -> Self {
         Self {
             rng: Rng(seed | 1),
             missions,
             reporters,
+            keys,
         }
     }
 
@@ -148,6 +152,7 @@ impl<'a> Generator<'a> {
             bases,
             month,
             self.reporters,
+            &self.keys,
         )
     }
 }
@@ -157,6 +162,7 @@ pub fn seed(
     conn: &mut DbConnection,
     missions: &[(Mission, Vec<Base>)],
     reporters: &[CurrentUser],
+    keys: &DataKeys,
 ) -> Result<usize, ApiError> {
     let existing: i64 = incidents::table
         .filter(incidents::synthetic.eq(true))
@@ -165,7 +171,7 @@ pub fn seed(
     if existing > 0 || reporters.is_empty() {
         return Ok(0);
     }
-    let mut generator = Generator::new(missions, reporters, 0x0ba5_e0a7_c4ed_2024);
+    let mut generator = Generator::new(missions, reporters, keys.clone(), 0x0ba5_e0a7_c4ed_2024);
     let batch = plan(SYNTHETIC_INCIDENTS)
         .into_iter()
         .map(|(m, month)| generator.incident(m, month))
@@ -181,6 +187,7 @@ fn generate(
     bases: &[Base],
     month: NaiveDate,
     reporters: &[CurrentUser],
+    keys: &DataKeys,
 ) -> Result<Synthetic, ApiError> {
     let day = month + Duration::days(rng.below(28) as i64);
     let occurred_at: DateTime<Utc> = (day.and_hms_opt(0, 0, 0).expect("midnight exists")
@@ -306,8 +313,9 @@ fn generate(
     ]);
     let reporter = &reporters[rng.below(reporters.len())];
     let reported = occurred_at.naive_utc() + Duration::hours(2 + rng.below(72) as i64);
-    let derived = derive_with(bases, &content)?;
-    let mut row = row_from(&crate::db::new_id(), reporter, derived, status, reported);
+    let id = crate::db::new_id();
+    let derived = derive_with(bases, keys, &id, &content)?;
+    let mut row = row_from(&id, reporter, derived, status, reported);
     row.synthetic = true;
     row.submitted_at = (status != Status::Draft).then_some(reported);
     let mut created = event(

@@ -6,6 +6,7 @@ pub mod incidents;
 pub mod reference;
 
 use crate::auth::CurrentUser;
+use crate::crypto::DataKeys;
 use crate::db::DbConnection;
 use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId};
 use crate::error::ApiError;
@@ -74,10 +75,10 @@ pub struct Seeded {
 }
 
 /// Creates whatever of the demo data is missing, all of it or none.
-pub fn seed(conn: &mut DbConnection) -> Result<Seeded, ApiError> {
+pub fn seed(conn: &mut DbConnection, keys: &DataKeys) -> Result<Seeded, ApiError> {
     crate::db::in_transaction(conn, |conn| {
         let prepared = prepare(conn)?;
-        let incidents = incidents::seed(conn, &prepared.missions, &prepared.reporters)?;
+        let incidents = incidents::seed(conn, &prepared.missions, &prepared.reporters, keys)?;
         Ok(Seeded {
             accounts: prepared.accounts,
             incidents,
@@ -122,6 +123,7 @@ pub struct Prepared {
 /// `batch`, for load tests and benchmarks. Returns how many were stored.
 pub fn seed_synthetic(
     conn: &mut DbConnection,
+    keys: &DataKeys,
     n: usize,
     batch: usize,
     seed: u64,
@@ -136,8 +138,9 @@ pub fn seed_synthetic(
     // One thread generates while this one writes: on two cores that nearly halves the time.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<incidents::Synthetic>, ApiError>>(2);
     let batch = batch.max(1);
+    let keys = keys.clone();
     let generator = std::thread::spawn(move || {
-        let mut generator = incidents::Generator::new(&missions, &reporters, seed);
+        let mut generator = incidents::Generator::new(&missions, &reporters, keys, seed);
         for chunk in plan.chunks(batch) {
             let rows = chunk
                 .iter()

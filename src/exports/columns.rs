@@ -1,6 +1,7 @@
 //! The columns of a row-level export: Basewatch's names, the HTCDS/CTDC names
 //! (`schema=htcds`) and the HXL hashtags (`hxl=true`), in one table.
 
+use crate::crypto::DataKeys;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -165,9 +166,9 @@ pub fn record(
     row: &IncidentRow,
     mission: Option<&(String, String)>,
     base_name: Option<&str>,
-    with_narrative: bool,
+    narrative: Option<&DataKeys>,
 ) -> Result<Vec<Value>, ApiError> {
-    let c = row.content()?;
+    let c = row.structured_content()?;
     let a = &c.victims.age_bands;
     let s = &c.victims.sexes;
     let list = |items: Vec<&str>| json!(items);
@@ -233,8 +234,8 @@ pub fn record(
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         })),
     ];
-    if with_narrative {
-        values.push(json!(row.narrative));
+    if let Some(keys) = narrative {
+        values.push(json!(row.narrative(keys)?));
     }
     Ok(values)
 }

@@ -4,6 +4,7 @@
 
 pub mod columns;
 
+use crate::crypto::DataKeys;
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -130,7 +131,8 @@ pub async fn export_incidents(
         return Err(ApiError::BadRequest("drafts are never exported".into()));
     }
     filter.non_draft_only = true;
-    let with_narrative = user.role != Role::Partner;
+    // Partners never get narratives: without the keys they cannot even be opened.
+    let narrative_keys = (user.role != Role::Partner).then(|| state.settings.data_keys.clone());
     let format = q.format;
     let audit_filters = json!({
         "format": format, "hxl": hxl, "schema": if htcds { "htcds" } else { "basewatch" },
@@ -148,7 +150,7 @@ pub async fn export_incidents(
         format,
         hxl,
         htcds,
-        with_narrative,
+        narrative_keys,
     };
     actix_web::rt::spawn(async move {
         let (rows, outcome) = job.run(&tx).await;
@@ -218,7 +220,7 @@ struct Job {
     format: ExportFormat,
     hxl: bool,
     htcds: bool,
-    with_narrative: bool,
+    narrative_keys: Option<DataKeys>,
 }
 
 type Chunk = Result<Bytes, std::io::Error>;
@@ -228,7 +230,7 @@ impl Job {
     /// channel (the client went away) ends it quietly.
     async fn run(&self, tx: &mpsc::Sender<Chunk>) -> (usize, Result<(), ApiError>) {
         let mut rows = 0;
-        let cols = columns::columns(self.with_narrative);
+        let cols = columns::columns(self.narrative_keys.is_some());
         let names: Vec<&str> = cols
             .iter()
             .map(|(b, h, _)| if self.htcds { *h } else { *b })
@@ -302,7 +304,7 @@ impl Job {
                     row,
                     missions.get(&row.mission_id),
                     base_name.as_deref(),
-                    self.with_narrative,
+                    self.narrative_keys.as_ref(),
                 ) {
                     Ok(values) => values,
                     Err(e) => return (rows, Err(e)),

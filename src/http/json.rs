@@ -86,7 +86,23 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    if depth(&value) > MAX_DEPTH {
+        return Err(ApiError::BadRequest(format!(
+            "the JSON is nested more than {MAX_DEPTH} levels deep; no Basewatch body needs more than 4"
+        )));
+    }
     serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
+/// Deepest nesting a body may have (serde_json stops at 128 on its own).
+pub const MAX_DEPTH: usize = 16;
+
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

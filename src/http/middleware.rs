@@ -21,6 +21,7 @@ pub async fn problem_details(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
     let api = req.path().starts_with("/api/");
+    let https = req.connection_info().scheme() == "https";
     let state = req.app_data::<web::Data<AppState>>().cloned();
     // Routing and handlers turn their errors into responses, so this only fails
     // for a middleware placed inside this one (there is none).
@@ -68,6 +69,25 @@ pub async fn problem_details(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if api {
+        // JSON and CSV only: nothing in an API answer may run or load anything.
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    if https {
+        // Behind TLS (directly or per X-Forwarded-Proto): browsers stay on HTTPS.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     Ok(res)
 }
 
@@ -103,4 +123,31 @@ async fn audit_refusal(
     if let Err(e) = written {
         tracing::error!(error = %e, "could not audit a refused request");
     }
+}
+
+/// CORS for the configured origins only (none by default). A request from any
+/// other origin is served without CORS headers, so browsers keep its answer
+/// from the calling page; same-origin pages (the docs) are unaffected.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "PUT"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
+            REQUEST_ID,
+        ])
+        .max_age(3600)
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }

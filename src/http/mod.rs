@@ -7,7 +7,7 @@ mod pagination;
 mod routes_table;
 
 pub use json::{BodyLimit, DEFAULT_BODY_LIMIT, JsonObject, ValidJson, json_error, parse};
-pub use middleware::problem_details;
+pub use middleware::{cors, problem_details};
 pub use pagination::{Cursor, Page, PageQuery};
 pub use routes_table::{RouteTable, fallback};
 

@@ -9,6 +9,7 @@ use super::queries::{ContentChanges, EventRow};
 use super::vocabulary::Status;
 use super::{IncidentRow, classify, geo};
 use crate::auth::CurrentUser;
+use crate::crypto::DataKeys;
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 use crate::missions::Base;
@@ -18,13 +19,15 @@ use crate::missions::queries as missions;
 /// base (and its name, for the answer) and the consent assessment.
 pub fn derive(
     conn: &mut DbConnection,
+    keys: &DataKeys,
+    id: &str,
     content: &IncidentContent,
 ) -> Result<(ContentChanges, Option<String>), ApiError> {
     if missions::find_mission(conn, &content.mission_id)?.is_none() {
         return Err(ApiError::invalid("mission_id", "no mission has this id"));
     }
     let bases = missions::all_bases(conn, &content.mission_id)?;
-    let changes = derive_with(&bases, content)?;
+    let changes = derive_with(&bases, keys, id, content)?;
     let name = bases
         .into_iter()
         .find(|b| Some(&b.id) == changes.base_id.as_ref())
@@ -33,7 +36,14 @@ pub fn derive(
 }
 
 /// The same, given the bases of the incident's mission (bulk loads know them).
-pub fn derive_with(bases: &[Base], content: &IncidentContent) -> Result<ContentChanges, ApiError> {
+/// The narrative is sealed under the current data key, bound to the incident's id.
+pub fn derive_with(
+    bases: &[Base],
+    keys: &DataKeys,
+    id: &str,
+    content: &IncidentContent,
+) -> Result<ContentChanges, ApiError> {
+    let (narrative, narrative_key_id) = keys.seal_option(id, content.narrative.as_deref());
     let nearest = geo::nearest(bases, content.latitude, content.longitude);
     let assessment = classify::assess(content);
     Ok(ContentChanges {
@@ -57,7 +67,8 @@ pub fn derive_with(bases: &[Base], content: &IncidentContent) -> Result<ContentC
         source_credibility: content.source.as_ref().map(|s| i32::from(s.credibility)),
         content: content.stored_json(),
         content_hash: content.hash(),
-        narrative: content.narrative.clone(),
+        narrative,
+        narrative_key_id,
         consent_assessment: assessment.value.as_str().to_owned(),
         computed_assessment: assessment.value.as_str().to_owned(),
         assessment_indicators: serde_json::to_string(&assessment.indicators)
@@ -93,6 +104,7 @@ pub fn row_from(
         content: d.content,
         content_hash: d.content_hash,
         narrative: d.narrative,
+        narrative_key_id: d.narrative_key_id,
         consent_assessment: d.consent_assessment,
         computed_assessment: d.computed_assessment,
         assessment_indicators: d.assessment_indicators,

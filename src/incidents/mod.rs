@@ -11,6 +11,7 @@ pub mod geo;
 pub mod intake;
 pub mod queries;
 pub mod review;
+pub mod rotation;
 pub mod routes;
 pub mod vocabulary;
 pub mod workflow;
@@ -23,6 +24,7 @@ use utoipa::ToSchema;
 use self::content::IncidentContent;
 use self::vocabulary::{ConsentAssessment, Status};
 use crate::auth::CurrentUser;
+use crate::crypto::DataKeys;
 use crate::db::schema::incidents;
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -60,6 +62,8 @@ pub struct IncidentRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub submitted_at: Option<NaiveDateTime>,
+    /// The data key that sealed `narrative` (None: stored before encryption).
+    pub narrative_key_id: Option<String>,
 }
 
 impl IncidentRow {
@@ -68,11 +72,27 @@ impl IncidentRow {
             .ok_or_else(|| ApiError::internal(format!("unknown status {}", self.status)))
     }
 
-    /// The content as the reporter sent it (canonical form), narrative included.
-    pub fn content(&self) -> Result<IncidentContent, ApiError> {
-        let mut content: IncidentContent =
-            serde_json::from_str(&self.content).map_err(ApiError::internal)?;
-        content.narrative = self.narrative.clone();
+    /// The content as the reporter sent it (canonical form), without the
+    /// narrative, which is sealed on its own.
+    pub fn structured_content(&self) -> Result<IncidentContent, ApiError> {
+        serde_json::from_str(&self.content).map_err(ApiError::internal)
+    }
+
+    /// The narrative, opened with the data key that sealed it.
+    pub fn narrative(&self, keys: &DataKeys) -> Result<Option<String>, ApiError> {
+        self.narrative
+            .as_deref()
+            .map(|text| {
+                keys.open(&self.id, self.narrative_key_id.as_deref(), text)
+                    .map_err(ApiError::internal)
+            })
+            .transpose()
+    }
+
+    /// The content as the reporter sent it, narrative included.
+    pub fn content(&self, keys: &DataKeys) -> Result<IncidentContent, ApiError> {
+        let mut content = self.structured_content()?;
+        content.narrative = self.narrative(keys)?;
         Ok(content)
     }
 }
@@ -153,10 +173,11 @@ impl Incident {
         row: IncidentRow,
         base_name: Option<String>,
         viewer: &CurrentUser,
+        keys: &DataKeys,
     ) -> Result<Self, ApiError> {
-        let mut content = row.content()?;
-        if !can_read_narrative(viewer, &row) {
-            content.narrative = None;
+        let mut content = row.structured_content()?;
+        if can_read_narrative(viewer, &row) {
+            content.narrative = row.narrative(keys)?;
         }
         let assessment = |s: &str| {
             ConsentAssessment::parse(s)

@@ -259,6 +259,7 @@ pub struct ContentChanges {
     pub content: String,
     pub content_hash: String,
     pub narrative: Option<String>,
+    pub narrative_key_id: Option<String>,
     pub consent_assessment: String,
     pub computed_assessment: String,
     pub assessment_indicators: String,

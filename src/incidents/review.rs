@@ -58,6 +58,7 @@ pub async fn transition_incident(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "incident")?;
     let expected = if_match(&req);
+    let keys = state.settings.data_keys.clone();
     db::transaction(&state.pool, move |conn| {
         let (row, _) = find_visible(conn, &user, &id)?;
         let expected = current_version(expected, row.version)?;
@@ -118,7 +119,7 @@ pub async fn transition_incident(
             .write(conn)?;
         let (row, base) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
-        Incident::view(row, base, &user)
+        Incident::view(row, base, &user, &keys)
     })
     .await
     .map(|incident| respond(StatusCode::OK, &incident))
@@ -154,6 +155,7 @@ pub async fn override_assessment(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "incident")?;
     let expected = if_match(&req);
+    let keys = state.settings.data_keys.clone();
     db::transaction(&state.pool, move |conn| {
         let (row, _) = find_visible(conn, &user, &id)?;
         if !policy::allows(user.role, Permission::ReviewIncidents) {
@@ -182,7 +184,7 @@ pub async fn override_assessment(
             }))
             .write(conn)?;
         let (row, base) = queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
-        Incident::view(row, base, &user)
+        Incident::view(row, base, &user, &keys)
     })
     .await
     .map(|incident| respond(StatusCode::OK, &incident))

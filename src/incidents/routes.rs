@@ -101,8 +101,10 @@ pub async fn create_incident(
     let id = id.unwrap_or_else(db::new_id);
 
     let (actor, stored, resent_id) = (user.clone(), content.clone(), id.clone());
+    let keys = state.settings.data_keys.clone();
+    let sealing = keys.clone();
     let created = db::transaction(&state.pool, move |conn| {
-        let (derived, base_name) = derive(conn, &stored)?;
+        let (derived, base_name) = derive(conn, &sealing, &id, &stored)?;
         let now = db::now();
         let status = if submit { Status::Submitted } else { Status::Draft };
         let row = row_from(&id, &actor, derived, status, now);
@@ -114,7 +116,7 @@ pub async fn create_incident(
             .details(json!({"mission_id": row.mission_id, "status": row.status, "consent_assessment": row.consent_assessment}))
             .write(conn)?;
         // What was stored is known: no need to read it back.
-        Incident::view(row, base_name, &actor)
+        Incident::view(row, base_name, &actor, &sealing)
     })
     .await;
 
@@ -127,7 +129,7 @@ pub async fn create_incident(
                 let (row, base) = queries::find(conn, &resent_id)?
                     .ok_or_else(|| ApiError::internal("conflicting incident vanished"))?;
                 if row.reporter_id == user.id.as_str() && row.content_hash == hash {
-                    Incident::view(row, base, &user)
+                    Incident::view(row, base, &user, &keys)
                 } else {
                     Err(ApiError::Conflict(
                         "an incident with this id already exists with different content; \
@@ -163,9 +165,10 @@ pub async fn get_incident(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "incident")?;
+    let keys = state.settings.data_keys.clone();
     db::run(&state.pool, move |conn| {
         let (row, base) = find_visible(conn, &user, &id)?;
-        Incident::view(row, base, &user)
+        Incident::view(row, base, &user, &keys)
     })
     .await
     .map(|incident| respond(StatusCode::OK, &incident))
@@ -266,10 +269,11 @@ pub async fn list_incidents(
     .limit()?;
     let cursor = q.cursor.as_deref().map(Cursor::decode).transpose()?;
     let filter = q.filter()?;
+    let keys = state.settings.data_keys.clone();
     let items = db::run(&state.pool, move |conn| {
         queries::list(conn, &user, &filter, cursor.as_ref(), limit)?
             .into_iter()
-            .map(|(row, base)| Incident::view(row, base, &user))
+            .map(|(row, base)| Incident::view(row, base, &user, &keys))
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;
@@ -327,6 +331,7 @@ pub async fn update_incident(
             return Err(ApiError::invalid(key, why));
         }
     }
+    let keys = state.settings.data_keys.clone();
     db::transaction(&state.pool, move |conn| {
         let (row, _) = find_visible(conn, &user, &id)?;
         if row.reporter_id != user.id.as_str() {
@@ -340,7 +345,7 @@ pub async fn update_incident(
                 status.as_str()
             )));
         }
-        let before = serde_json::to_value(row.content()?).map_err(ApiError::internal)?;
+        let before = serde_json::to_value(row.content(&keys)?).map_err(ApiError::internal)?;
         let mut merged = before.clone();
         merge_patch(&mut merged, &Value::Object(patch));
         let Value::Object(object) = merged else {
@@ -351,7 +356,7 @@ pub async fn update_incident(
         let after = serde_json::to_value(&content).map_err(ApiError::internal)?;
         let changed = changed_fields(&before, &after);
 
-        let (mut changes, _) = derive(conn, &content)?;
+        let (mut changes, _) = derive(conn, &keys, &id, &content)?;
         if row.assessment_override_reason.is_some() {
             changes.consent_assessment = row.consent_assessment.clone();
         }
@@ -366,7 +371,7 @@ pub async fn update_incident(
             .details(json!({"changed_fields": changed, "version": expected + 1}))
             .write(conn)?;
         let (row, base) = queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
-        Incident::view(row, base, &user)
+        Incident::view(row, base, &user, &keys)
     })
     .await
     .map(|incident| respond(StatusCode::OK, &incident))

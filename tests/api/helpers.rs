@@ -7,7 +7,8 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use awc::http::Method;
 use basewatch::auth::jwt::JwtKeys;
-use basewatch::config::{Environment, Settings};
+use basewatch::config::{Environment, LoginThrottle, Settings};
+use basewatch::crypto::DataKeys;
 use basewatch::db::{self, DatabaseUrl, DbConnection, Pool};
 use basewatch::domain::{
     DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId,
@@ -36,6 +37,8 @@ macro_rules! read {
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The one origin the test servers allow for CORS.
+pub const CORS_ORIGIN: &str = "https://dashboard.example.org";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -58,6 +61,10 @@ pub struct TestApp {
     pub client: awc::Client,
     pub pool: Pool,
     pub jwt_secret: Vec<u8>,
+    pub data_keys: DataKeys,
+    pub data_key_hex: String,
+    /// What the server was started with, to start a sibling on the same database.
+    pub settings: Settings,
     pub database_url: DatabaseUrl,
     /// The oversight office every seeded user belongs to, unless said otherwise.
     pub org_id: String,
@@ -131,6 +138,7 @@ impl Response {
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let db = TestDatabase::create(backend);
     let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4()).into_bytes();
+    let data_key_hex = DataKeys::generate_hex();
     let settings = Settings {
         environment: Environment::Development,
         database_url: db.url.clone(),
@@ -143,7 +151,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         workers: 1,
         suppression_k: 5,
         data_dir: std::env::temp_dir(),
+        data_keys: DataKeys::parse(&data_key_hex, &[]).unwrap(),
+        login_throttle: LoginThrottle::default(),
+        cors_origins: vec![CORS_ORIGIN.to_owned()],
+        request_timeout: Duration::from_secs(30),
+        trust_proxy: false,
     };
+    let data_keys = settings.data_keys.clone();
+    let kept_settings = settings.clone();
     if std::env::var_os("TEST_LOG").is_some() {
         basewatch::telemetry::init(Environment::Development);
     }
@@ -169,6 +184,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             .finish(),
         pool,
         jwt_secret,
+        data_keys,
+        data_key_hex,
+        settings: kept_settings,
         database_url: db.url.clone(),
         org_id,
         handle,
@@ -183,6 +201,15 @@ fn test_password_hash() -> &'static str {
 }
 
 impl TestApp {
+    /// Starts another server on the same database with other settings (a
+    /// second instance, as during a key rotation); returns its address.
+    pub fn spawn_sibling(&self, settings: Settings) -> String {
+        let app = Application::build(settings, self.pool.clone()).expect("server builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        actix_web::rt::spawn(app.into_server());
+        address
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

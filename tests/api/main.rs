@@ -16,6 +16,7 @@ mod operations;
 mod organisations;
 mod reference;
 mod review;
+mod security;
 mod stats;
 mod tokens;
 mod users;
@@ -76,6 +77,7 @@ fn main() {
         reference::scenarios(),
         incidents::scenarios(),
         review::scenarios(),
+        security::scenarios(),
         audit::scenarios(),
         stats::scenarios(),
         exports::scenarios(),

@@ -139,7 +139,7 @@ async fn migrations_run_down_and_up_again(backend: Backend) {
 async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
     let (orgs, users) = (app.count("organisations"), app.count("users"));
-    let first = app.db(|conn| Ok(demo::seed(conn).unwrap()));
+    let first = app.db(|conn| Ok(demo::seed(conn, &app.data_keys).unwrap()));
     assert_eq!(
         first,
         demo::Seeded {
@@ -148,7 +148,7 @@ async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
         }
     );
     assert_eq!(
-        app.db(|conn| Ok(demo::seed(conn).unwrap())),
+        app.db(|conn| Ok(demo::seed(conn, &app.data_keys).unwrap())),
         demo::Seeded::default(),
         "a second run adds nothing"
     );
@@ -158,10 +158,15 @@ async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
     assert_eq!(app.count("bases"), 5);
     assert_eq!(app.count("deployments"), 13);
     assert_eq!(app.count("incidents"), 2000);
+    // Their narratives are sealed like any other.
     assert_eq!(
-        app.count("incidents WHERE synthetic AND narrative LIKE 'SYNTHETIC DEMO DATA%'"),
+        app.count(&format!(
+            "incidents WHERE synthetic AND narrative_key_id = '{}'",
+            app.data_keys.current_id()
+        )),
         2000
     );
+    assert_eq!(app.count("incidents WHERE narrative LIKE '%SYNTHETIC%'"), 0);
     for status in crate::review::STATES {
         assert!(
             app.count(&format!("incidents WHERE status = '{status}'")) > 20,

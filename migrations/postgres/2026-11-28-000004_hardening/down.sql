@@ -1,0 +1,2 @@
+DROP TABLE login_failures;
+ALTER TABLE incidents DROP COLUMN narrative_key_id;

@@ -1,0 +1,258 @@
+//! Encryption at rest of what reporters write in their own words.
+//!
+//! Narratives are sealed with AES-256-GCM under the current data key, with a
+//! fresh 96-bit nonce each time and the incident's id as associated data (a
+//! sealed narrative copied onto another row does not open). Each row keeps the
+//! id of the key that sealed it, so keys rotate without downtime: instances run
+//! with the new key and the retired ones, `basewatch rotate-data-key`
+//! re-seals the rows still under a retired key, and the retired key can go.
+
+use std::fmt;
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use sha2::{Digest, Sha256};
+
+const NONCE_BYTES: usize = 12;
+pub const KEY_HEX_CHARS: usize = 64;
+
+/// A sealed value and the id of the key that sealed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub text: String,
+}
+
+struct Key {
+    id: String,
+    cipher: Aes256Gcm,
+}
+
+impl Key {
+    fn parse(hex: &str) -> Result<Self, String> {
+        let hex = hex.trim();
+        if hex.len() != KEY_HEX_CHARS || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "a data key is {KEY_HEX_CHARS} hexadecimal characters (32 random bytes, e.g. `openssl rand -hex 32`)"
+            ));
+        }
+        let bytes: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("checked hex"))
+            .collect();
+        // The id names the key without revealing it.
+        let digest = Sha256::new()
+            .chain_update(b"basewatch data key id\0")
+            .chain_update(&bytes)
+            .finalize();
+        let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let cipher = Aes256Gcm::new_from_slice(&bytes).expect("32-byte key");
+        Ok(Self { id, cipher })
+    }
+}
+
+/// The current data key and the retired ones that still open old rows.
+#[derive(Clone)]
+pub struct DataKeys(Arc<Inner>);
+
+struct Inner {
+    current: Key,
+    retired: Vec<Key>,
+}
+
+impl fmt::Debug for DataKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKeys")
+            .field("current", &self.0.current.id)
+            .field(
+                "retired",
+                &self.0.retired.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Why a sealed value did not open: a server fault, never the client's.
+#[derive(Debug)]
+pub enum OpenError {
+    UnknownKey(String),
+    Corrupt(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownKey(id) => write!(
+                f,
+                "a row is sealed under data key {id}, which is neither BASEWATCH_DATA_KEY nor in BASEWATCH_RETIRED_DATA_KEYS"
+            ),
+            Self::Corrupt(why) => write!(f, "a sealed value does not open: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+impl DataKeys {
+    /// The current key and the retired ones, each as 64 hex characters.
+    pub fn parse(current: &str, retired: &[&str]) -> Result<Self, String> {
+        let current = Key::parse(current)?;
+        let retired = retired
+            .iter()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| Key::parse(k))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("retired key: {e}"))?;
+        Ok(Self(Arc::new(Inner { current, retired })))
+    }
+
+    /// A fresh random key, as 64 hex characters.
+    pub fn generate_hex() -> String {
+        crate::auth::random_token_hex(32)
+    }
+
+    pub fn current_id(&self) -> &str {
+        &self.0.current.id
+    }
+
+    pub fn seal(&self, context: &str, plaintext: &str) -> Sealed {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).expect("the operating system provides randomness");
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad: context.as_bytes(),
+        };
+        let sealed = self
+            .0
+            .current
+            .cipher
+            .encrypt(&Nonce::from(nonce), payload)
+            .expect("AES-GCM seals any message under 64 GiB");
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        Sealed {
+            key_id: self.0.current.id.clone(),
+            text: B64.encode(bytes),
+        }
+    }
+
+    /// Opens a value sealed under any known key. A row without a key id is from
+    /// before encryption (plaintext) and is returned as it is until rotated.
+    pub fn open(
+        &self,
+        context: &str,
+        key_id: Option<&str>,
+        text: &str,
+    ) -> Result<String, OpenError> {
+        let Some(key_id) = key_id else {
+            return Ok(text.to_owned());
+        };
+        let key = std::iter::once(&self.0.current)
+            .chain(&self.0.retired)
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| OpenError::UnknownKey(key_id.to_owned()))?;
+        let bytes = B64
+            .decode(text)
+            .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+        if bytes.len() < NONCE_BYTES + 16 {
+            return Err(OpenError::Corrupt("too short".into()));
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+        let plain = key
+            .cipher
+            .decrypt(
+                &Nonce::from(<[u8; NONCE_BYTES]>::try_from(nonce).expect("split at the nonce")),
+                Payload {
+                    msg: sealed,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| OpenError::Corrupt("authentication failed".into()))?;
+        String::from_utf8(plain).map_err(|e| OpenError::Corrupt(e.to_string()))
+    }
+
+    /// Seals an optional value: `(text, key id)` columns.
+    pub fn seal_option(
+        &self,
+        context: &str,
+        plaintext: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        match plaintext {
+            Some(p) => {
+                let s = self.seal(context, p);
+                (Some(s.text), Some(s.key_id))
+            }
+            None => (None, None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const B: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+    #[test]
+    fn seals_and_opens_with_a_fresh_nonce_each_time() {
+        let keys = DataKeys::parse(A, &[]).unwrap();
+        let one = keys.seal("row-1", "she was told it was a restaurant job");
+        let two = keys.seal("row-1", "she was told it was a restaurant job");
+        assert_ne!(one.text, two.text);
+        assert!(!one.text.contains("restaurant"));
+        assert_eq!(
+            keys.open("row-1", Some(&one.key_id), &one.text).unwrap(),
+            "she was told it was a restaurant job"
+        );
+    }
+
+    #[test]
+    fn a_value_moved_to_another_row_or_edited_does_not_open() {
+        let keys = DataKeys::parse(A, &[]).unwrap();
+        let s = keys.seal("row-1", "text");
+        assert!(matches!(
+            keys.open("row-2", Some(&s.key_id), &s.text),
+            Err(OpenError::Corrupt(_))
+        ));
+        let mut bytes = B64.decode(&s.text).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        assert!(
+            keys.open("row-1", Some(&s.key_id), &B64.encode(bytes))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn retired_keys_still_open_and_unknown_keys_are_named() {
+        let old = DataKeys::parse(A, &[]).unwrap();
+        let sealed = old.seal("row", "text");
+        let rotated = DataKeys::parse(B, &[A]).unwrap();
+        assert_ne!(rotated.current_id(), old.current_id());
+        assert_eq!(
+            rotated
+                .open("row", Some(&sealed.key_id), &sealed.text)
+                .unwrap(),
+            "text"
+        );
+        let without = DataKeys::parse(B, &[]).unwrap();
+        let err = without
+            .open("row", Some(&sealed.key_id), &sealed.text)
+            .unwrap_err();
+        assert!(err.to_string().contains(&sealed.key_id), "{err}");
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        for bad in ["", "short", &"zz".repeat(32), &A[..62]] {
+            assert!(DataKeys::parse(bad, &[]).is_err(), "{bad:?}");
+        }
+        assert!(
+            DataKeys::parse(A, &["nope"])
+                .unwrap_err()
+                .contains("retired")
+        );
+    }
+}

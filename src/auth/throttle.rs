@@ -29,24 +29,21 @@ pub fn check(
 ) -> QueryResult<Option<Duration>> {
     let now = db::now();
     let since = now - window(limits);
-    let limit = |n: u32| i64::from(n) - 1;
     // The time of the n-th latest failure in the window, when there are n.
-    let by_account: Option<NaiveDateTime> = login_failures::table
-        .filter(login_failures::email.eq(account))
-        .filter(login_failures::at.gt(since))
-        .order(login_failures::at.desc())
-        .select(login_failures::at)
-        .offset(limit(limits.per_account))
-        .first(conn)
-        .optional()?;
-    let by_address: Option<NaiveDateTime> = login_failures::table
-        .filter(login_failures::address.eq(address))
-        .filter(login_failures::at.gt(since))
-        .order(login_failures::at.desc())
-        .select(login_failures::at)
-        .offset(limit(limits.per_address))
-        .first(conn)
-        .optional()?;
+    macro_rules! nth_latest {
+        ($column:expr, $key:expr, $n:expr) => {
+            login_failures::table
+                .filter($column.eq($key))
+                .filter(login_failures::at.gt(since))
+                .order(login_failures::at.desc())
+                .select(login_failures::at)
+                .offset(i64::from($n) - 1)
+                .first::<NaiveDateTime>(conn)
+                .optional()?
+        };
+    }
+    let by_account = nth_latest!(login_failures::email, account, limits.per_account);
+    let by_address = nth_latest!(login_failures::address, address, limits.per_address);
     // The count falls under the limit when the limit-th latest failure leaves the window.
     Ok([by_account, by_address]
         .into_iter()

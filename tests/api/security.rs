@@ -275,15 +275,18 @@ async fn data_keys_rotate_while_instances_serve(backend: Backend) {
 
     // Step 2: the rotation command re-seals what is left under the old key.
     let data_dir = std::env::temp_dir().join(format!("bw-rotate-{}", uuid::Uuid::new_v4()));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"))
-        .arg("rotate-data-key")
-        .env("DATABASE_URL", helpers::url_string(&w.app.database_url))
-        .env("BASEWATCH_DATA_DIR", &data_dir)
-        .env("BASEWATCH_DATA_KEY", &new_hex)
-        .env("BASEWATCH_RETIRED_DATA_KEYS", &w.app.data_key_hex)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let rotate = |retired: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"))
+            .arg("rotate-data-key")
+            .env("DATABASE_URL", helpers::url_string(&w.app.database_url))
+            .env("BASEWATCH_DATA_DIR", &data_dir)
+            .env("BASEWATCH_DATA_KEY", &new_hex)
+            .env("BASEWATCH_RETIRED_DATA_KEYS", retired)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = rotate(&w.app.data_key_hex);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -301,14 +304,7 @@ async fn data_keys_rotate_while_instances_serve(backend: Backend) {
         }
     }
     // Running it again finds nothing to do.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"))
-        .arg("rotate-data-key")
-        .env("DATABASE_URL", helpers::url_string(&w.app.database_url))
-        .env("BASEWATCH_DATA_DIR", &data_dir)
-        .env("BASEWATCH_DATA_KEY", &new_hex)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let again = rotate("");
     assert!(String::from_utf8_lossy(&again.stdout).contains("re-sealed 0 narratives"));
     let _ = std::fs::remove_dir_all(&data_dir);
 

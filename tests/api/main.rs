@@ -12,6 +12,7 @@ mod auth;
 mod errors;
 mod exports;
 mod incidents;
+mod matrix;
 mod operations;
 mod organisations;
 mod reference;
@@ -78,6 +79,7 @@ fn main() {
         incidents::scenarios(),
         review::scenarios(),
         security::scenarios(),
+        matrix::scenarios(),
         audit::scenarios(),
         stats::scenarios(),
         exports::scenarios(),

@@ -123,14 +123,15 @@ pub struct Password(String);
 
 impl Password {
     pub const MIN_CHARS: usize = 12;
-    pub const MAX_BYTES: usize = 1024;
+    pub const MAX_CHARS: usize = 1024;
 
     pub fn parse(raw: String) -> Result<Self, String> {
-        if raw.chars().count() < Self::MIN_CHARS {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
             return Err(format!("must be at least {} characters", Self::MIN_CHARS));
         }
-        if raw.len() > Self::MAX_BYTES {
-            return Err(format!("must be at most {} bytes", Self::MAX_BYTES));
+        if chars > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
         Ok(Self(raw))
     }
@@ -217,6 +218,19 @@ uuid_id!(
     "organisation"
 );
 
+/// The dates Basewatch records: from 1945 (the United Nations) to 2100. Outside
+/// them a date is a typing error, and it would stretch every monthly series.
+pub const EARLIEST_DATE: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(1945, 1, 1).unwrap();
+pub const LATEST_DATE: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(2100, 12, 31).unwrap();
+
+pub fn check_date(date: chrono::NaiveDate) -> Result<chrono::NaiveDate, String> {
+    if (EARLIEST_DATE..=LATEST_DATE).contains(&date) {
+        Ok(date)
+    } else {
+        Err(format!("must be between {EARLIEST_DATE} and {LATEST_DATE}"))
+    }
+}
+
 /// A country, as an ISO 3166-1 alpha-2 code (upper case).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CountryCode(String);
@@ -235,6 +249,21 @@ impl CountryCode {
         &self.0
     }
 }
+
+impl utoipa::PartialSchema for CountryCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An ISO 3166-1 alpha-2 country code, or XK for Kosovo (lower case is accepted too).",
+            ))
+            .enum_values(Some(COUNTRY_CODES.split(' ')))
+            .examples(["NP"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CountryCode {}
 
 /// ISO 3166-1 alpha-2 codes, plus XK (Kosovo), the user-assigned code the UN system,
 /// the EU and most data sets use.

@@ -31,6 +31,8 @@ pub struct AuditQuery {
     pub to: Option<DateTime<Utc>>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -59,7 +61,7 @@ pub async fn list_audit_records(
     };
     let (limit, cursor) = (page.limit()?, page.cursor()?);
     let filter = Filter {
-        actor_id: query.actor_id,
+        actor_id: crate::http::query_uuid(query.actor_id.as_deref(), "actor_id")?,
         action: query.action,
         entity_type: query.entity_type,
         entity_id: query.entity_id,

@@ -23,10 +23,14 @@ const BAD_REFRESH: &str = "the refresh token is invalid, expired or revoked; sig
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[validate(length(min = 1, max = 254, message = "must be 1 to 254 characters"))]
-    #[schema(example = "monitor@demo.basewatch.org")]
+    #[schema(
+        example = "monitor@demo.basewatch.org",
+        min_length = 1,
+        max_length = 254
+    )]
     pub email: String,
-    #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 bytes"))]
-    #[schema(example = "demo-password-monitor", format = Password)]
+    #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 characters"))]
+    #[schema(example = "demo-password-monitor", format = Password, min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
@@ -34,6 +38,7 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[validate(length(min = 1, max = 512, message = "must be 1 to 512 characters"))]
+    #[schema(min_length = 1, max_length = 512)]
     pub refresh_token: String,
 }
 

@@ -72,7 +72,11 @@ pub struct ExportQuery {
     pub occurred_to: Option<DateTime<Utc>>,
     pub exploitation_type: Option<ExploitationType>,
     pub consent_assessment: Option<ConsentAssessment>,
-    /// `min_lon,min_lat,max_lon,max_lat`
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS 84), `min_lat` at most `max_lat`.
+    #[param(
+        example = "21.0,42.3,21.4,42.8",
+        pattern = r"^-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?),-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?)$"
+    )]
     pub bbox: Option<String>,
 }
 

@@ -29,9 +29,27 @@ pub fn extractor_config(
     (payload, query, path)
 }
 
-/// The version an `If-Match` header names: 428 without one, 412 when it is not
-/// one of ours (so it cannot match).
-pub fn if_match(req: &actix_web::HttpRequest) -> Result<i32, ApiError> {
+/// What an `If-Match` header asks for (RFC 9110 §13.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: whatever the current version is.
+    Any,
+    /// One of these versions (`"3"` or `"3", "4"`). Weak tags never match.
+    Versions(Vec<i32>),
+}
+
+impl IfMatch {
+    pub fn matches(&self, current: i32) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Versions(versions) => versions.contains(&current),
+        }
+    }
+}
+
+/// The `If-Match` header: 428 without one. Tags that are not ours stay in the
+/// list and simply cannot match (412 when the version is compared).
+pub fn if_match(req: &actix_web::HttpRequest) -> Result<IfMatch, ApiError> {
     let value = req
         .headers()
         .get(actix_web::http::header::IF_MATCH)
@@ -40,14 +58,22 @@ pub fn if_match(req: &actix_web::HttpRequest) -> Result<i32, ApiError> {
                 "send If-Match with the ETag of the version you read, e.g. If-Match: \"3\"".into(),
             )
         })?;
-    value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .and_then(|v| v.strip_prefix('"')?.strip_suffix('"')?.parse::<i32>().ok())
-        .ok_or_else(|| {
-            ApiError::PreconditionFailed("If-Match does not name a version of this incident".into())
-        })
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(IfMatch::Any);
+    }
+    Ok(IfMatch::Versions(
+        value
+            .split(',')
+            .filter_map(|tag| {
+                tag.trim()
+                    .strip_prefix('"')?
+                    .strip_suffix('"')?
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+    ))
 }
 
 /// The ETag of a version: `"3"`.

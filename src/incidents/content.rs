@@ -73,7 +73,7 @@ pub struct Victims {
     pub sexes: Sexes,
     /// ISO 3166-1 alpha-2 codes.
     #[serde(default)]
-    #[schema(example = json!(["NP", "IN"]))]
+    #[schema(example = json!(["NP", "IN"]), value_type = Vec<CountryCode>)]
     pub nationalities: Vec<String>,
 }
 
@@ -157,6 +157,7 @@ pub struct Perpetrator {
     pub affiliation: Affiliation,
     /// For UN personnel: the contingent's country, ISO 3166-1 alpha-2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<CountryCode>)]
     pub contingent_country: Option<String>,
     /// How many people, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,7 +187,7 @@ pub struct IncidentContent {
     /// The mission the incident is reported under; the server finds its nearest base.
     #[schema(format = Uuid)]
     pub mission_id: String,
-    /// When it happened (not in the future).
+    /// When it happened: not in the future, not before 1945.
     pub occurred_at: DateTime<Utc>,
     #[schema(minimum = -90, maximum = 90, example = 18.55)]
     pub latitude: f64,
@@ -256,6 +257,11 @@ impl IncidentContent {
         }
         if self.occurred_at > now + CLOCK_SKEW {
             fail("occurred_at", "must not be in the future".into());
+        } else if self.occurred_at.date_naive() < crate::domain::EARLIEST_DATE {
+            fail(
+                "occurred_at",
+                format!("must not be before {}", crate::domain::EARLIEST_DATE),
+            );
         }
         if !(-90.0..=90.0).contains(&self.latitude) {
             fail("latitude", "must be between -90 and 90".into());

@@ -243,6 +243,8 @@ pub struct TransitionRequest {
 #[serde(deny_unknown_fields)]
 pub struct AssessmentOverrideRequest {
     pub assessment: ConsentAssessment,
+    /// Why; not blank.
     #[validate(length(min = 1, max = 5000, message = "must be 1 to 5000 characters"))]
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub reason: String,
 }

@@ -34,7 +34,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The incident's id"),
-        ("If-Match" = String, Header, description = "The ETag of the version being moved"),
+        ("If-Match" = String, Header, description = "The ETag of the version being moved (`\"3\"`), several, or `*` for whatever version is current"),
     ),
     request_body = TransitionRequest,
     responses(
@@ -132,7 +132,7 @@ pub async fn transition_incident(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The incident's id"),
-        ("If-Match" = String, Header, description = "The ETag of the version being assessed"),
+        ("If-Match" = String, Header, description = "The ETag of the version being assessed (`\"3\"`), several, or `*` for whatever version is current"),
     ),
     request_body = AssessmentOverrideRequest,
     responses(
@@ -155,6 +155,10 @@ pub async fn override_assessment(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "incident")?;
     let expected = if_match(&req);
+    let reason = body.reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::invalid("reason", "must not be blank"));
+    }
     let keys = state.settings.data_keys.clone();
     db::transaction(&state.pool, move |conn| {
         let (row, _) = find_visible(conn, &user, &id)?;
@@ -165,10 +169,6 @@ pub async fn override_assessment(
             return Err(ApiError::Forbidden("four eyes: you may not assess an incident you reported".into()));
         }
         let expected = current_version(expected, row.version)?;
-        let reason = body.reason.trim().to_owned();
-        if reason.is_empty() {
-            return Err(ApiError::invalid("reason", "must not be blank"));
-        }
         if !queries::update_assessment(conn, &id, expected, body.assessment, &reason)? {
             return Err(stale(row.version));
         }

@@ -18,7 +18,7 @@ use crate::auth::policy::{self, Action as Permission};
 use crate::db::{self, DbConnection};
 use crate::domain::parse_id;
 use crate::error::ApiError;
-use crate::http::{JsonObject, Page, PageQuery, ValidJson, etag, if_match, query_uuid};
+use crate::http::{IfMatch, JsonObject, Page, PageQuery, ValidJson, etag, if_match, query_uuid};
 use crate::state::AppState;
 
 /// The answer carrying one incident, with its ETag.
@@ -192,8 +192,12 @@ pub struct IncidentListQuery {
     pub consent_assessment: Option<ConsentAssessment>,
     /// Only incidents the caller reported.
     pub reported_by_me: Option<bool>,
-    /// `min_lon,min_lat,max_lon,max_lat` (WGS 84, as in GeoJSON); may cross the antimeridian.
-    #[param(example = "21.0,42.3,21.4,42.8")]
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS 84, as in GeoJSON), `min_lat` at most
+    /// `max_lat`; may cross the antimeridian (`min_lon` > `max_lon`).
+    #[param(
+        example = "21.0,42.3,21.4,42.8",
+        pattern = r"^-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?),-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?)$"
+    )]
     pub bbox: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -293,7 +297,7 @@ pub async fn list_incidents(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, format = Uuid, description = "The incident's id"),
-        ("If-Match" = String, Header, description = "The ETag of the version being edited"),
+        ("If-Match" = String, Header, description = "The ETag of the version being edited (`\"3\"`), several (`\"3\", \"4\"`), or `*` for whatever version is current"),
     ),
     request_body(
         content = Object,
@@ -378,10 +382,12 @@ pub async fn update_incident(
 }
 
 /// The `If-Match` version, when it is the current one (428 without it, 412 when stale).
-pub fn current_version(if_match: Result<i32, ApiError>, current: i32) -> Result<i32, ApiError> {
-    match if_match? {
-        v if v == current => Ok(v),
-        _ => Err(stale(current)),
+/// The version to update from: the current one, when `If-Match` names it.
+pub fn current_version(if_match: Result<IfMatch, ApiError>, current: i32) -> Result<i32, ApiError> {
+    if if_match?.matches(current) {
+        Ok(current)
+    } else {
+        Err(stale(current))
     }
 }
 

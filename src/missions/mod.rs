@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::domain::{CountryCode, DisplayName};
+use crate::domain::{CountryCode, DisplayName, check_date};
 use crate::error::{ApiError, FieldError};
 
 /// A peacekeeping or military operation.
@@ -32,12 +32,19 @@ pub struct Mission {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMissionRequest {
-    #[schema(example = "MINUSTAH")]
+    #[schema(
+        example = "MINUSTAH",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
-    #[schema(example = "HT")]
+    #[schema(example = "HT", value_type = CountryCode)]
     pub country: String,
+    /// 1945-01-01 to 2100-12-31, like every date of a mission.
     #[schema(example = "2004-06-01")]
     pub mandate_start: NaiveDate,
+    /// Not before `mandate_start`.
     #[schema(example = "2017-10-15")]
     pub mandate_end: Option<NaiveDate>,
 }
@@ -46,7 +53,13 @@ pub struct CreateMissionRequest {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMissionRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(value_type = Option<CountryCode>)]
     pub country: Option<String>,
     pub mandate_start: Option<NaiveDate>,
     #[serde(default, deserialize_with = "present")]
@@ -103,6 +116,10 @@ impl MissionFields {
         let mut checks = Checks::default();
         let name = checks.check("name", DisplayName::parse(name));
         let country = checks.check("country", CountryCode::parse(country));
+        checks.check("mandate_start", check_date(start));
+        if let Some(end) = end {
+            checks.check("mandate_end", check_date(end));
+        }
         if end.is_some_and(|end| end < start) {
             checks.fail("mandate_end", "must not be before mandate_start");
         }
@@ -139,7 +156,12 @@ pub struct Base {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBaseRequest {
-    #[schema(example = "Camp Bondsteel")]
+    #[schema(
+        example = "Camp Bondsteel",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     #[schema(example = 42.36, minimum = -90, maximum = 90)]
     pub latitude: f64,
@@ -150,6 +172,11 @@ pub struct CreateBaseRequest {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBaseRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     #[schema(minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
@@ -194,12 +221,14 @@ pub struct Deployment {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeploymentRequest {
+    /// 1945-01-01 to 2100-12-31.
     #[schema(example = "1999-06-12")]
     pub start_date: NaiveDate,
+    /// Not before `start_date`; absent while the deployment lasts.
     pub end_date: Option<NaiveDate>,
     #[validate(range(min = 0, max = 1_000_000, message = "must be between 0 and 1000000"))]
     #[schema(example = 7000, minimum = 0, maximum = 1_000_000)]
     pub troop_count: i32,
-    #[schema(example = "US")]
+    #[schema(example = "US", value_type = CountryCode)]
     pub contributing_country: String,
 }

@@ -13,7 +13,7 @@ use super::{
 use crate::audit::{self, Action};
 use crate::auth::{Admin, CurrentUser};
 use crate::db;
-use crate::domain::{CountryCode, DisplayName, parse_id};
+use crate::domain::{CountryCode, DisplayName, check_date, parse_id};
 use crate::error::ApiError;
 use crate::http::{Cursor, Page, PageQuery, ValidJson};
 use crate::state::AppState;
@@ -380,6 +380,10 @@ pub async fn create_deployment(
         "contributing_country",
         CountryCode::parse(&req.contributing_country),
     );
+    checks.check("start_date", check_date(req.start_date));
+    if let Some(end) = req.end_date {
+        checks.check("end_date", check_date(end));
+    }
     if req.end_date.is_some_and(|end| end < req.start_date) {
         checks.fail("end_date", "must not be before start_date");
     }

@@ -51,7 +51,12 @@ impl TryFrom<OrganisationRow> for Organisation {
 pub struct CreateOrganisationRequest {
     /// Unique regardless of case.
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(example = "Mission Oversight Office")]
+    #[schema(
+        example = "Mission Oversight Office",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     pub kind: OrganisationKind,
 }

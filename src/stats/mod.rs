@@ -78,10 +78,9 @@ impl Dimension {
                         Dimension::ALL.map(Dimension::name).join(", ")
                     ))
                 })?;
-            if dims.contains(&dim) {
-                return Err(ApiError::BadRequest(format!("group_by names {name} twice")));
+            if !dims.contains(&dim) {
+                dims.push(dim);
             }
-            dims.push(dim);
         }
         Ok(dims)
     }
@@ -198,6 +197,9 @@ mod tests {
         );
         assert!(Dimension::parse_list("").unwrap().is_empty());
         assert!(Dimension::parse_list("planet").is_err());
-        assert!(Dimension::parse_list("month,month").is_err());
+        assert_eq!(
+            Dimension::parse_list("month,,month").unwrap(),
+            [Dimension::Month]
+        );
     }
 }

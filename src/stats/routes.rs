@@ -37,7 +37,11 @@ pub enum Format {
 pub struct StatsQuery {
     /// Comma-separated: `mission`, `base`, `year`, `month`, `exploitation_type`,
     /// `consent_assessment`, `venue`, `perpetrator_affiliation`, `distance_band`, `status`.
-    #[param(example = "mission,base,month")]
+    /// A dimension named twice counts once.
+    #[param(
+        example = "mission,base,month",
+        pattern = r"^\s*(?:(?:mission|base|year|month|exploitation_type|consent_assessment|venue|perpetrator_affiliation|distance_band|status)\s*)?(?:,\s*(?:(?:mission|base|year|month|exploitation_type|consent_assessment|venue|perpetrator_affiliation|distance_band|status)\s*)?)*$"
+    )]
     pub group_by: Option<String>,
     #[param(format = Uuid)]
     pub mission_id: Option<String>,
@@ -47,6 +51,7 @@ pub struct StatsQuery {
     pub occurred_from: Option<DateTime<Utc>>,
     pub occurred_to: Option<DateTime<Utc>>,
     /// One non-draft state; by default every non-draft state.
+    #[param(schema_with = reported_status)]
     pub status: Option<Status>,
     /// Suppress cells below `k` incidents. Partners always get at least the configured k.
     #[param(minimum = 1, maximum = 1000)]
@@ -54,6 +59,19 @@ pub struct StatsQuery {
     /// `csv` for CSV (also chosen by `Accept: text/csv`).
     #[param(inline)]
     pub format: Option<Format>,
+}
+
+/// `Status` without `draft`: drafts are never counted.
+fn reported_status() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(
+            Status::ALL
+                .iter()
+                .filter(|s| **s != Status::Draft)
+                .map(|s| s.as_str()),
+        ))
+        .build()
 }
 
 /// Incidents and victims per cell, in SQL.

@@ -84,18 +84,23 @@ impl User {
 pub struct CreateUserRequest {
     /// Unique regardless of case; stored lower-cased.
     #[validate(custom(function = "valid_email"))]
-    #[schema(example = "new.monitor@example.org")]
+    #[schema(example = "new.monitor@example.org", format = Email, max_length = 254)]
     pub email: String,
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(example = "New Monitor")]
+    #[schema(
+        example = "New Monitor",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     pub role: Role,
     #[validate(custom(function = "valid_uuid"))]
     #[schema(format = Uuid)]
     pub organisation_id: String,
-    /// At least 12 characters.
+    /// 12 to 1024 characters.
     #[validate(custom(function = "valid_password"))]
-    #[schema(example = "a long passphrase", min_length = 12, format = Password)]
+    #[schema(example = "a long passphrase", min_length = 12, max_length = 1024, format = Password)]
     pub password: String,
 }
 
@@ -104,6 +109,11 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[validate(custom(function = "valid_display_name"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     pub role: Option<Role>,
     /// `false` deactivates the account and revokes its sessions at once.
@@ -113,7 +123,7 @@ pub struct UpdateUserRequest {
     pub organisation_id: Option<String>,
     /// A password reset: the user's sessions are revoked.
     #[validate(custom(function = "valid_password"))]
-    #[schema(min_length = 12, format = Password)]
+    #[schema(min_length = 12, max_length = 1024, format = Password)]
     pub password: Option<String>,
 }
 
@@ -186,15 +196,13 @@ pub fn check_changes(
 ) -> Result<(), ApiError> {
     if actor == target {
         if changes.active == Some(false) {
-            return Err(ApiError::invalid(
-                "active",
-                "you cannot deactivate your own account",
+            return Err(ApiError::Conflict(
+                "you cannot deactivate your own account; another admin can".into(),
             ));
         }
         if changes.role.is_some_and(|r| r != Role::Admin) {
-            return Err(ApiError::invalid(
-                "role",
-                "you cannot remove your own admin role",
+            return Err(ApiError::Conflict(
+                "you cannot remove your own admin role; another admin can".into(),
             ));
         }
     }

@@ -73,6 +73,8 @@ pub struct UserListQuery {
     pub active: Option<bool>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -162,6 +164,7 @@ pub async fn get_user(
     responses(
         (status = 200, description = "The updated user", body = User),
         (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
         crate::openapi::BodyErrors,
         crate::openapi::AdminOnly,
     )

@@ -113,6 +113,18 @@ async fn actions_are_audited_and_admins_read_them(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(by_actor["items"].as_array().unwrap().len(), 3);
+    for bad in ["actor_id=", "actor_id=admin", "cursor=forged"] {
+        let problem = app
+            .get(&format!("/api/v1/audit?{bad}"), Some(&admin.token))
+            .await
+            .expect(400);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains(bad.split('=').next().unwrap())
+        );
+    }
     let about = app
         .get(
             &format!("/api/v1/audit?entity_type=user&entity_id={new_id}"),
@@ -183,7 +195,7 @@ async fn failed_actions_leave_no_audit_row(backend: Backend) {
         &json!({"active": false}),
     )
     .await
-    .expect(422);
+    .expect(409);
     app.post(
         "/api/v1/missions",
         Some(&admin.token),

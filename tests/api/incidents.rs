@@ -235,6 +235,10 @@ async fn every_validation_rule_names_its_field(backend: Backend) {
         (with(&["latitude"], json!("north")), "latitude"),
         (with(&["occurred_at"], json!(future)), "occurred_at"),
         (with(&["occurred_at"], json!("yesterday")), "occurred_at"),
+        (
+            with(&["occurred_at"], json!("1899-12-31T23:00:00Z")),
+            "occurred_at",
+        ),
         (with(&["mission_id"], json!("not-a-uuid")), "mission_id"),
         (
             with(&["mission_id"], json!(uuid::Uuid::new_v4())),
@@ -780,6 +784,22 @@ async fn reporters_edit_drafts_with_if_match(backend: Backend) {
         1
     );
 
+    // RFC 9110 If-Match: a weak tag never matches, any tag of a list may, `*` matches
+    // whatever version is current.
+    edit(&monitor.token, Some("W/\"2\""), json!({"venue": "street"}))
+        .await
+        .expect(412);
+    let listed = edit(
+        &monitor.token,
+        Some("\"1\", \"2\""),
+        json!({"venue": "street"}),
+    )
+    .await;
+    assert_eq!(listed.expect(200)["version"], 3);
+    let any = edit(&monitor.token, Some("*"), json!({"venue": "bar_or_club"})).await;
+    assert_eq!(any.expect(200)["version"], 4);
+    assert_eq!(any.header("etag"), Some("\"4\""));
+
     // Once submitted, neither the reporter nor anyone else edits it.
     let submitted = app
         .raw(
@@ -788,25 +808,25 @@ async fn reporters_edit_drafts_with_if_match(backend: Backend) {
             &[
                 ("content-type", "application/json"),
                 ("authorization", &format!("Bearer {}", monitor.token)),
-                ("if-match", "\"2\""),
+                ("if-match", "\"4\""),
             ],
             json!({"to": "submitted"}).to_string().into_bytes(),
         )
         .await;
     submitted.expect(200);
-    edit(&monitor.token, Some("\"3\""), json!({"venue": "street"}))
+    edit(&monitor.token, Some("\"5\""), json!({"venue": "street"}))
         .await
         .expect(409);
-    edit(&reviewer.token, Some("\"3\""), json!({"venue": "street"}))
+    edit(&reviewer.token, Some("\"5\""), json!({"venue": "street"}))
         .await
         .expect(403);
     let stranger = app.seed_user(Role::Monitor);
-    edit(&stranger.token, Some("\"3\""), json!({"venue": "street"}))
+    edit(&stranger.token, Some("\"5\""), json!({"venue": "street"}))
         .await
         .expect(404);
     assert_eq!(
         app.count(&format!(
-            "incidents WHERE id = '{id}' AND version = 3 AND venue = 'bar_or_club'"
+            "incidents WHERE id = '{id}' AND version = 5 AND venue = 'bar_or_club'"
         )),
         1
     );

@@ -234,6 +234,17 @@ async fn invalid_reference_data_names_each_field(backend: Backend) {
             json!({"name": "A", "country": "NP", "mandate_start": "01/02/2020"}),
             vec!["mandate_start"],
         ),
+        // Dates outside 1945-2100 are typing errors (and would stretch every series).
+        (
+            "/api/v1/missions".into(),
+            json!({"name": "Ancient", "country": "NP", "mandate_start": "0565-01-01", "mandate_end": "2101-01-01"}),
+            vec!["mandate_start", "mandate_end"],
+        ),
+        (
+            format!("/api/v1/bases/{base}/deployments"),
+            json!({"start_date": "1944-12-31", "end_date": "9999-01-01", "troop_count": 5, "contributing_country": "np"}),
+            vec!["start_date", "end_date"],
+        ),
         (
             format!("/api/v1/missions/{mission}/bases"),
             json!({"name": "B", "latitude": 91, "longitude": -181}),

@@ -271,13 +271,23 @@ async fn admins_cannot_lock_themselves_out(backend: Backend) {
     let problem = app
         .patch(&path, Some(&admin.token), &json!({"active": false}))
         .await
-        .expect(422);
-    assert_eq!(problem["errors"][0]["field"], "active");
+        .expect(409);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("deactivate your own account")
+    );
     let problem = app
         .patch(&path, Some(&admin.token), &json!({"role": "analyst"}))
         .await
-        .expect(422);
-    assert_eq!(problem["errors"][0]["field"], "role");
+        .expect(409);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("your own admin role")
+    );
     assert_eq!(
         app.count(&format!(
             "users WHERE id = '{}' AND active AND role = 'admin'",

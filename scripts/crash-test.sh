@@ -10,7 +10,7 @@
 #        release, default release), CLIENTS (default 8 concurrent submitters),
 #        CRASH_PG (default postgres://postgres@127.0.0.1:5432; the cluster is stopped
 #        and started with pg_ctlcluster, so it must be a local one).
-# Needs: python3, curl, psql, pg_ctlcluster (for the PostgreSQL rounds).
+# Needs: python3, curl, psql and pg_ctlcluster (for the PostgreSQL rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,13 +50,13 @@ wait_ready() {
 
 # Submits incidents with client-generated ids from $CLIENTS threads until killed,
 # retrying through outages; appends each acknowledged id (201 or 200) to a file.
-submitter() {
-    python3 - "$ORIGIN" "$TOKEN" "$MISSION" "$WORK/acknowledged" "$CLIENTS" <<'PY'
+cat >"$WORK/submitter.py" <<'PY'
 import http.client, json, sys, threading, uuid
 origin, token, mission, path, clients = sys.argv[1:6]
 host, port = origin.split("//")[1].split(":")
 lock = threading.Lock()
 out = open(path, "a")
+unexpected = open(path + ".unexpected", "a")
 def body(i):
     return json.dumps({
         "id": i, "mission_id": mission, "occurred_at": "2024-03-10T22:15:00Z",
@@ -78,19 +78,20 @@ def run():
             if res.status in (200, 201):
                 with lock:
                     out.write(i + "\n"); out.flush()
-            elif res.status not in (503,):
-                print(f"unexpected status {res.status}", file=sys.stderr)
+            elif res.status != 503:  # 503: the database is restarting
+                with lock:
+                    unexpected.write(f"{res.status}\n"); unexpected.flush()
         except Exception:
             conn = None
 threads = [threading.Thread(target=run, daemon=True) for _ in range(int(clients))]
 for t in threads: t.start()
 for t in threads: t.join()
 PY
-}
+SUBMIT_PY=$WORK/submitter.py
 
 failed=0
 for backend in $BACKENDS; do
-    rm -f "$WORK"/* 2>/dev/null || true
+    rm -f "$WORK"/crash.db* "$WORK"/acknowledged* "$WORK/stored"
     case $backend in
         sqlite) URL=sqlite://$WORK/crash.db ;;
         postgres)
@@ -104,8 +105,9 @@ for backend in $BACKENDS; do
         python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
     MISSION=$(curl -sf "$ORIGIN/api/v1/missions?limit=1" -H "Authorization: Bearer $TOKEN" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
-    touch "$WORK/acknowledged"
-    submitter & SUBMITTER=$!
+    : >"$WORK/acknowledged"; : >"$WORK/acknowledged.unexpected"
+    python3 "$SUBMIT_PY" "$ORIGIN" "$TOKEN" "$MISSION" "$WORK/acknowledged" "$CLIENTS" &
+    SUBMITTER=$!
 
     for round in $(seq "$ROUNDS"); do
         sleep "$(python3 -c 'import random; print(round(random.uniform(0.5, 3.0), 2))')"
@@ -127,7 +129,8 @@ for backend in $BACKENDS; do
 
     # Every acknowledged incident must read back whole; every stored one must be complete.
     case $backend in
-        sqlite) sql() { sqlite3 "$WORK/crash.db" "$1"; } ;;
+        sqlite) sql() { python3 -c 'import sqlite3, sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print(*row, sep="|")' "$WORK/crash.db" "$1"; } ;;
         postgres) sql() { psql "$URL" -qAtc "$1"; } ;;
     esac
     REPORTER=$(curl -sf "$ORIGIN/api/v1/me" -H "Authorization: Bearer $TOKEN" |
@@ -139,8 +142,9 @@ for backend in $BACKENDS; do
         OR NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.entity_id = i.id AND a.action = 'incident.created')
         OR narrative IS NULL)")
     python3 - "$ORIGIN" "$TOKEN" "$WORK/acknowledged" "$WORK/stored" "$backend" "$ROUNDS" "$half" <<'PY' || failed=1
-import http.client, json, sys
+import collections, http.client, json, sys
 origin, token, acked_path, stored_path, backend, rounds, half = sys.argv[1:8]
+odd = collections.Counter(open(acked_path + ".unexpected").read().split())
 host, port = origin.split("//")[1].split(":")
 acked = set(open(acked_path).read().split())
 stored = set(open(stored_path).read().split())
@@ -154,9 +158,16 @@ for i in sorted(acked & stored):
 lost = len(acked - stored)
 print(f"{backend}: {rounds} crashes, acknowledged {len(acked)}, found {len(acked & stored)}, "
       f"lost {lost}, unreadable {unreadable}, half-written {half}, "
-      f"stored without acknowledgement {len(stored - acked)} (answers cut by the crash)")
-sys.exit(1 if lost or unreadable or int(half) or not acked else 0)
+      f"stored without acknowledgement {len(stored - acked)} (answers cut by the crash), "
+      f"unexpected statuses {dict(odd) or 0}")
+sys.exit(1 if lost or unreadable or int(half) or odd or not acked else 0)
 PY
+    if grep -q 'internal error\|panicked' "$WORK/server.log"; then
+        echo "$backend: the server logged internal errors:" >&2
+        grep 'internal error\|panicked' "$WORK/server.log" | head -5 >&2
+        failed=1
+    fi
     kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null || true; SERVER=
+    rm -f "$WORK/server.log"
 done
 exit $failed

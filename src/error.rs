@@ -223,6 +223,20 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("a record with the same unique value already exists".into())
             }
+            // The connection died under the request (database restart, network). Unless
+            // it died during COMMIT nothing was written; either way a re-send is safe,
+            // as writes that create records carry client-generated ids.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => {
+                tracing::warn!(error = info.message(), "lost the database connection");
+                Self::Unavailable("the database connection was lost; try again shortly".into())
+            }
+            Error::BrokenTransactionManager => {
+                tracing::warn!("a transaction could not be ended: the connection was lost");
+                Self::Unavailable("the database connection was lost; try again shortly".into())
+            }
             other => Self::internal(other),
         }
     }

@@ -138,8 +138,14 @@ impl ManageConnection for ConnectionManager {
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection whose transaction could not be rolled back (it died under a
+    /// request) goes, instead of back to the pool.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        match conn {
+            DbConnection::Sqlite(c) => c.is_broken(),
+            DbConnection::Postgres(c) => c.is_broken(),
+        }
     }
 }
 
@@ -152,7 +158,10 @@ pub fn connect_pool(url: &DatabaseUrl, max_size: u32) -> Result<Pool, String> {
     r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
-        .test_on_check_out(false)
+        // A PostgreSQL connection breaks when the server restarts or a network path
+        // drops; checking it (SELECT 1) before use replaces it instead of failing the
+        // request. SQLite connections are in-process and cannot break that way.
+        .test_on_check_out(matches!(url, DatabaseUrl::Postgres(_)))
         .build(ConnectionManager { url: url.clone() })
         .map_err(|e| format!("cannot open a pool on {}: {e}", url.display()))
 }
@@ -208,7 +217,9 @@ pub fn in_transaction<T>(
             }
         },
         Err(e) => {
-            Manager::rollback_transaction(conn)?;
+            // When the rollback fails too (the connection died), the first error is
+            // the one that explains; the pool drops the broken connection.
+            let _ = Manager::rollback_transaction(conn);
             Err(e)
         }
     }

@@ -3,8 +3,8 @@
 # demo data, on SQLite and on PostgreSQL. Per 20 requests: 8 incident lists, 5
 # single incidents, 4 new reports, 2 review moves, 1 aggregate, each as the role
 # that makes it. Prints throughput, p50/p99 latency and the count of unexpected
-# statuses, which must be 0 (a review move may answer 409 when another connection
-# moved the incident first; everything else must succeed).
+# statuses, which must be 0 (a review move may answer 409 or 412 when another
+# connection moved the incident first; everything else must succeed).
 #
 # Usage: scripts/load.sh
 # Env:   DURATION (default 30s), CONNECTIONS (default 64), THREADS (default 2),
@@ -90,12 +90,14 @@ function request()
 end
 
 -- A thread's connections interleave, so a response is judged by itself: 200 for
--- reads and moves, 201 with a Location for new reports, 409 only for a review move
--- that another connection made first. Anything else is unexpected.
+-- reads and moves, 201 with a Location for new reports, and for a review move that
+-- another connection made first either 409 (it saw the move) or 412 (the move was
+-- committed between its read and its versioned update). Anything else is unexpected.
 function response(status, headers, body)
     local ok = status == 200
         or (status == 201 and (headers["location"] or headers["Location"]) ~= nil)
         or (status == 409 and string.find(body, "is not a move of the workflow", 1, true) ~= nil)
+        or (status == 412 and string.find(body, "the incident has changed", 1, true) ~= nil)
     if not ok then
         unexpected = unexpected + 1
         if #statuses < 200 then statuses = statuses .. " " .. status end

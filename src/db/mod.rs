@@ -172,16 +172,26 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    start(pool, work).await
+}
+
+/// Like `run`, but the work starts now rather than when the future is first
+/// polled, so that a caller can go on with something else meanwhile (an export
+/// fetches its next page while it writes out the current one).
+pub fn start<T, F>(pool: &Pool, work: F) -> impl Future<Output = Result<T, ApiError>> + use<T, F>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
     let pool = pool.clone();
-    actix_web::web::block(move || {
+    let running = actix_web::rt::task::spawn_blocking(move || {
         let mut conn = pool.get().map_err(|e| {
             tracing::error!(error = %e, "no database connection available");
             ApiError::Unavailable("the database is not reachable; try again shortly".into())
         })?;
         work(&mut conn)
-    })
-    .await
-    .map_err(ApiError::internal)?
+    });
+    async move { running.await.map_err(ApiError::internal)? }
 }
 
 /// Runs `work` in a transaction: all of it is written, or none of it.

@@ -1,11 +1,14 @@
 //! The columns of a row-level export: Basewatch's names, the HTCDS/CTDC names
 //! (`schema=htcds`) and the HXL hashtags (`hxl=true`), in one table.
 
-use crate::crypto::DataKeys;
-use serde_json::{Value, json};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use diesel::prelude::*;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
+use crate::crypto::DataKeys;
+use crate::db::schema::incidents;
 use crate::error::ApiError;
-use crate::incidents::IncidentRow;
+use crate::incidents::content::IncidentContent;
 
 /// (Basewatch name, HTCDS/CTDC name, HXL hashtag)
 pub const COLUMNS: &[(&str, &str, &str)] = &[
@@ -161,93 +164,240 @@ pub fn columns(with_narrative: bool) -> &'static [(&'static str, &'static str, &
     }
 }
 
-/// One incident as typed values, in the order of `COLUMNS`.
-pub fn record(
-    row: &IncidentRow,
-    mission: Option<&(String, String)>,
-    base_name: Option<&str>,
-    narrative: Option<&DataKeys>,
-) -> Result<Vec<Value>, ApiError> {
-    let c = row.structured_content()?;
+/// Exactly the columns of `incidents` an export reads (the rest of a row, such
+/// as reporter and organisation, never leaves in an export).
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = incidents)]
+pub struct ExportRow {
+    pub id: String,
+    pub mission_id: String,
+    pub base_id: Option<String>,
+    pub base_distance_km: Option<f64>,
+    pub status: String,
+    pub occurred_at: NaiveDateTime,
+    pub content: String,
+    pub narrative: Option<String>,
+    pub narrative_key_id: Option<String>,
+    pub consent_assessment: String,
+    pub computed_assessment: String,
+    pub assessment_indicators: String,
+    pub synthetic: bool,
+    pub submitted_at: Option<NaiveDateTime>,
+}
+
+/// What a row needs besides itself: parsed content, opened narrative and the
+/// names of its mission and base.
+pub struct Parsed {
+    pub content: IncidentContent,
+    pub indicators: Vec<String>,
+    pub narrative: Option<String>,
+}
+
+impl ExportRow {
+    /// Parses the content and, with the data keys, opens the narrative.
+    pub fn parse(&self, keys: Option<&DataKeys>) -> Result<Parsed, ApiError> {
+        let narrative = match (keys, &self.narrative) {
+            (Some(keys), Some(sealed)) => Some(
+                keys.open(&self.id, self.narrative_key_id.as_deref(), sealed)
+                    .map_err(ApiError::internal)?,
+            ),
+            _ => None,
+        };
+        Ok(Parsed {
+            content: serde_json::from_str(&self.content).map_err(ApiError::internal)?,
+            indicators: serde_json::from_str(&self.assessment_indicators)
+                .map_err(ApiError::internal)?,
+            narrative,
+        })
+    }
+}
+
+/// One value of an export, borrowed from the row where it can be, written
+/// straight into CSV or JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Text(&'a str),
+    Owned(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    List(Vec<&'a str>),
+}
+
+impl<'a, T: Into<Cell<'a>>> From<Option<T>> for Cell<'a> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Cell::Null, Into::into)
+    }
+}
+
+impl From<u32> for Cell<'_> {
+    fn from(n: u32) -> Self {
+        Cell::Int(n.into())
+    }
+}
+
+impl From<f64> for Cell<'_> {
+    fn from(x: f64) -> Self {
+        Cell::Float(x)
+    }
+}
+
+impl From<bool> for Cell<'_> {
+    fn from(b: bool) -> Self {
+        Cell::Bool(b)
+    }
+}
+
+impl<'a> From<&'a str> for Cell<'a> {
+    fn from(s: &'a str) -> Self {
+        Cell::Text(s)
+    }
+}
+
+impl Cell<'_> {
+    /// As a CSV field into `out` (cleared first): lists joined with `;`,
+    /// nulls empty, numbers as in JSON.
+    pub fn write_csv(&self, out: &mut Vec<u8>) {
+        out.clear();
+        match self {
+            Cell::Null => {}
+            Cell::Text(s) => out.extend_from_slice(s.as_bytes()),
+            Cell::Owned(s) => out.extend_from_slice(s.as_bytes()),
+            Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Cell::Int(_) | Cell::Float(_) => {
+                // Writing into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, self);
+            }
+            Cell::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b';');
+                    }
+                    out.extend_from_slice(item.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Null => serializer.serialize_unit(),
+            Cell::Text(s) => serializer.serialize_str(s),
+            Cell::Owned(s) => serializer.serialize_str(s),
+            Cell::Int(n) => serializer.serialize_i64(*n),
+            Cell::Float(x) => serializer.serialize_f64(*x),
+            Cell::Bool(b) => serializer.serialize_bool(*b),
+            Cell::List(items) => serializer.collect_seq(items),
+        }
+    }
+}
+
+/// An incident as a JSON object of the given column names, leaving out the
+/// columns at the indexes in `skip`.
+pub struct Object<'a> {
+    pub names: &'a [&'a str],
+    pub cells: &'a [Cell<'a>],
+    pub skip: &'a [usize],
+}
+
+impl Serialize for Object<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (i, (name, cell)) in self.names.iter().zip(self.cells).enumerate() {
+            if !self.skip.contains(&i) {
+                map.serialize_entry(name, cell)?;
+            }
+        }
+        map.end()
+    }
+}
+
+fn timestamp(t: DateTime<Utc>) -> Cell<'static> {
+    Cell::Owned(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// One incident's cells, in the order of `COLUMNS` (without the narrative when
+/// `parsed.narrative` is None and the caller asked for none).
+pub fn record<'a>(
+    row: &'a ExportRow,
+    parsed: &'a Parsed,
+    mission: Option<&'a (String, String)>,
+    base_name: Option<&'a str>,
+    with_narrative: bool,
+) -> Vec<Cell<'a>> {
+    let c = &parsed.content;
     let a = &c.victims.age_bands;
     let s = &c.victims.sexes;
-    let list = |items: Vec<&str>| json!(items);
-    let mut values = vec![
-        json!(row.id),
-        json!(row.mission_id),
-        json!(mission.map(|m| &m.0)),
-        json!(mission.map(|m| &m.1)),
-        json!(row.base_id),
-        json!(base_name),
-        json!(row.base_distance_km),
-        json!(row.status),
-        json!(
-            c.occurred_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        ),
-        json!(c.latitude),
-        json!(c.longitude),
-        json!(c.location_precision.map(|p| p.as_str())),
-        json!(c.venue.map(|v| v.as_str())),
-        list(c.exploitation_types.iter().map(|t| t.as_str()).collect()),
-        list(c.means_of_control.iter().map(|m| m.as_str()).collect()),
-        list(c.recruitment.iter().map(|r| r.as_str()).collect()),
-        json!(c.movement_facilitated),
-        json!(c.victims.count),
-        json!(a.age_0_8),
-        json!(a.age_9_17),
-        json!(a.age_18_20),
-        json!(a.age_21_23),
-        json!(a.age_24_26),
-        json!(a.age_27_29),
-        json!(a.age_30_38),
-        json!(a.age_39_47),
-        json!(a.age_48_plus),
-        json!(a.unknown),
-        json!(s.female),
-        json!(s.male),
-        json!(s.other),
-        json!(s.unknown),
-        json!(c.victims.nationalities),
-        list(
+    let text = |t: Option<&'a str>| t.map_or(Cell::Null, Cell::Text);
+    let mut cells = Vec::with_capacity(COLUMNS.len());
+    cells.extend([
+        Cell::Text(&row.id),
+        Cell::Text(&row.mission_id),
+        text(mission.map(|m| m.0.as_str())),
+        text(mission.map(|m| m.1.as_str())),
+        text(row.base_id.as_deref()),
+        text(base_name),
+        row.base_distance_km.into(),
+        Cell::Text(&row.status),
+        timestamp(c.occurred_at),
+        c.latitude.into(),
+        c.longitude.into(),
+        c.location_precision.map(|p| p.as_str()).into(),
+        c.venue.map(|v| v.as_str()).into(),
+        Cell::List(c.exploitation_types.iter().map(|t| t.as_str()).collect()),
+        Cell::List(c.means_of_control.iter().map(|m| m.as_str()).collect()),
+        Cell::List(c.recruitment.iter().map(|r| r.as_str()).collect()),
+        c.movement_facilitated.into(),
+        c.victims.count.into(),
+        a.age_0_8.into(),
+        a.age_9_17.into(),
+        a.age_18_20.into(),
+        a.age_21_23.into(),
+        a.age_24_26.into(),
+        a.age_27_29.into(),
+        a.age_30_38.into(),
+        a.age_39_47.into(),
+        a.age_48_plus.into(),
+        a.unknown.into(),
+        s.female.into(),
+        s.male.into(),
+        s.other.into(),
+        s.unknown.into(),
+        Cell::List(c.victims.nationalities.iter().map(String::as_str).collect()),
+        Cell::List(
             c.perpetrators
                 .iter()
                 .map(|p| p.affiliation.as_str())
                 .collect(),
         ),
-        list(
+        Cell::List(
             c.perpetrators
                 .iter()
                 .filter_map(|p| p.contingent_country.as_deref())
                 .collect(),
         ),
-        json!(c.perpetrators.iter().filter_map(|p| p.count).sum::<u32>()),
-        json!(c.source.as_ref().map(|s| s.source_type.as_str())),
-        json!(c.source.as_ref().map(|s| s.reliability.as_str())),
-        json!(c.source.as_ref().map(|s| s.credibility)),
-        json!(row.consent_assessment),
-        json!(row.computed_assessment),
-        serde_json::from_str::<Value>(&row.assessment_indicators).map_err(ApiError::internal)?,
-        json!(row.synthetic),
-        json!(row.submitted_at.map(|t| {
-            t.and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        })),
-    ];
-    if let Some(keys) = narrative {
-        values.push(json!(row.narrative(keys)?));
+        c.perpetrators
+            .iter()
+            .filter_map(|p| p.count)
+            .sum::<u32>()
+            .into(),
+        c.source.as_ref().map(|s| s.source_type.as_str()).into(),
+        c.source.as_ref().map(|s| s.reliability.as_str()).into(),
+        c.source.as_ref().map(|s| u32::from(s.credibility)).into(),
+        Cell::Text(&row.consent_assessment),
+        Cell::Text(&row.computed_assessment),
+        Cell::List(parsed.indicators.iter().map(String::as_str).collect()),
+        row.synthetic.into(),
+        row.submitted_at
+            .map_or(Cell::Null, |t| timestamp(t.and_utc())),
+    ]);
+    if with_narrative {
+        cells.push(text(parsed.narrative.as_deref()));
     }
-    Ok(values)
-}
-
-/// A value as a CSV field: lists joined with `;`, nulls empty.
-pub fn csv_field(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(csv_field).collect::<Vec<_>>().join(";"),
-        other => other.to_string(),
-    }
+    cells
 }
 
 #[cfg(test)]
@@ -268,8 +418,16 @@ mod tests {
                 "{tag}"
             );
         }
-        assert_eq!(csv_field(&json!(["a", "b"])), "a;b");
-        assert_eq!(csv_field(&json!(null)), "");
-        assert_eq!(csv_field(&json!(1.5)), "1.5");
+        let csv = |cell: Cell| {
+            let mut out = Vec::new();
+            cell.write_csv(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(csv(Cell::List(vec!["a", "b"])), "a;b");
+        assert_eq!(csv(Cell::Null), "");
+        assert_eq!(csv(Cell::Float(1.5)), "1.5");
+        assert_eq!(csv(Cell::Float(2.0)), "2.0");
+        assert_eq!(csv(Cell::Int(7)), "7");
+        assert_eq!(csv(Cell::Bool(false)), "false");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod columns;
 
+use self::columns::{ExportRow, Object};
 use crate::crypto::DataKeys;
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -16,14 +17,14 @@ use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Action};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{self, Action as Permission};
-use crate::db::schema::missions;
+use crate::db::schema::{bases, missions};
 use crate::db::{self, Pool};
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -253,81 +254,49 @@ impl Job {
         if !send(tx, head.into_bytes()).await {
             return (0, Ok(()));
         }
-        let missions: HashMap<String, (String, String)> = match db::run(&self.pool, |conn| {
-            Ok(missions::table
-                .select((missions::id, missions::name, missions::country))
-                .load::<(String, String, String)>(conn)?)
+        let names_of = db::run(&self.pool, |conn| {
+            let missions = missions::table
+                .select((missions::id, (missions::name, missions::country)))
+                .load::<(String, (String, String))>(conn)?;
+            let bases = bases::table
+                .select((bases::id, bases::name))
+                .load::<(String, String)>(conn)?;
+            Ok((missions, bases))
         })
-        .await
-        {
-            Ok(list) => list
-                .into_iter()
-                .map(|(id, name, country)| (id, (name, country)))
-                .collect(),
+        .await;
+        let (missions, bases): (HashMap<_, _>, HashMap<_, _>) = match names_of {
+            Ok((m, b)) => (m.into_iter().collect(), b.into_iter().collect()),
             Err(e) => return (0, Err(e)),
         };
-        // The next page is fetched (on the blocking pool) while this one is written out.
+        // The next page is fetched (on the blocking pool) while this one is written
+        // out: `db::start` sets it going at once.
         let fetch = |after: Option<Cursor>| {
-            let (pool, user, filter) = (self.pool.clone(), self.user.clone(), self.filter.clone());
-            actix_web::rt::spawn(async move {
-                db::run(&pool, move |conn| {
-                    Ok(incidents::list(
-                        conn,
-                        &user,
-                        &filter,
-                        after.as_ref(),
-                        PAGE - 1,
-                    )?)
-                })
-                .await
+            let (user, filter) = (self.user.clone(), self.filter.clone());
+            db::start(&self.pool, move |conn| {
+                Ok(incidents::visible(&user, &filter, after.as_ref(), PAGE - 1)
+                    .select(ExportRow::as_select())
+                    .load::<ExportRow>(conn)?)
             })
         };
         let mut pending = Some(fetch(None));
         while let Some(next) = pending.take() {
             let page = match next.await {
-                Ok(Ok(page)) => page,
-                Ok(Err(e)) => return (rows, Err(e)),
-                Err(e) => return (rows, Err(ApiError::internal(e.to_string()))),
+                Ok(page) => page,
+                Err(e) => return (rows, Err(e)),
             };
             if page.len() as i64 >= PAGE {
-                let last = page.last().map(|(r, _)| Cursor {
+                let last = page.last().map(|r| Cursor {
                     occurred_at: r.occurred_at,
                     id: r.id.clone(),
                 });
                 pending = Some(fetch(last));
             }
-            let mut chunk = Vec::with_capacity(page.len() * 600);
-            let mut csv =
-                csv::Writer::from_writer(Vec::with_capacity(if self.format == ExportFormat::Csv {
-                    page.len() * 600
-                } else {
-                    0
-                }));
-            for (row, base_name) in &page {
-                let values = match columns::record(
-                    row,
-                    missions.get(&row.mission_id),
-                    base_name.as_deref(),
-                    self.narrative_keys.as_ref(),
-                ) {
-                    Ok(values) => values,
-                    Err(e) => return (rows, Err(e)),
-                };
-                if self.format == ExportFormat::Csv {
-                    if let Err(e) = csv.write_record(values.iter().map(columns::csv_field)) {
-                        return (rows, Err(ApiError::internal(e)));
-                    }
-                } else {
-                    self.write_json(&mut chunk, &names, values, rows == 0);
-                }
-                rows += 1;
-            }
-            if self.format == ExportFormat::Csv {
-                match csv.into_inner() {
-                    Ok(bytes) => chunk = bytes,
-                    Err(e) => return (rows, Err(ApiError::internal(e.to_string()))),
-                }
-            }
+            let written = self.write_page(&page, &missions, &bases, &names, rows);
+            let chunk = match written {
+                Ok(chunk) => chunk,
+                Err(e) => return (rows, Err(e)),
+            };
+            rows += page.len();
             if !send(tx, chunk).await {
                 return (rows, Ok(()));
             }
@@ -338,35 +307,79 @@ impl Job {
         (rows, Ok(()))
     }
 
-    /// NDJSON and GeoJSON: one object per incident.
-    fn write_json(&self, out: &mut Vec<u8>, names: &[&str], values: Vec<Value>, first: bool) {
-        match self.format {
-            ExportFormat::Csv => {}
-            ExportFormat::Ndjson => {
-                let object: Map<String, Value> =
-                    names.iter().map(|n| n.to_string()).zip(values).collect();
-                out.extend_from_slice(Value::Object(object).to_string().as_bytes());
-                out.push(b'\n');
-            }
-            ExportFormat::Geojson => {
-                let geometry = json!({"type": "Point", "coordinates": [values[columns::LONGITUDE], values[columns::LATITUDE]]});
-                let properties: Map<String, Value> = names
-                    .iter()
-                    .zip(values)
-                    .enumerate()
-                    .filter(|(i, _)| *i != columns::LATITUDE && *i != columns::LONGITUDE)
-                    .map(|(_, (n, v))| (n.to_string(), v))
-                    .collect();
-                if !first {
-                    out.extend_from_slice(b",\n");
+    /// One page in the export's format. `before` is how many rows went out
+    /// already (GeoJSON separates features with commas).
+    fn write_page(
+        &self,
+        page: &[ExportRow],
+        missions: &HashMap<String, (String, String)>,
+        bases: &HashMap<String, String>,
+        names: &[&str],
+        before: usize,
+    ) -> Result<Vec<u8>, ApiError> {
+        let with_narrative = self.narrative_keys.is_some();
+        let mut out = Vec::with_capacity(page.len() * 700);
+        let mut csv = csv::Writer::from_writer(if self.format == ExportFormat::Csv {
+            std::mem::take(&mut out)
+        } else {
+            Vec::new()
+        });
+        let mut field = Vec::with_capacity(256);
+        for (i, row) in page.iter().enumerate() {
+            let parsed = row.parse(self.narrative_keys.as_ref())?;
+            let base_name = row.base_id.as_ref().and_then(|b| bases.get(b));
+            let cells = columns::record(
+                row,
+                &parsed,
+                missions.get(&row.mission_id),
+                base_name.map(String::as_str),
+                with_narrative,
+            );
+            match self.format {
+                ExportFormat::Csv => {
+                    for cell in &cells {
+                        cell.write_csv(&mut field);
+                        csv.write_field(&field).map_err(ApiError::internal)?;
+                    }
+                    csv.write_record(None::<&[u8]>)
+                        .map_err(ApiError::internal)?;
                 }
-                out.extend_from_slice(
-                    json!({"type": "Feature", "geometry": geometry, "properties": properties})
-                        .to_string()
-                        .as_bytes(),
-                );
+                ExportFormat::Ndjson => {
+                    let object = Object {
+                        names,
+                        cells: &cells,
+                        skip: &[],
+                    };
+                    serde_json::to_writer(&mut out, &object).map_err(ApiError::internal)?;
+                    out.push(b'\n');
+                }
+                ExportFormat::Geojson => {
+                    if before + i > 0 {
+                        out.extend_from_slice(b",\n");
+                    }
+                    out.extend_from_slice(
+                        b"{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":",
+                    );
+                    let point = [&cells[columns::LONGITUDE], &cells[columns::LATITUDE]];
+                    serde_json::to_writer(&mut out, &point).map_err(ApiError::internal)?;
+                    out.extend_from_slice(b"},\"properties\":");
+                    let skip = [columns::LATITUDE, columns::LONGITUDE];
+                    let object = Object {
+                        names,
+                        cells: &cells,
+                        skip: &skip,
+                    };
+                    serde_json::to_writer(&mut out, &object).map_err(ApiError::internal)?;
+                    out.push(b'}');
+                }
             }
         }
+        if self.format == ExportFormat::Csv {
+            out = csv
+                .into_inner()
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        Ok(out)
     }
 }
 

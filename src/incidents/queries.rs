@@ -2,6 +2,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -13,7 +15,7 @@ use crate::db::schema::{
     bases, incident_events, incident_exploitation_types, incident_perpetrator_affiliations,
     incidents,
 };
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, MultiBackend};
 use crate::domain::Role;
 use crate::error::ApiError;
 
@@ -141,7 +143,8 @@ impl Cursor {
     }
 }
 
-/// Newest first (by when it happened), `limit + 1` rows at most, only what the viewer may see.
+/// Newest first (by when it happened), `limit + 1` rows at most, only what the
+/// viewer may see, each with the name of its nearest base.
 pub fn list(
     conn: &mut DbConnection,
     viewer: &CurrentUser,
@@ -149,11 +152,39 @@ pub fn list(
     after: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<Vec<(IncidentRow, Option<String>)>> {
+    let rows: Vec<IncidentRow> = visible(viewer, filter, after, limit)
+        .select(IncidentRow::as_select())
+        .load(conn)?;
+    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r.base_id.as_deref()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names: HashMap<String, String> = bases::table
+        .filter(bases::id.eq_any(ids))
+        .select((bases::id, bases::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let name = row.base_id.as_ref().and_then(|b| names.get(b)).cloned();
+            (row, name)
+        })
+        .collect())
+}
+
+/// The query behind lists and exports: the incidents the viewer may see that
+/// pass the filter, newest first (by when it happened), after the cursor,
+/// `limit + 1` rows at most. The caller picks the columns.
+pub fn visible(
+    viewer: &CurrentUser,
+    filter: &Filter,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> incidents::BoxedQuery<'static, MultiBackend> {
     let me = viewer.id.as_str().to_owned();
     let draft = Status::Draft.as_str();
     let mut query = incidents::table
-        .left_join(bases::table.on(incidents::base_id.eq(bases::id.nullable())))
-        .select((IncidentRow::as_select(), bases::name.nullable()))
         .order((incidents::occurred_at.desc(), incidents::id.desc()))
         .limit(limit + 1)
         .into_boxed();
@@ -237,7 +268,7 @@ pub fn list(
                         .and(incidents::id.lt(c.id.clone()))),
             );
     }
-    query.load(conn)
+    query
 }
 
 /// What an edit changes: the content and everything derived from it.

@@ -123,29 +123,55 @@ pub struct ConnectionManager {
     url: DatabaseUrl,
 }
 
+/// A pooled connection and whether it was lost under a request (the database
+/// restarted, the network dropped). It derefs to the connection itself.
+pub struct Pooled {
+    conn: DbConnection,
+    lost: bool,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        self.url
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let conn = self
+            .url
             .connect()
-            .map_err(diesel::r2d2::Error::ConnectionError)
+            .map_err(diesel::r2d2::Error::ConnectionError)?;
+        Ok(Pooled { conn, lost: false })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
         conn.batch_execute("SELECT 1")
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    /// A connection whose transaction could not be rolled back (it died under a
-    /// request) goes, instead of back to the pool.
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+    /// A connection lost under a request, or whose transaction could not be
+    /// rolled back, is closed instead of going back to the pool: the next request
+    /// gets a fresh one. (Checking every connection on checkout would cost a round
+    /// trip per request; this costs one failed request per dead connection, which
+    /// answers 503.)
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
         use diesel::r2d2::R2D2Connection;
-        match conn {
-            DbConnection::Sqlite(c) => c.is_broken(),
-            DbConnection::Postgres(c) => c.is_broken(),
-        }
+        conn.lost
+            || match &mut conn.conn {
+                DbConnection::Sqlite(c) => c.is_broken(),
+                DbConnection::Postgres(c) => c.is_broken(),
+            }
     }
 }
 
@@ -158,10 +184,9 @@ pub fn connect_pool(url: &DatabaseUrl, max_size: u32) -> Result<Pool, String> {
     r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
-        // A PostgreSQL connection breaks when the server restarts or a network path
-        // drops; checking it (SELECT 1) before use replaces it instead of failing the
-        // request. SQLite connections are in-process and cannot break that way.
-        .test_on_check_out(matches!(url, DatabaseUrl::Postgres(_)))
+        // No SELECT 1 on checkout: a connection found dead by a request is dropped
+        // (`has_broken`), see `start`.
+        .test_on_check_out(false)
         .build(ConnectionManager { url: url.clone() })
         .map_err(|e| format!("cannot open a pool on {}: {e}", url.display()))
 }
@@ -189,7 +214,12 @@ where
             tracing::error!(error = %e, "no database connection available");
             ApiError::Unavailable("the database is not reachable; try again shortly".into())
         })?;
-        work(&mut conn)
+        let result = work(&mut conn);
+        // Lost connections answer Unavailable (see `ApiError::from`): never reuse one.
+        if matches!(result, Err(ApiError::Unavailable(_))) {
+            conn.lost = true;
+        }
+        result
     });
     async move { running.await.map_err(ApiError::internal)? }
 }

@@ -23,10 +23,8 @@ pub fn derive(
     id: &str,
     content: &IncidentContent,
 ) -> Result<(ContentChanges, Option<String>), ApiError> {
-    if missions::find_mission(conn, &content.mission_id)?.is_none() {
-        return Err(ApiError::invalid("mission_id", "no mission has this id"));
-    }
-    let bases = missions::all_bases(conn, &content.mission_id)?;
+    let bases = missions::bases_of_mission(conn, &content.mission_id)?
+        .ok_or_else(|| ApiError::invalid("mission_id", "no mission has this id"))?;
     let changes = derive_with(&bases, keys, id, content)?;
     let name = bases
         .into_iter()

@@ -268,6 +268,25 @@ pub fn all_bases(conn: &mut DbConnection, mission_id: &str) -> QueryResult<Vec<B
         .collect())
 }
 
+/// A mission's bases in one round trip: `None` when no mission has this id.
+pub fn bases_of_mission(
+    conn: &mut DbConnection,
+    mission_id: &str,
+) -> QueryResult<Option<Vec<Base>>> {
+    let rows = missions::table
+        .left_join(bases::table)
+        .filter(missions::id.eq(mission_id))
+        .select((missions::id, BASE_COLUMNS.nullable()))
+        .order(bases::id.asc())
+        .load::<(String, Option<BaseRow>)>(conn)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter().filter_map(|(_, b)| b.map(base)).collect(),
+    ))
+}
+
 pub struct NewDeployment<'a> {
     pub base_id: &'a str,
     pub start_date: NaiveDate,

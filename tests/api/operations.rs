@@ -5,6 +5,8 @@ use std::process::{Command, Stdio};
 
 use basewatch::db::migrations;
 use basewatch::demo;
+use basewatch::domain::Role;
+use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestDatabase, spawn_app};
@@ -18,6 +20,7 @@ crate::scenarios![
     demo_data_is_seeded_once_and_its_accounts_sign_in,
     the_cli_creates_users_with_a_password_from_stdin,
     serve_demo_starts_and_stops_gracefully_on_sigterm,
+    seed_synthetic_bulk_loads_whole_incidents,
 ];
 
 pub fn checks() -> Vec<Check> {
@@ -233,6 +236,81 @@ fn basewatch(database_url: &str) -> Command {
     cmd.env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn");
     cmd
+}
+
+async fn seed_synthetic_bulk_loads_whole_incidents(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let data_dir = std::env::temp_dir().join(format!("bw-seed-{}", uuid::Uuid::new_v4()));
+    // Three transactions of 100, 100 and 50: batches end cleanly.
+    let out = basewatch(&helpers::url_string(&app.database_url))
+        .args(["seed-synthetic", "--incidents", "250", "--batch", "100"])
+        .env("BASEWATCH_DATA_DIR", &data_dir)
+        .env("BASEWATCH_DATA_KEY", &app.data_key_hex)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("stored 250 synthetic incidents"),
+        "{stdout}"
+    );
+    assert_eq!(app.count("incidents WHERE synthetic"), 250);
+    assert!(app.count("missions") > 0 && app.count("bases") > 0);
+
+    // Whole and consistent, although PostgreSQL's per-row foreign-key triggers are
+    // skipped for the load: every reference resolves, every incident has its history
+    // entry and its exploitation types.
+    for orphans in [
+        "incidents i WHERE NOT EXISTS (SELECT 1 FROM missions m WHERE m.id = i.mission_id)",
+        "incidents i WHERE i.base_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bases b WHERE b.id = i.base_id)",
+        "incidents i WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = i.reporter_id)",
+        "incidents i WHERE NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = i.organisation_id)",
+        "incidents i WHERE NOT EXISTS (SELECT 1 FROM incident_events e WHERE e.incident_id = i.id)",
+        "incidents i WHERE NOT EXISTS (SELECT 1 FROM incident_exploitation_types t WHERE t.incident_id = i.id)",
+        "incident_exploitation_types t WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = t.incident_id)",
+        "incident_perpetrator_affiliations p WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = p.incident_id)",
+    ] {
+        assert_eq!(app.count(orphans), 0, "{orphans}");
+    }
+    // The foreign keys are still enforced for everyone else afterwards.
+    let mut pooled = app.pool.get().unwrap();
+    let conn: &mut basewatch::db::DbConnection = &mut pooled;
+    let broken = diesel::sql_query(
+        "INSERT INTO incident_exploitation_types (incident_id, exploitation_type) \
+         VALUES ('no-such-incident', 'forced_labour')",
+    )
+    .execute(conn);
+    drop(pooled);
+    assert!(broken.is_err());
+
+    // Served like any other incident, narratives opened with the server's key.
+    let analyst = app.seed_user(Role::Analyst);
+    let exported = app
+        .get(
+            "/api/v1/exports/incidents?format=ndjson",
+            Some(&analyst.token),
+        )
+        .await;
+    assert_eq!(exported.status, 200);
+    let rows: Vec<Value> = String::from_utf8(exported.body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows.len() as i64,
+        app.count("incidents WHERE synthetic AND status <> 'draft'")
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["synthetic"] == true
+                && r["narrative"].as_str().is_some_and(|n| !n.is_empty()))
+    );
 }
 
 async fn the_cli_creates_users_with_a_password_from_stdin(backend: Backend) {

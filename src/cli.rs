@@ -194,7 +194,7 @@ fn seed_synthetic(n: usize, batch: usize, seed: u64) -> Result<(), String> {
     let url = settings.database_url;
     let mut conn = connect_and_migrate(&url)?;
     let started = std::time::Instant::now();
-    let stored = demo::seed_synthetic(&mut conn, &settings.data_keys, n, batch, seed)
+    let stored = demo::seed_synthetic(&mut conn, &url, &settings.data_keys, n, batch, seed)
         .map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     println!(

@@ -10,7 +10,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::auth::CurrentUser;
 use crate::crypto::DataKeys;
-use crate::db::DbConnection;
+use crate::db::{DatabaseUrl, DbConnection};
 use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId};
 use crate::error::ApiError;
 use crate::missions::{Base, Mission};
@@ -124,8 +124,13 @@ pub struct Prepared {
 
 /// `basewatch seed-synthetic`: `n` more synthetic incidents in transactions of
 /// `batch`, for load tests and benchmarks. Returns how many were stored.
+///
+/// One thread generates while writers store: on PostgreSQL two writers, each on
+/// its own connection (`url`), so that the database works on both cores; on
+/// SQLite one, as it has a single writer anyway.
 pub fn seed_synthetic(
     conn: &mut DbConnection,
+    url: &DatabaseUrl,
     keys: &DataKeys,
     n: usize,
     batch: usize,
@@ -138,8 +143,11 @@ pub fn seed_synthetic(
     } = crate::db::in_transaction(conn, prepare)?;
     let plan = incidents::plan(n);
     let stored = plan.len();
-    // One thread generates while this one writes: on two cores that nearly halves the time.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<incidents::Synthetic>, ApiError>>(2);
+    let mut others = Vec::new();
+    if matches!(conn, DbConnection::Postgres(_)) {
+        others.push(url.connect().map_err(ApiError::internal)?);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2 + others.len());
     let batch = batch.max(1);
     let keys = keys.clone();
     let generator = std::thread::spawn(move || {
@@ -155,7 +163,43 @@ pub fn seed_synthetic(
         }
     });
     let skip_fk_checks = may_skip_fk_checks(conn)?;
-    for rows in rx {
+    let batches = std::sync::Mutex::new(rx);
+    let written = std::thread::scope(|scope| {
+        let writers: Vec<_> = std::iter::once(conn)
+            .chain(others.iter_mut())
+            .map(|conn| scope.spawn(|| write_batches(conn, &batches, skip_fk_checks)))
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(ApiError::internal("a writer panicked")))
+            })
+            .collect::<Result<Vec<()>, ApiError>>()
+    });
+    // Dropping the receiver first ends a generator still waiting to send.
+    drop(batches);
+    generator
+        .join()
+        .map_err(|_| ApiError::internal("the generator thread panicked"))?;
+    written?;
+    Ok(stored)
+}
+
+type Batch = Result<Vec<incidents::Synthetic>, ApiError>;
+
+/// Stores batches, each in a transaction of its own, until there are no more.
+fn write_batches(
+    conn: &mut DbConnection,
+    batches: &std::sync::Mutex<std::sync::mpsc::Receiver<Batch>>,
+    skip_fk_checks: bool,
+) -> Result<(), ApiError> {
+    loop {
+        let next = batches
+            .lock()
+            .map_err(|_| ApiError::internal("a writer panicked"))?
+            .recv();
+        let Ok(rows) = next else { return Ok(()) };
         let rows = rows?;
         crate::db::in_transaction(conn, |conn| {
             if skip_fk_checks {
@@ -164,10 +208,6 @@ pub fn seed_synthetic(
             Ok(crate::incidents::queries::insert_many(conn, &rows)?)
         })?;
     }
-    generator
-        .join()
-        .map_err(|_| ApiError::internal("the generator thread panicked"))?;
-    Ok(stored)
 }
 
 /// Every reference a synthetic incident holds (mission, base, reporter,

@@ -2,7 +2,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -152,26 +151,18 @@ pub fn list(
     after: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<Vec<(IncidentRow, Option<String>)>> {
-    let rows: Vec<IncidentRow> = visible(viewer, filter, after, limit)
-        .select(IncidentRow::as_select())
-        .load(conn)?;
-    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r.base_id.as_deref()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let names: HashMap<String, String> = bases::table
-        .filter(bases::id.eq_any(ids))
-        .select((bases::id, bases::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let name = row.base_id.as_ref().and_then(|b| names.get(b)).cloned();
-            (row, name)
-        })
-        .collect())
+    visible(viewer, filter, after, limit)
+        .select((IncidentRow::as_select(), bases::name.nullable()))
+        .load(conn)
 }
+
+/// Incidents with their nearest base (LEFT JOIN): both databases drop the join
+/// when no base column is selected, as the export does.
+type WithBase = diesel::dsl::LeftJoinOn<
+    incidents::table,
+    bases::table,
+    diesel::dsl::Eq<incidents::base_id, diesel::dsl::Nullable<bases::id>>,
+>;
 
 /// The query behind lists and exports: the incidents the viewer may see that
 /// pass the filter, newest first (by when it happened), after the cursor,
@@ -181,10 +172,11 @@ pub fn visible(
     filter: &Filter,
     after: Option<&Cursor>,
     limit: i64,
-) -> incidents::BoxedQuery<'static, MultiBackend> {
+) -> diesel::dsl::IntoBoxed<'static, WithBase, MultiBackend> {
     let me = viewer.id.as_str().to_owned();
     let draft = Status::Draft.as_str();
     let mut query = incidents::table
+        .left_join(bases::table.on(incidents::base_id.eq(bases::id.nullable())))
         .order((incidents::occurred_at.desc(), incidents::id.desc()))
         .limit(limit + 1)
         .into_boxed();

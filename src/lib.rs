@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod csv_safe;
 pub mod db;
 pub mod demo;
 pub mod domain;

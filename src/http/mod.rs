@@ -90,3 +90,20 @@ pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, ApiEr
     })
     .transpose()
 }
+
+/// A time in a query string (`occurred_from`, `from`…): a 400 naming the parameter
+/// when it lies outside the dates Basewatch records (1945 to 2100). Checked before
+/// any query runs, so both backends answer the same (PostgreSQL cannot bind a
+/// timestamp before 4713 BC) and an export never starts a response it must abort.
+pub fn query_time(
+    value: Option<chrono::DateTime<chrono::Utc>>,
+    name: &str,
+) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    value
+        .map(|t| {
+            crate::domain::check_date(t.date_naive())
+                .map(|_| crate::db::truncate(t.naive_utc()))
+                .map_err(|e| ApiError::BadRequest(format!("{name} {e}")))
+        })
+        .transpose()
+}

@@ -738,7 +738,9 @@ async fn demo_data_is_keyed_and_sealed(backend: Backend) {
     assert_eq!(app.count("incident_events WHERE comment IS NOT NULL"), n);
     assert!(!raw_database_text(&app).contains("synthetic demo data"));
     // Each hash is the keyed one over what is stored.
-    let rows: Vec<(String, String, String, Option<String>, Option<String>)> = app.db(|conn| {
+    /// (id, content, content_hash, narrative, narrative_key_id)
+    type Stored = (String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Stored> = app.db(|conn| {
         incidents::table
             .select((
                 incidents::id,

@@ -184,6 +184,7 @@ pub struct Consent {
     /// Why a reviewer overrode the computed assessment, if one did. Absent for
     /// partners, who never read reviewers' notes.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub override_reason: Option<String>,
 }
 
@@ -199,7 +200,7 @@ pub struct Incident {
     pub base: Option<NearestBase>,
     /// Who reported it. Absent for partners, who never see reporters.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, nullable = false)]
     pub reporter_id: Option<String>,
     /// Whether the caller reported it.
     pub reported_by_me: bool,

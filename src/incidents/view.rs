@@ -117,7 +117,7 @@ pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// Who made the change. Partners read it only for their own changes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, nullable = false)]
     pub actor_id: Option<String>,
     /// `created`, `edited`, `transition` or `assessment_overridden`.
     #[schema(example = "transition")]
@@ -127,6 +127,7 @@ pub struct HistoryEntry {
     /// The reviewer's comment (for overrides: the assessments and the reason).
     /// Absent when there is none, and always for partners.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub comment: Option<String>,
     /// The incident's version after this change.
     pub version: i32,

@@ -41,8 +41,10 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Re-seal every narrative not yet under BASEWATCH_DATA_KEY (older keys must be
-    /// listed in BASEWATCH_RETIRED_DATA_KEYS). Safe while the service runs.
+    /// Re-seal every narrative, override reason and history comment, and key every
+    /// content hash, not yet under BASEWATCH_DATA_KEY, those from before sealing
+    /// included (older keys must be listed in BASEWATCH_RETIRED_DATA_KEYS). Safe
+    /// while the service runs.
     RotateDataKey,
     /// Bulk-load synthetic incidents (and the demo reference data when missing)
     /// into the database of DATABASE_URL, for load tests and benchmarks.
@@ -287,9 +289,13 @@ fn rotate_data_key() -> Result<(), String> {
     let report = crate::incidents::rotation::reseal_all(&mut conn, &settings.data_keys)
         .map_err(|e| e.to_string())?;
     println!(
-        "re-sealed {} narratives under data key {} in {:.1} s ({} changed meanwhile and were re-read); \
-         no narrative is left under another key, so retired keys can be removed",
-        report.resealed,
+        "re-sealed {} narratives, {} override reasons and {} history comments, and keyed {} content hashes, \
+         under data key {} in {:.1} s ({} changed meanwhile and were re-read); \
+         nothing is left under another key or in plaintext, so retired keys can be removed",
+        report.narratives,
+        report.override_reasons,
+        report.comments,
+        report.content_hashes,
         settings.data_keys.current_id(),
         started.elapsed().as_secs_f64(),
         report.retried,

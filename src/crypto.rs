@@ -6,6 +6,12 @@
 //! id of the key that sealed it, so keys rotate without downtime: instances run
 //! with the new key and the retired ones, `basewatch rotate-data-key`
 //! re-seals the rows still under a retired key, and the retired key can go.
+//!
+//! The same keys also seal reviewers' comments and override reasons, and key
+//! the content hash that recognises an offline re-send: HMAC-SHA256 under a
+//! sub-key derived from the data key (HKDF-Expand, RFC 5869, with the data key
+//! as the pseudorandom key), so a stolen database copy cannot confirm a guessed
+//! narrative against it, and the AES key itself is never used for anything else.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,7 +20,10 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
 
 const NONCE_BYTES: usize = 12;
 pub const KEY_HEX_CHARS: usize = 64;
@@ -26,9 +35,22 @@ pub struct Sealed {
     pub text: String,
 }
 
+/// A keyed hash (hex HMAC-SHA256) and the id of the data key it was derived from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedHash {
+    pub key_id: String,
+    pub hex: String,
+}
+
+/// HKDF-Expand's `info` for the content-hash sub-key: naming the purpose keeps
+/// this sub-key apart from any other that may be derived later.
+const CONTENT_HASH_INFO: &[u8] = b"basewatch incident content hash v1";
+
 struct Key {
     id: String,
     cipher: Aes256Gcm,
+    /// Keyed with the content-hash sub-key, ready to be cloned per message.
+    content_mac: HmacSha256,
 }
 
 impl Key {
@@ -47,10 +69,42 @@ impl Key {
             .chain_update(b"basewatch data key id\0")
             .chain_update(&bytes)
             .finalize();
-        let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let id = to_hex(&digest[..8]);
         let cipher = Aes256Gcm::new_from_slice(&bytes).expect("32-byte key");
-        Ok(Self { id, cipher })
+        let content_mac =
+            <HmacSha256 as Mac>::new_from_slice(&derive_sub_key(&bytes, CONTENT_HASH_INFO))
+                .expect("HMAC takes any key length");
+        Ok(Self {
+            id,
+            cipher,
+            content_mac,
+        })
     }
+
+    /// HMAC-SHA256 over the parts, each prefixed with its length so that no two
+    /// different lists of parts give the same message.
+    fn content_mac(&self, parts: &[&[u8]]) -> HmacSha256 {
+        let mut mac = self.content_mac.clone();
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac
+    }
+}
+
+/// HKDF-Expand (RFC 5869) of one block: `HMAC(prk, info || 0x01)`. The data
+/// key is 32 uniformly random bytes, so it serves as the pseudorandom key
+/// without the extract step.
+fn derive_sub_key(prk: &[u8], info: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(prk).expect("HMAC takes any key length");
+    mac.update(info);
+    mac.update(&[1]);
+    mac.finalize().into_bytes().into()
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The current data key and the retired ones that still open old rows.
@@ -117,6 +171,37 @@ impl DataKeys {
         &self.0.current.id
     }
 
+    fn key(&self, key_id: &str) -> Result<&Key, OpenError> {
+        std::iter::once(&self.0.current)
+            .chain(&self.0.retired)
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| OpenError::UnknownKey(key_id.to_owned()))
+    }
+
+    /// The keyed hash of a message made of `parts`, under the current key.
+    pub fn content_hash(&self, parts: &[&[u8]]) -> KeyedHash {
+        let key = &self.0.current;
+        KeyedHash {
+            key_id: key.id.clone(),
+            hex: to_hex(&key.content_mac(parts).finalize().into_bytes()),
+        }
+    }
+
+    /// Whether `stored` (hex) is the keyed hash of `parts` under the key named
+    /// `key_id` (current or retired), compared in constant time.
+    pub fn content_hash_matches(
+        &self,
+        key_id: &str,
+        stored: &str,
+        parts: &[&[u8]],
+    ) -> Result<bool, OpenError> {
+        let key = self.key(key_id)?;
+        let Some(expected) = unhex(stored) else {
+            return Ok(false);
+        };
+        Ok(key.content_mac(parts).verify_slice(&expected).is_ok())
+    }
+
     pub fn seal(&self, context: &str, plaintext: &str) -> Sealed {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).expect("the operating system provides randomness");
@@ -149,10 +234,7 @@ impl DataKeys {
         let Some(key_id) = key_id else {
             return Ok(text.to_owned());
         };
-        let key = std::iter::once(&self.0.current)
-            .chain(&self.0.retired)
-            .find(|k| k.id == key_id)
-            .ok_or_else(|| OpenError::UnknownKey(key_id.to_owned()))?;
+        let key = self.key(key_id)?;
         let bytes = B64
             .decode(text)
             .map_err(|e| OpenError::Corrupt(e.to_string()))?;
@@ -187,6 +269,15 @@ impl DataKeys {
             None => (None, None),
         }
     }
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -242,6 +333,61 @@ mod tests {
             .open("row", Some(&sealed.key_id), &sealed.text)
             .unwrap_err();
         assert!(err.to_string().contains(&sealed.key_id), "{err}");
+    }
+
+    #[test]
+    fn content_hashes_are_keyed_and_framed() {
+        let keys = DataKeys::parse(A, &[]).unwrap();
+        let h = keys.content_hash(&[b"id", b"content"]);
+        assert_eq!(h.key_id, keys.current_id());
+        assert_eq!(h.hex.len(), 64);
+        // Not the plain SHA-256 of the message, nor of its parts joined.
+        assert_ne!(h.hex, to_hex(&Sha256::digest(b"idcontent")));
+        assert!(
+            keys.content_hash_matches(&h.key_id, &h.hex, &[b"id", b"content"])
+                .unwrap()
+        );
+        // The framing keeps part boundaries: ("idc", "ontent") is another message.
+        assert!(
+            !keys
+                .content_hash_matches(&h.key_id, &h.hex, &[b"idc", b"ontent"])
+                .unwrap()
+        );
+        assert!(!keys.content_hash_matches(&h.key_id, "zz", &[]).unwrap());
+        // Another data key, another hash; a retired key still checks its own.
+        let other = DataKeys::parse(B, &[A]).unwrap();
+        assert_ne!(other.content_hash(&[b"id", b"content"]).hex, h.hex);
+        assert!(
+            other
+                .content_hash_matches(&h.key_id, &h.hex, &[b"id", b"content"])
+                .unwrap()
+        );
+        assert!(matches!(
+            DataKeys::parse(B, &[])
+                .unwrap()
+                .content_hash_matches(&h.key_id, &h.hex, &[]),
+            Err(OpenError::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn the_sub_key_is_hkdf_expand() {
+        // RFC 5869 test case 1: PRK and info as given there, first 32 bytes of OKM.
+        let prk = (0..32)
+            .map(|i| {
+                u8::from_str_radix(
+                    &"077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5"
+                        [2 * i..2 * i + 2],
+                    16,
+                )
+                .unwrap()
+            })
+            .collect::<Vec<_>>();
+        let info: Vec<u8> = (0xf0..=0xf9).collect();
+        assert_eq!(
+            to_hex(&derive_sub_key(&prk, &info)),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+        );
     }
 
     #[test]

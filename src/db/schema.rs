@@ -113,6 +113,8 @@ diesel::table! {
         updated_at -> Timestamp,
         submitted_at -> Nullable<Timestamp>,
         narrative_key_id -> Nullable<Text>,
+        content_hash_key_id -> Nullable<Text>,
+        assessment_override_reason_key_id -> Nullable<Text>,
     }
 }
 
@@ -144,6 +146,7 @@ diesel::table! {
         comment -> Nullable<Text>,
         version -> Integer,
         changed_fields -> Nullable<Text>,
+        comment_key_id -> Nullable<Text>,
     }
 }
 

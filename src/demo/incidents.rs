@@ -319,12 +319,13 @@ fn generate(
     row.synthetic = true;
     row.submitted_at = (status != Status::Draft).then_some(reported);
     let mut created = event(
+        keys,
         &row.id,
         reporter,
         "created",
         None,
         Some(status),
-        Some("synthetic demo data".into()),
+        Some("synthetic demo data"),
         1,
         None,
     );

@@ -155,7 +155,10 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
 pub const LATITUDE: usize = 9;
 pub const LONGITUDE: usize = 10;
 
-/// The columns an export has: without the narrative for partners.
+/// The columns an export has: without the narrative for partners. No column
+/// carries a person (reporter, reviewer) or a reviewer's note (comments,
+/// override reasons), for anyone: what a partner may not read of an incident
+/// (`crate::incidents::view::Sight`) never reaches an export.
 pub fn columns(with_narrative: bool) -> &'static [(&'static str, &'static str, &'static str)] {
     if with_narrative {
         COLUMNS
@@ -403,6 +406,20 @@ pub fn record<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_column_names_a_person_or_a_reviewers_note() {
+        let partner = columns(false);
+        assert_eq!(partner.len(), COLUMNS.len() - 1);
+        for (name, htcds, hxl) in COLUMNS {
+            for word in ["reporter", "actor", "reviewer", "comment", "override"] {
+                for label in [name, htcds, hxl] {
+                    assert!(!label.to_lowercase().contains(word), "{label}");
+                }
+            }
+        }
+        assert!(partner.iter().all(|(name, _, _)| *name != "narrative"));
+    }
 
     #[test]
     fn the_table_is_consistent() {

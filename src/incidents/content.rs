@@ -3,17 +3,22 @@
 //! `IncidentContent` is exactly what a client may send. Once `check`ed it is in
 //! canonical form (lists sorted and deduplicated, codes upper-cased), so that
 //! two re-sends of the same report hash the same.
+//!
+//! The hash is keyed (HMAC under a sub-key of the data key, `crate::crypto`)
+//! and covers the incident's id, the stored JSON and the narrative: without the
+//! key, a copy of the database confirms no guess, and two incidents with the
+//! same content do not show it.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::vocabulary::{
     Affiliation, ExploitationType, LocationPrecision, MeansOfControl, Recruitment, Reliability,
     SourceType, Venue,
 };
+use crate::crypto::{DataKeys, KeyedHash};
 use crate::domain::CountryCode;
 use crate::error::{ApiError, FieldError};
 
@@ -362,13 +367,9 @@ impl IncidentContent {
         self.occurred_at = crate::db::to_utc(crate::db::truncate(self.occurred_at.naive_utc()));
     }
 
-    /// SHA-256 of the canonical JSON: two sends of the same report hash the same.
-    pub fn hash(&self) -> String {
-        let json = serde_json::to_string(self).expect("content serialises");
-        Sha256::digest(json.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+    /// The keyed hash of this content as incident `id`, under the current key.
+    pub fn hash(&self, keys: &DataKeys, id: &str) -> KeyedHash {
+        content_hash(keys, id, &self.stored_json(), self.narrative.as_deref())
     }
 
     /// The content as stored in the `content` column: everything but the narrative,
@@ -378,6 +379,32 @@ impl IncidentContent {
         without_narrative.narrative = None;
         serde_json::to_string(&without_narrative).expect("content serialises")
     }
+}
+
+/// The keyed hash of an incident's content, from what is stored: the `content`
+/// column's text exactly (so `rotate-data-key` re-keys without parsing it again)
+/// and the narrative in clear.
+pub fn content_hash(
+    keys: &DataKeys,
+    id: &str,
+    stored_json: &str,
+    narrative: Option<&str>,
+) -> KeyedHash {
+    keys.content_hash(&hash_parts(id, stored_json, narrative))
+}
+
+/// The message the content hash covers (the crypto layer frames each part).
+pub fn hash_parts<'a>(
+    id: &'a str,
+    stored_json: &'a str,
+    narrative: Option<&'a str>,
+) -> [&'a [u8]; 4] {
+    [
+        id.as_bytes(),
+        stored_json.as_bytes(),
+        if narrative.is_some() { b"1" } else { b"0" },
+        narrative.unwrap_or_default().as_bytes(),
+    ]
 }
 
 #[cfg(test)]
@@ -479,9 +506,20 @@ pub mod tests {
         ];
         a.check(Utc::now()).unwrap();
         b.check(Utc::now()).unwrap();
-        assert_eq!(a.hash(), b.hash());
+        let keys = DataKeys::parse(&DataKeys::generate_hex(), &[]).unwrap();
+        assert_eq!(a.hash(&keys, "id").hex, b.hash(&keys, "id").hex);
+        // The same content as another incident hashes differently.
+        assert_ne!(a.hash(&keys, "id").hex, a.hash(&keys, "other").hex);
         b.victims.count = 3;
-        assert_ne!(a.hash(), b.hash());
+        assert_ne!(a.hash(&keys, "id").hex, b.hash(&keys, "id").hex);
+        // The narrative counts, and "none" is not an empty one.
+        let mut c = a.clone();
+        c.narrative = Some("x".into());
+        assert_ne!(a.hash(&keys, "id").hex, c.hash(&keys, "id").hex);
+        assert_ne!(
+            content_hash(&keys, "id", &a.stored_json(), None).hex,
+            content_hash(&keys, "id", &a.stored_json(), Some("")).hex
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub fn derive(
 }
 
 /// The same, given the bases of the incident's mission (bulk loads know them).
-/// The narrative is sealed under the current data key, bound to the incident's id.
+/// The narrative is sealed under the current data key, bound to the incident's
+/// id, and the content hash keyed with it.
 pub fn derive_with(
     bases: &[Base],
     keys: &DataKeys,
@@ -44,6 +45,8 @@ pub fn derive_with(
     let (narrative, narrative_key_id) = keys.seal_option(id, content.narrative.as_deref());
     let nearest = geo::nearest(bases, content.latitude, content.longitude);
     let assessment = classify::assess(content);
+    let stored_json = content.stored_json();
+    let hash = super::content::content_hash(keys, id, &stored_json, content.narrative.as_deref());
     Ok(ContentChanges {
         mission_id: content.mission_id.clone(),
         base_id: nearest.map(|(b, _)| b.id.clone()),
@@ -63,8 +66,9 @@ pub fn derive_with(
             .as_ref()
             .map(|s| s.reliability.as_str().to_owned()),
         source_credibility: content.source.as_ref().map(|s| i32::from(s.credibility)),
-        content: content.stored_json(),
-        content_hash: content.hash(),
+        content: stored_json,
+        content_hash: hash.hex,
+        content_hash_key_id: Some(hash.key_id),
         narrative,
         narrative_key_id,
         consent_assessment: assessment.value.as_str().to_owned(),
@@ -101,12 +105,14 @@ pub fn row_from(
         source_credibility: d.source_credibility,
         content: d.content,
         content_hash: d.content_hash,
+        content_hash_key_id: d.content_hash_key_id,
         narrative: d.narrative,
         narrative_key_id: d.narrative_key_id,
         consent_assessment: d.consent_assessment,
         computed_assessment: d.computed_assessment,
         assessment_indicators: d.assessment_indicators,
         assessment_override_reason: None,
+        assessment_override_reason_key_id: None,
         synthetic: false,
         created_at: now,
         updated_at: now,
@@ -114,20 +120,25 @@ pub fn row_from(
     }
 }
 
-/// A history entry.
+/// A history entry, its comment sealed under the current data key and bound
+/// to the entry.
 #[allow(clippy::too_many_arguments)]
 pub fn event(
+    keys: &DataKeys,
     incident_id: &str,
     actor: &CurrentUser,
     kind: &str,
     from: Option<Status>,
     to: Option<Status>,
-    comment: Option<String>,
+    comment: Option<&str>,
     version: i32,
     changed_fields: Option<Vec<String>>,
 ) -> EventRow {
+    let id = db::new_id();
+    let (comment, comment_key_id) =
+        keys.seal_option(&super::comment_context(incident_id, &id), comment);
     EventRow {
-        id: db::new_id(),
+        id,
         incident_id: incident_id.to_owned(),
         at: db::now(),
         actor_id: actor.id.as_str().to_owned(),
@@ -137,6 +148,7 @@ pub fn event(
         comment,
         version,
         changed_fields: changed_fields.map(|f| serde_json::to_string(&f).unwrap_or_default()),
+        comment_key_id,
     }
 }
 

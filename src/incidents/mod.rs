@@ -3,7 +3,8 @@
 //!
 //! `routes.rs` (create, read, list, edit) and `review.rs` (transitions,
 //! assessment overrides, history) are the handlers; `queries.rs` the SQL;
-//! `content.rs`, `classify.rs`, `geo.rs` and `workflow.rs` the rules.
+//! `content.rs`, `classify.rs`, `geo.rs` and `workflow.rs` the rules;
+//! `view.rs` what each viewer reads of an incident and its history.
 
 pub mod classify;
 pub mod content;
@@ -13,6 +14,7 @@ pub mod queries;
 pub mod review;
 pub mod rotation;
 pub mod routes;
+pub mod view;
 pub mod vocabulary;
 pub mod workflow;
 
@@ -64,6 +66,20 @@ pub struct IncidentRow {
     pub submitted_at: Option<NaiveDateTime>,
     /// The data key that sealed `narrative` (None: stored before encryption).
     pub narrative_key_id: Option<String>,
+    /// The data key `content_hash` is keyed with (None: no keyed hash yet).
+    pub content_hash_key_id: Option<String>,
+    /// The data key that sealed `assessment_override_reason` (None: plaintext, from before).
+    pub assessment_override_reason_key_id: Option<String>,
+}
+
+/// What binds a sealed override reason to its incident (the narrative's is the id alone).
+pub fn override_reason_context(incident_id: &str) -> String {
+    format!("{incident_id}/assessment_override_reason")
+}
+
+/// What binds a sealed history comment to its entry.
+pub fn comment_context(incident_id: &str, event_id: &str) -> String {
+    format!("{incident_id}/events/{event_id}/comment")
 }
 
 impl IncidentRow {
@@ -95,6 +111,37 @@ impl IncidentRow {
         content.narrative = self.narrative(keys)?;
         Ok(content)
     }
+
+    /// The reviewer's reason for overriding the assessment, opened.
+    pub fn override_reason(&self, keys: &DataKeys) -> Result<Option<String>, ApiError> {
+        self.assessment_override_reason
+            .as_deref()
+            .map(|text| {
+                keys.open(
+                    &override_reason_context(&self.id),
+                    self.assessment_override_reason_key_id.as_deref(),
+                    text,
+                )
+                .map_err(ApiError::internal)
+            })
+            .transpose()
+    }
+
+    /// Whether `content` is what this row holds (an offline re-send): by the
+    /// keyed hash, or, for a row without one yet, by the content itself.
+    pub fn holds(&self, keys: &DataKeys, content: &IncidentContent) -> Result<bool, ApiError> {
+        let stored_json = content.stored_json();
+        match &self.content_hash_key_id {
+            Some(key_id) => keys
+                .content_hash_matches(
+                    key_id,
+                    &self.content_hash,
+                    &content::hash_parts(&self.id, &stored_json, content.narrative.as_deref()),
+                )
+                .map_err(ApiError::internal),
+            None => Ok(self.content == stored_json && self.narrative(keys)? == content.narrative),
+        }
+    }
 }
 
 /// Who may see an incident. Nobody sees another's draft; monitors see their own
@@ -112,12 +159,6 @@ pub fn can_see(viewer: &CurrentUser, row: &IncidentRow) -> bool {
         Role::Partner => row.organisation_id == viewer.organisation_id.as_str(),
         Role::Monitor => false,
     }
-}
-
-/// Partners read only the narratives they wrote themselves.
-pub fn can_read_narrative(viewer: &CurrentUser, row: &IncidentRow) -> bool {
-    row.reporter_id == viewer.id.as_str()
-        || matches!(viewer.role, Role::Reviewer | Role::Analyst | Role::Admin)
 }
 
 /// The base an incident is nearest to, among its mission's bases.
@@ -140,7 +181,10 @@ pub struct Consent {
     pub computed: ConsentAssessment,
     /// The indicators that decided `computed`, e.g. `means_of_control:debt_bondage`.
     pub indicators: Vec<String>,
-    /// Why a reviewer overrode the computed assessment, if one did.
+    /// Why a reviewer overrode the computed assessment, if one did. Absent for
+    /// partners, who never read reviewers' notes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub override_reason: Option<String>,
 }
 
@@ -154,8 +198,12 @@ pub struct Incident {
     pub version: i32,
     /// Computed by the server; absent when the mission has no bases.
     pub base: Option<NearestBase>,
-    #[schema(format = Uuid)]
-    pub reporter_id: String,
+    /// Who reported it. Absent for partners, who never see reporters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid, nullable = false)]
+    pub reporter_id: Option<String>,
+    /// Whether the caller reported it.
+    pub reported_by_me: bool,
     #[schema(format = Uuid)]
     pub organisation_id: String,
     #[serde(flatten)]
@@ -166,51 +214,6 @@ pub struct Incident {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
-}
-
-impl Incident {
-    pub fn view(
-        row: IncidentRow,
-        base_name: Option<String>,
-        viewer: &CurrentUser,
-        keys: &DataKeys,
-    ) -> Result<Self, ApiError> {
-        let mut content = row.structured_content()?;
-        if can_read_narrative(viewer, &row) {
-            content.narrative = row.narrative(keys)?;
-        }
-        let assessment = |s: &str| {
-            ConsentAssessment::parse(s)
-                .ok_or_else(|| ApiError::internal(format!("unknown assessment {s}")))
-        };
-        Ok(Self {
-            status: row.status()?,
-            base: match (row.base_id, base_name, row.base_distance_km) {
-                (Some(id), Some(name), Some(distance_km)) => Some(NearestBase {
-                    id,
-                    name,
-                    distance_km,
-                }),
-                _ => None,
-            },
-            consent: Consent {
-                assessment: assessment(&row.consent_assessment)?,
-                computed: assessment(&row.computed_assessment)?,
-                indicators: serde_json::from_str(&row.assessment_indicators)
-                    .map_err(ApiError::internal)?,
-                override_reason: row.assessment_override_reason,
-            },
-            id: row.id,
-            version: row.version,
-            reporter_id: row.reporter_id,
-            organisation_id: row.organisation_id,
-            content,
-            synthetic: row.synthetic,
-            created_at: row.created_at.and_utc(),
-            updated_at: row.updated_at.and_utc(),
-            submitted_at: row.submitted_at.map(|t| t.and_utc()),
-        })
-    }
 }
 
 /// A new report. Send the same `id` again after a lost answer: the same content

@@ -10,6 +10,7 @@ use super::IncidentRow;
 use super::content::IncidentContent;
 use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
 use crate::auth::CurrentUser;
+use crate::crypto::Sealed;
 use crate::db::schema::{
     bases, incident_events, incident_exploitation_types, incident_perpetrator_affiliations,
     incidents,
@@ -281,6 +282,7 @@ pub struct ContentChanges {
     pub source_credibility: Option<i32>,
     pub content: String,
     pub content_hash: String,
+    pub content_hash_key_id: Option<String>,
     pub narrative: Option<String>,
     pub narrative_key_id: Option<String>,
     pub consent_assessment: String,
@@ -334,12 +336,13 @@ pub fn update_status(
     )
 }
 
+/// `reason` is sealed (`super::override_reason_context`).
 pub fn update_assessment(
     conn: &mut DbConnection,
     id: &str,
     version: i32,
     assessment: ConsentAssessment,
-    reason: &str,
+    reason: &Sealed,
 ) -> QueryResult<bool> {
     versioned_update!(
         conn,
@@ -347,7 +350,8 @@ pub fn update_assessment(
         version,
         (
             incidents::consent_assessment.eq(assessment.as_str()),
-            incidents::assessment_override_reason.eq(reason)
+            incidents::assessment_override_reason.eq(&reason.text),
+            incidents::assessment_override_reason_key_id.eq(&reason.key_id)
         )
     )
 }
@@ -364,9 +368,12 @@ pub struct EventRow {
     pub kind: String,
     pub from_status: Option<String>,
     pub to_status: Option<String>,
+    /// Sealed (`super::comment_context`) under the key `comment_key_id` names
+    /// (None: plaintext from before sealing).
     pub comment: Option<String>,
     pub version: i32,
     pub changed_fields: Option<String>,
+    pub comment_key_id: Option<String>,
 }
 
 pub fn insert_event(conn: &mut DbConnection, event: &EventRow) -> QueryResult<()> {
@@ -399,8 +406,9 @@ struct AffiliationRow<'a> {
     affiliation: &'static str,
 }
 
-/// Rows per INSERT: 28 columns × 1,100 stays under SQLite's 32,766 parameters.
-const BATCH: usize = 1100;
+/// Rows per INSERT: at most 32 columns (diesel's limit here) × 1,023 stays
+/// under SQLite's 32,766 parameters.
+const BATCH: usize = 32_766 / 32;
 
 /// Stores many incidents with their dimensions and first history entry, in
 /// bulk (COPY on PostgreSQL, multi-row INSERTs on SQLite), for the bulk loader

@@ -2,16 +2,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::intake::event;
 use super::routes::{current_version, find_visible, respond, stale};
+use super::view::HistoryEntry;
 use super::vocabulary::Status;
 use super::workflow::{self, Refusal};
-use super::{AssessmentOverrideRequest, Incident, TransitionRequest, queries};
+use super::{
+    AssessmentOverrideRequest, Incident, TransitionRequest, override_reason_context, queries,
+};
 use crate::audit::{self, Action};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{self, Action as Permission};
@@ -102,20 +102,23 @@ pub async fn transition_incident(
         queries::insert_event(
             conn,
             &event(
+                &keys,
                 &id,
                 &user,
                 "transition",
                 Some(from),
                 Some(body.to),
-                comment.clone(),
+                comment.as_deref(),
                 version,
                 None,
             ),
         )?;
+        // The comment is sealed in the history; the append-only audit log,
+        // which nothing can re-seal, records only that there was one.
         audit::Entry::new(Action::IncidentTransitioned)
             .by(&user)
             .on("incident", &id)
-            .details(json!({"from": from, "to": body.to, "comment": comment, "version": version}))
+            .details(json!({"from": from, "to": body.to, "commented": comment.is_some(), "version": version}))
             .write(conn)?;
         let (row, base) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
@@ -169,18 +172,20 @@ pub async fn override_assessment(
             return Err(ApiError::Forbidden("four eyes: you may not assess an incident you reported".into()));
         }
         let expected = current_version(expected, row.version)?;
-        if !queries::update_assessment(conn, &id, expected, body.assessment, &reason)? {
+        let sealed = keys.seal(&override_reason_context(&id), &reason);
+        if !queries::update_assessment(conn, &id, expected, body.assessment, &sealed)? {
             return Err(stale(row.version));
         }
         let version = expected + 1;
         let comment = format!("{} → {}: {reason}", row.consent_assessment, body.assessment.as_str());
-        queries::insert_event(conn, &event(&id, &user, "assessment_overridden", None, None, Some(comment), version, None))?;
+        queries::insert_event(conn, &event(&keys, &id, &user, "assessment_overridden", None, None, Some(&comment), version, None))?;
+        // The reason is sealed on the incident and in the history, never in the audit log.
         audit::Entry::new(Action::AssessmentOverridden)
             .by(&user)
             .on("incident", &id)
             .details(json!({
                 "from": row.consent_assessment, "to": body.assessment, "computed": row.computed_assessment,
-                "reason": reason, "version": version,
+                "version": version,
             }))
             .write(conn)?;
         let (row, base) = queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
@@ -188,26 +193,6 @@ pub async fn override_assessment(
     })
     .await
     .map(|incident| respond(StatusCode::OK, &incident))
-}
-
-/// One change in an incident's life.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HistoryEntry {
-    #[schema(format = Uuid)]
-    pub id: String,
-    pub at: DateTime<Utc>,
-    #[schema(format = Uuid)]
-    pub actor_id: String,
-    /// `created`, `edited`, `transition` or `assessment_overridden`.
-    #[schema(example = "transition")]
-    pub kind: String,
-    pub from_status: Option<Status>,
-    pub to_status: Option<Status>,
-    pub comment: Option<String>,
-    /// The incident's version after this change.
-    pub version: i32,
-    /// For edits: the content fields that changed.
-    pub changed_fields: Option<Vec<String>>,
 }
 
 /// Every change and transition of an incident, oldest first.
@@ -229,25 +214,15 @@ pub async fn list_incident_history(
     id: web::Path<String>,
 ) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
     let id = parse_id(&id, "incident")?;
-    let events = db::run(&state.pool, move |conn| {
-        find_visible(conn, &user, &id)?;
-        Ok(queries::events(conn, &id)?)
+    let keys = state.settings.data_keys.clone();
+    let items = db::run(&state.pool, move |conn| {
+        let (row, _) = find_visible(conn, &user, &id)?;
+        queries::events(conn, &id)?
+            .into_iter()
+            .map(|e| HistoryEntry::view(e, &row.reporter_id, &user, &keys))
+            .collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    let items = events
-        .into_iter()
-        .map(|e| HistoryEntry {
-            id: e.id,
-            at: e.at.and_utc(),
-            actor_id: e.actor_id,
-            kind: e.kind,
-            from_status: e.from_status.as_deref().and_then(Status::parse),
-            to_status: e.to_status.as_deref().and_then(Status::parse),
-            comment: e.comment,
-            version: e.version,
-            changed_fields: e.changed_fields.and_then(|f| serde_json::from_str(&f).ok()),
-        })
-        .collect();
     Ok(web::Json(Page {
         items,
         next_cursor: None,

@@ -109,7 +109,7 @@ pub async fn create_incident(
         let status = if submit { Status::Submitted } else { Status::Draft };
         let row = row_from(&id, &actor, derived, status, now);
         queries::insert(conn, &row, &stored)?;
-        queries::insert_event(conn, &event(&row.id, &actor, "created", None, Some(status), None, 1, None))?;
+        queries::insert_event(conn, &event(&sealing, &row.id, &actor, "created", None, Some(status), None, 1, None))?;
         audit::Entry::new(Action::IncidentCreated)
             .by(&actor)
             .on("incident", &row.id)
@@ -123,24 +123,21 @@ pub async fn create_incident(
     match created {
         Ok(incident) => Ok(respond(StatusCode::CREATED, &incident)),
         // The id exists: a re-send of the same report, or a clash.
-        Err(ApiError::Conflict(_)) => {
-            let hash = content.hash();
-            db::run(&state.pool, move |conn| {
-                let (row, base) = queries::find(conn, &resent_id)?
-                    .ok_or_else(|| ApiError::internal("conflicting incident vanished"))?;
-                if row.reporter_id == user.id.as_str() && row.content_hash == hash {
-                    Incident::view(row, base, &user, &keys)
-                } else {
-                    Err(ApiError::Conflict(
-                        "an incident with this id already exists with different content; \
+        Err(ApiError::Conflict(_)) => db::run(&state.pool, move |conn| {
+            let (row, base) = queries::find(conn, &resent_id)?
+                .ok_or_else(|| ApiError::internal("conflicting incident vanished"))?;
+            if row.reporter_id == user.id.as_str() && row.holds(&keys, &content)? {
+                Incident::view(row, base, &user, &keys)
+            } else {
+                Err(ApiError::Conflict(
+                    "an incident with this id already exists with different content; \
                          send a new id for a new report"
-                            .into(),
-                    ))
-                }
-            })
-            .await
-            .map(|incident| respond(StatusCode::OK, &incident))
-        }
+                        .into(),
+                ))
+            }
+        })
+        .await
+        .map(|incident| respond(StatusCode::OK, &incident)),
         Err(other) => Err(other),
     }
 }
@@ -368,7 +365,7 @@ pub async fn update_incident(
             return Err(stale(row.version));
         }
         queries::replace_dimensions(conn, &id, &content)?;
-        queries::insert_event(conn, &event(&id, &user, "edited", None, None, None, expected + 1, Some(changed.clone())))?;
+        queries::insert_event(conn, &event(&keys, &id, &user, "edited", None, None, None, expected + 1, Some(changed.clone())))?;
         audit::Entry::new(Action::IncidentUpdated)
             .by(&user)
             .on("incident", &id)

@@ -78,6 +78,7 @@ async fn a_report_is_stored_with_what_the_server_derives(backend: Backend) {
     assert_eq!(incident["status"], "draft");
     assert_eq!(incident["version"], 1);
     assert_eq!(incident["reporter_id"], monitor.id.as_str());
+    assert_eq!(incident["reported_by_me"], true);
     assert_eq!(incident["organisation_id"], w.app.org_id.as_str());
     assert_eq!(incident["base"]["id"], w.bondsteel.as_str());
     assert_eq!(incident["base"]["name"], "Camp Bondsteel");

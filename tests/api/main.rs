@@ -17,6 +17,7 @@ mod operations;
 mod organisations;
 mod reference;
 mod review;
+mod sealing;
 mod security;
 mod stats;
 mod tokens;
@@ -79,6 +80,7 @@ fn main() {
         incidents::scenarios(),
         review::scenarios(),
         security::scenarios(),
+        sealing::scenarios(),
         matrix::scenarios(),
         audit::scenarios(),
         stats::scenarios(),

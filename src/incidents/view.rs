@@ -1,0 +1,203 @@
+//! What a viewer reads of an incident they may see, and of its history: the
+//! one rule behind every answer that carries either (create, read, list, edit,
+//! transition, override, history). README "Who sees what" states it.
+//!
+//! Whether the viewer may see the incident at all is `super::can_see` (and
+//! `queries::visible` in SQL); this module decides which parts of it they read.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::queries::EventRow;
+use super::vocabulary::{ConsentAssessment, Status};
+use super::{Consent, Incident, IncidentRow, NearestBase, comment_context};
+use crate::auth::CurrentUser;
+use crate::crypto::DataKeys;
+use crate::domain::Role;
+use crate::error::ApiError;
+
+/// The parts of an incident a viewer reads, besides its structured content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sight {
+    /// The narrative.
+    pub narrative: bool,
+    /// Who reported it and who acted on it (other people's ids).
+    pub people: bool,
+    /// Reviewers' comments in the history and the override reason.
+    pub review_notes: bool,
+}
+
+impl Sight {
+    /// Partners read their organisation's incidents without the people behind
+    /// them or the reviewers' notes, and the narratives only of their own
+    /// reports; everyone else who may see an incident reads all of it
+    /// (monitors see only their own reports).
+    pub fn of(viewer: &CurrentUser, reporter_id: &str) -> Self {
+        let own = reporter_id == viewer.id.as_str();
+        match viewer.role {
+            Role::Partner => Self {
+                narrative: own,
+                people: false,
+                review_notes: false,
+            },
+            Role::Monitor => Self {
+                narrative: own,
+                people: true,
+                review_notes: true,
+            },
+            Role::Reviewer | Role::Analyst | Role::Admin => Self {
+                narrative: true,
+                people: true,
+                review_notes: true,
+            },
+        }
+    }
+}
+
+impl Incident {
+    /// The incident as `viewer` reads it.
+    pub fn view(
+        row: IncidentRow,
+        base_name: Option<String>,
+        viewer: &CurrentUser,
+        keys: &DataKeys,
+    ) -> Result<Self, ApiError> {
+        let sight = Sight::of(viewer, &row.reporter_id);
+        let mut content = row.structured_content()?;
+        if sight.narrative {
+            content.narrative = row.narrative(keys)?;
+        }
+        let override_reason = if sight.review_notes {
+            row.override_reason(keys)?
+        } else {
+            None
+        };
+        let assessment = |s: &str| {
+            ConsentAssessment::parse(s)
+                .ok_or_else(|| ApiError::internal(format!("unknown assessment {s}")))
+        };
+        let reported_by_me = row.reporter_id == viewer.id.as_str();
+        Ok(Self {
+            status: row.status()?,
+            base: match (row.base_id, base_name, row.base_distance_km) {
+                (Some(id), Some(name), Some(distance_km)) => Some(NearestBase {
+                    id,
+                    name,
+                    distance_km,
+                }),
+                _ => None,
+            },
+            consent: Consent {
+                assessment: assessment(&row.consent_assessment)?,
+                computed: assessment(&row.computed_assessment)?,
+                indicators: serde_json::from_str(&row.assessment_indicators)
+                    .map_err(ApiError::internal)?,
+                override_reason,
+            },
+            id: row.id,
+            version: row.version,
+            reporter_id: sight.people.then_some(row.reporter_id),
+            reported_by_me,
+            organisation_id: row.organisation_id,
+            content,
+            synthetic: row.synthetic,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+            submitted_at: row.submitted_at.map(|t| t.and_utc()),
+        })
+    }
+}
+
+/// One change in an incident's life.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// Who made the change. Partners read it only for their own changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid, nullable = false)]
+    pub actor_id: Option<String>,
+    /// `created`, `edited`, `transition` or `assessment_overridden`.
+    #[schema(example = "transition")]
+    pub kind: String,
+    pub from_status: Option<Status>,
+    pub to_status: Option<Status>,
+    /// The reviewer's comment (for overrides: the assessments and the reason).
+    /// Absent when there is none, and always for partners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub comment: Option<String>,
+    /// The incident's version after this change.
+    pub version: i32,
+    /// For edits: the content fields that changed.
+    pub changed_fields: Option<Vec<String>>,
+}
+
+impl HistoryEntry {
+    /// A history entry of an incident reported by `reporter_id`, as `viewer` reads it.
+    pub fn view(
+        event: EventRow,
+        reporter_id: &str,
+        viewer: &CurrentUser,
+        keys: &DataKeys,
+    ) -> Result<Self, ApiError> {
+        let sight = Sight::of(viewer, reporter_id);
+        let comment = match (&event.comment, sight.review_notes) {
+            (Some(text), true) => Some(
+                keys.open(
+                    &comment_context(&event.incident_id, &event.id),
+                    event.comment_key_id.as_deref(),
+                    text,
+                )
+                .map_err(ApiError::internal)?,
+            ),
+            _ => None,
+        };
+        let own = event.actor_id == viewer.id.as_str();
+        Ok(Self {
+            actor_id: (sight.people || own).then_some(event.actor_id),
+            at: event.at.and_utc(),
+            kind: event.kind,
+            from_status: event.from_status.as_deref().and_then(Status::parse),
+            to_status: event.to_status.as_deref().and_then(Status::parse),
+            comment,
+            version: event.version,
+            changed_fields: event
+                .changed_fields
+                .and_then(|f| serde_json::from_str(&f).ok()),
+            id: event.id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrganisationId, UserId};
+
+    fn user(role: Role, id: &str) -> CurrentUser {
+        CurrentUser {
+            id: UserId::from_db(id.to_owned()),
+            role,
+            organisation_id: OrganisationId::from_db("org".to_owned()),
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn partners_never_read_people_or_review_notes() {
+        for reporter in ["me", "colleague"] {
+            let sight = Sight::of(&user(Role::Partner, "me"), reporter);
+            assert!(!sight.people && !sight.review_notes, "{reporter}");
+            assert_eq!(sight.narrative, reporter == "me");
+        }
+        for role in [Role::Reviewer, Role::Analyst, Role::Admin] {
+            let sight = Sight::of(&user(role, "me"), "someone");
+            assert!(sight.people && sight.review_notes && sight.narrative);
+        }
+        let monitor = Sight::of(&user(Role::Monitor, "me"), "me");
+        assert!(monitor.people && monitor.review_notes && monitor.narrative);
+    }
+}

@@ -125,7 +125,8 @@ pub struct HistoryEntry {
     pub from_status: Option<Status>,
     pub to_status: Option<Status>,
     /// The reviewer's comment (for overrides: the assessments and the reason).
-    /// Absent when there is none, and always for partners.
+    /// Absent when there is none; partners read only the request for more
+    /// information (`needs_info`) on their own reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub comment: Option<String>,
@@ -144,7 +145,11 @@ impl HistoryEntry {
         keys: &DataKeys,
     ) -> Result<Self, ApiError> {
         let sight = Sight::of(viewer, reporter_id);
-        let comment = match (&event.comment, sight.review_notes) {
+        // A request for more information is addressed to the reporter: they read
+        // it on their own report whatever their role, as they must act on it.
+        let to_reporter = reporter_id == viewer.id.as_str()
+            && event.to_status.as_deref() == Some(Status::NeedsInfo.as_str());
+        let comment = match (&event.comment, sight.review_notes || to_reporter) {
             (Some(text), true) => Some(
                 keys.open(
                     &comment_context(&event.incident_id, &event.id),

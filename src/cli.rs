@@ -349,7 +349,8 @@ fn verify_audit(anchor: Option<(i64, String)>) -> Result<(), String> {
     .and_then(|v| Ok((v, crate::audit::refusals::pending(&mut conn)?)));
     let _ = conn.batch_execute("ROLLBACK");
     let (verdict, pending) = verified.map_err(|e| format!("cannot read the audit log: {e}"))?;
-    let summary = verdict.map_err(|finding| format!("the audit log was tampered with: {finding}"))?;
+    let summary =
+        verdict.map_err(|finding| format!("the audit log was tampered with: {finding}"))?;
     println!(
         "audit log intact: {} chained rows, {} unchained rows from before the chain, \
          {pending} refusal tallies not yet sealed",

@@ -131,10 +131,8 @@ struct Unchained {
 }
 
 fn unchained(conn: &mut DbConnection) -> QueryResult<Unchained> {
-    diesel::sql_query(
-        "SELECT COUNT(*) AS n, MAX(id) AS last_id FROM audit_log WHERE seq IS NULL",
-    )
-    .get_result(conn)
+    diesel::sql_query("SELECT COUNT(*) AS n, MAX(id) AS last_id FROM audit_log WHERE seq IS NULL")
+        .get_result(conn)
 }
 
 /// The last chained row's place and hash, or the genesis when there is none.
@@ -278,7 +276,10 @@ impl std::fmt::Display for Finding {
                 }
                 write!(f, " (just before row seq {before_seq}, id {before_id})")
             }
-            Finding::UnchainedChanged { unchained, first_id } => write!(
+            Finding::UnchainedChanged {
+                unchained,
+                first_id,
+            } => write!(
                 f,
                 "the {unchained} unchained rows written before the chain are not those the chain \
                  began after (its first row is id {first_id}): one was added or removed"

@@ -40,10 +40,11 @@ pub enum Action {
     StatsQueried,
     IncidentsExported,
     AnalysisQueried,
+    SyntheticIncidentsSeeded,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::LoginThrottled,
@@ -63,6 +64,7 @@ impl Action {
         Action::StatsQueried,
         Action::IncidentsExported,
         Action::AnalysisQueried,
+        Action::SyntheticIncidentsSeeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +88,7 @@ impl Action {
             Action::StatsQueried => "stats.queried",
             Action::IncidentsExported => "incidents.exported",
             Action::AnalysisQueried => "analysis.queried",
+            Action::SyntheticIncidentsSeeded => "incidents.seeded",
         }
     }
 }

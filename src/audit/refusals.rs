@@ -96,41 +96,43 @@ impl Refusal {
             .write(conn)
     }
 
-    /// Counts an anonymous refusal in its (address, minute) tally, then seals
-    /// the tallies of the minutes before.
+    /// Seals the tallies of the minutes before this one, then counts this
+    /// refusal in its (address, minute) tally. Two steps, not one transaction:
+    /// the count is a single statement that waits for nothing while it holds
+    /// its row, so a sealer (which holds the chain's lock) can never wait on a
+    /// writer that waits on it.
     fn count(self, conn: &mut DbConnection) -> QueryResult<()> {
         let now = db::now();
         let minute = minute_of(now);
+        seal(conn, Some(minute))?;
         let first_id = db::new_id();
-        super::chain::in_write_transaction(conn, |conn| {
-            macro_rules! upsert {
-                ($c:expr) => {
-                    diesel::insert_into(tally::table)
-                        .values((
-                            tally::address.eq(&self.address),
-                            tally::minute.eq(minute),
-                            tally::refusals.eq(1i64),
-                            tally::first_id.eq(&first_id),
-                            tally::first_at.eq(now),
-                            tally::request_id.eq(&self.request_id),
-                            tally::method.eq(&self.method),
-                            tally::route.eq(&self.route),
-                            tally::path.eq(&self.path),
-                            tally::path_length.eq(self.path_length),
-                            tally::status.eq(self.status),
-                        ))
-                        .on_conflict((tally::address, tally::minute))
-                        .do_update()
-                        .set(tally::refusals.eq(tally::refusals + 1i64))
-                        .execute($c)
-                };
-            }
-            match conn {
-                DbConnection::Postgres(c) => upsert!(c)?,
-                DbConnection::Sqlite(c) => upsert!(c)?,
+        macro_rules! upsert {
+            ($c:expr) => {
+                diesel::insert_into(tally::table)
+                    .values((
+                        tally::address.eq(&self.address),
+                        tally::minute.eq(minute),
+                        tally::refusals.eq(1i64),
+                        tally::first_id.eq(&first_id),
+                        tally::first_at.eq(now),
+                        tally::request_id.eq(&self.request_id),
+                        tally::method.eq(&self.method),
+                        tally::route.eq(&self.route),
+                        tally::path.eq(&self.path),
+                        tally::path_length.eq(self.path_length),
+                        tally::status.eq(self.status),
+                    ))
+                    .on_conflict((tally::address, tally::minute))
+                    .do_update()
+                    .set(tally::refusals.eq(tally::refusals + 1i64))
+                    .execute($c)
             };
-            seal(conn, Some(minute)).map(|_| ())
-        })
+        }
+        match conn {
+            DbConnection::Postgres(c) => upsert!(c)?,
+            DbConnection::Sqlite(c) => upsert!(c)?,
+        };
+        Ok(())
     }
 }
 
@@ -152,6 +154,14 @@ type TallyRow = (
 /// to the audit log, one row each, and removes them from the tally table, in
 /// one transaction: each tally reaches the log exactly once.
 pub fn seal(conn: &mut DbConnection, before: Option<NaiveDateTime>) -> QueryResult<usize> {
+    // Mostly there is nothing to seal: a read, no write lock.
+    let mut due = tally::table.select(tally::first_id).into_boxed();
+    if let Some(minute) = before {
+        due = due.filter(tally::minute.lt(minute));
+    }
+    if due.first::<String>(conn).optional()?.is_none() {
+        return Ok(0);
+    }
     super::chain::in_write_transaction(conn, |conn| {
         let sealed: Vec<TallyRow> = match before {
             Some(minute) => diesel::delete(tally::table.filter(tally::minute.lt(minute)))
@@ -264,7 +274,9 @@ fn client_address(req: &actix_web::HttpRequest, trust_proxy: bool) -> String {
             );
             format!("{network}/64")
         }
-        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or_else(String::new, |v4| v4.to_string()),
+        Some(IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
         Some(IpAddr::V4(v4)) => v4.to_string(),
         None => "unknown".to_owned(),
     }
@@ -280,6 +292,34 @@ mod tests {
             .unwrap()
             .naive_utc();
         assert_eq!(minute_of(t).and_utc().timestamp(), 1_700_000_040);
+    }
+
+    #[test]
+    fn addresses_are_parsed_and_ipv6_counted_by_its_64() {
+        use actix_web::test::TestRequest;
+        let peer = |addr: &str| TestRequest::default().peer_addr(addr.parse().unwrap());
+        assert_eq!(
+            client_address(&peer("192.0.2.1:5000").to_http_request(), false),
+            "192.0.2.1"
+        );
+        assert_eq!(
+            client_address(&peer("[2001:db8:1:2:3:4:5:6]:443").to_http_request(), false),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            client_address(&peer("[::ffff:192.0.2.9]:443").to_http_request(), false),
+            "192.0.2.9"
+        );
+        // Behind a trusted proxy: the entry the proxy appended, never the client's own.
+        let forwarded = peer("10.0.0.1:80")
+            .insert_header(("x-forwarded-for", "203.0.113.66, 198.51.100.4"))
+            .to_http_request();
+        assert_eq!(client_address(&forwarded, true), "198.51.100.4");
+        assert_eq!(client_address(&forwarded, false), "10.0.0.1");
+        let forged = peer("10.0.0.1:80")
+            .insert_header(("x-forwarded-for", "not an address"))
+            .to_http_request();
+        assert_eq!(client_address(&forged, true), "10.0.0.1");
     }
 
     #[test]

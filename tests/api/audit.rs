@@ -21,6 +21,7 @@ crate::scenarios![
     signed_in_refusals_stay_attributable_and_bounded,
     audit_verify_names_the_first_tampered_row,
     concurrent_writers_keep_the_chain_intact,
+    bulk_loads_are_chained,
 ];
 
 async fn actions_are_audited_and_admins_read_them(backend: Backend) {
@@ -297,8 +298,9 @@ async fn the_incident_history_cannot_be_changed(backend: Backend) {
     ];
     // SQLite's `UPDATE OF` looks at the columns named, PostgreSQL's trigger at
     // their values: setting one to itself is refused on SQLite only.
-    let same_actor =
-        format!("UPDATE incident_events SET actor_id = actor_id, comment = 'x' WHERE incident_id = '{id}'");
+    let same_actor = format!(
+        "UPDATE incident_events SET actor_id = actor_id, comment = 'x' WHERE incident_id = '{id}'"
+    );
     match backend {
         Backend::Sqlite => statements.push(same_actor),
         Backend::Postgres => {
@@ -313,7 +315,9 @@ async fn the_incident_history_cannot_be_changed(backend: Backend) {
     }
     assert_eq!(w.app.count(&history), 1);
     assert_eq!(
-        w.app.count(&format!("{history} AND kind <> 'forged' AND to_status IS NOT NULL")),
+        w.app.count(&format!(
+            "{history} AND kind <> 'forged' AND to_status IS NOT NULL"
+        )),
         1
     );
     assert_eq!(w.app.count(&format!("incidents WHERE id = '{id}'")), 1);
@@ -324,11 +328,17 @@ async fn the_incident_history_cannot_be_changed(backend: Backend) {
         &format!("UPDATE incident_events SET comment = 'resealed' WHERE incident_id = '{id}'"),
     );
     assert_eq!(changed, 1);
-    assert_eq!(w.app.count(&format!("{history} AND comment = 'resealed'")), 1);
+    assert_eq!(
+        w.app.count(&format!("{history} AND comment = 'resealed'")),
+        1
+    );
     // And the history reads as before through the API.
     let read = w
         .app
-        .get(&format!("/api/v1/incidents/{id}/history"), Some(&monitor.token))
+        .get(
+            &format!("/api/v1/incidents/{id}/history"),
+            Some(&monitor.token),
+        )
         .await;
     assert_eq!(read.status, 200);
 }
@@ -348,14 +358,22 @@ async fn anonymous_refusals_collapse_per_address_and_minute(backend: Backend) {
     for answer in &answers {
         answer.expect(414);
     }
-    assert_eq!(app.count("audit_log"), before, "refused before anything is read");
+    assert_eq!(
+        app.count("audit_log"),
+        before,
+        "refused before anything is read"
+    );
 
     // Long but servable paths, refused for want of a token.
     let long = format!("/api/v1/incidents/{}", "b".repeat(7_000));
     let mut statuses = Vec::new();
     for chunk in 0..5 {
         let answers = join_all((0..30).map(|i| {
-            let path = if (chunk + i) % 2 == 0 { long.clone() } else { "/api/v1/me".to_owned() };
+            let path = if (chunk + i) % 2 == 0 {
+                long.clone()
+            } else {
+                "/api/v1/me".to_owned()
+            };
             let app = &app;
             async move { app.get(&path, None).await }
         }))
@@ -415,6 +433,26 @@ async fn anonymous_refusals_collapse_per_address_and_minute(backend: Backend) {
     assert_eq!(again["items"].as_array().unwrap().len(), rows.len());
     let verified = verify(&app, &[]);
     assert!(verified.status.success(), "{}", verified.stderr);
+
+    // A tally of a past minute is sealed by the next refusal, whoever sends it.
+    sql(
+        &app,
+        "INSERT INTO audit_refusal_tally (address, minute, refusals, first_id, first_at, method, route, path, path_length, status) \
+         VALUES ('192.0.2.7', '2026-01-01 10:00:00', 7, '00000000-0000-7000-8000-000000000007', '2026-01-01 10:00:01', 'GET', '/api/v1/me', '/api/v1/me', 10, 401)",
+    );
+    app.get("/api/v1/me", None).await.expect(401);
+    assert_eq!(
+        app.count("audit_log WHERE id = '00000000-0000-7000-8000-000000000007' AND action = 'request.refused'"),
+        1
+    );
+    assert_eq!(
+        app.count("audit_refusal_tally WHERE address = '192.0.2.7'"),
+        0
+    );
+    assert_eq!(
+        app.count("audit_refusal_tally WHERE address = '127.0.0.1' AND refusals = 1"),
+        1
+    );
 }
 
 async fn signed_in_refusals_stay_attributable_and_bounded(backend: Backend) {
@@ -430,7 +468,10 @@ async fn signed_in_refusals_stay_attributable_and_bounded(backend: Backend) {
         .expect(403);
     let log = app
         .get(
-            &format!("/api/v1/audit?action=request.refused&actor_id={}", monitor.id),
+            &format!(
+                "/api/v1/audit?action=request.refused&actor_id={}",
+                monitor.id
+            ),
             Some(&admin.token),
         )
         .await
@@ -566,13 +607,26 @@ async fn audit_verify_names_the_first_tampered_row(backend: Backend) {
 
     let intact = verify(&app, &[]);
     assert!(intact.status.success(), "{}", intact.stderr);
-    assert!(intact.stdout.contains("audit log intact: 6 chained rows, 0 unchained"), "{}", intact.stdout);
+    assert!(
+        intact
+            .stdout
+            .contains("audit log intact: 6 chained rows, 0 unchained"),
+        "{}",
+        intact.stdout
+    );
     let anchor = format!("6:{}", rows[5].2);
-    assert!(intact.stdout.contains(&format!("head: {anchor}")), "{}", intact.stdout);
+    assert!(
+        intact.stdout.contains(&format!("head: {anchor}")),
+        "{}",
+        intact.stdout
+    );
     let anchored = verify(&app, &["--anchor", &anchor]);
     assert!(anchored.status.success(), "{}", anchored.stderr);
     let wrong_anchor = format!("6:{}", rows[4].2);
-    assert_names(&verify(&app, &["--anchor", &wrong_anchor]), "row seq 6 hashes to");
+    assert_names(
+        &verify(&app, &["--anchor", &wrong_anchor]),
+        "row seq 6 hashes to",
+    );
     let bad = verify(&app, &["--anchor", "six"]);
     assert!(!bad.status.success());
 
@@ -582,14 +636,23 @@ async fn audit_verify_names_the_first_tampered_row(backend: Backend) {
         backend,
         &[r#"UPDATE audit_log SET details = '{"name":"Nobody"}' WHERE seq = 3"#.to_owned()],
     );
-    assert_names(&altered, &format!("row seq 3 (id {}) was altered", rows[2].1));
+    assert_names(
+        &altered,
+        &format!("row seq 3 (id {}) was altered", rows[2].1),
+    );
 
     // A row removed.
-    let (_copy, removed) =
-        tampered_copy(&app, backend, &["DELETE FROM audit_log WHERE seq = 4".to_owned()]);
+    let (_copy, removed) = tampered_copy(
+        &app,
+        backend,
+        &["DELETE FROM audit_log WHERE seq = 4".to_owned()],
+    );
     assert_names(
         &removed,
-        &format!("row seq 4 is missing (just before row seq 5, id {})", rows[4].1),
+        &format!(
+            "row seq 4 is missing (just before row seq 5, id {})",
+            rows[4].1
+        ),
     );
     // ... even with the places renumbered to hide the gap.
     let (_copy, renumbered) = tampered_copy(
@@ -602,8 +665,11 @@ async fn audit_verify_names_the_first_tampered_row(backend: Backend) {
     );
     assert_names(
         &renumbered,
-        &format!("row seq 4 is missing (just before row seq 4, id {})", rows[4].1)
-            .replace("row seq 4 is missing", "rows seq 4 to 3 are missing"),
+        &format!(
+            "row seq 4 is missing (just before row seq 4, id {})",
+            rows[4].1
+        )
+        .replace("row seq 4 is missing", "rows seq 4 to 3 are missing"),
     );
 
     // A row inserted by someone who knows the algorithm: its own hash and its
@@ -640,7 +706,10 @@ async fn audit_verify_names_the_first_tampered_row(backend: Backend) {
             ),
         ],
     );
-    assert_names(&inserted, &format!("row seq 3 (id {forged_id}) was inserted"));
+    assert_names(
+        &inserted,
+        &format!("row seq 3 (id {forged_id}) was inserted"),
+    );
 
     // A row slipped in without chain columns, as if written before the chain.
     let (_copy, unchained) = tampered_copy(
@@ -654,9 +723,15 @@ async fn audit_verify_names_the_first_tampered_row(backend: Backend) {
     assert_names(&unchained, &format!("row id {forged_id} was inserted"));
 
     // Rows cut from the end: only an anchor kept elsewhere shows it.
-    let (copy, cut) =
-        tampered_copy(&app, backend, &["DELETE FROM audit_log WHERE seq >= 5".to_owned()]);
-    assert!(cut.status.success(), "without an anchor the shorter chain is intact");
+    let (copy, cut) = tampered_copy(
+        &app,
+        backend,
+        &["DELETE FROM audit_log WHERE seq >= 5".to_owned()],
+    );
+    assert!(
+        cut.status.success(),
+        "without an anchor the shorter chain is intact"
+    );
     let against_anchor = verify_url(&url_string(&copy.url), &["--anchor", &anchor]);
     assert_names(&against_anchor, "the anchored row seq 6 is missing");
 }
@@ -677,7 +752,8 @@ async fn concurrent_writers_keep_the_chain_intact(backend: Backend) {
         answer.expect(201);
     }
     // Refusals and reads in parallel too.
-    let refusals = join_all((0..10).map(|_| w.app.get("/api/v1/audit", Some(&monitors[0].token)))).await;
+    let refusals =
+        join_all((0..10).map(|_| w.app.get("/api/v1/audit", Some(&monitors[0].token)))).await;
     assert!(refusals.iter().all(|r| r.status == 403));
     let chained = w.app.count("audit_log") - before;
     assert_eq!(chained, 30);
@@ -713,8 +789,67 @@ async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) 
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     outputs.into_iter().map(Option::unwrap).collect()
+}
+
+async fn bulk_loads_are_chained(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    app.post(
+        "/api/v1/organisations",
+        Some(&admin.token),
+        &json!({"name": "Before the load", "kind": "ngo"}),
+    )
+    .await
+    .expect(201);
+    let data_dir = std::env::temp_dir().join(format!("bw-chain-{}", uuid::Uuid::new_v4()));
+    // Three transactions (on PostgreSQL by two writers at once), each with its row.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"))
+        .env("DATABASE_URL", url_string(&app.database_url))
+        .env("RUST_LOG", "warn")
+        .env("BASEWATCH_DATA_DIR", &data_dir)
+        .env("BASEWATCH_DATA_KEY", &app.data_key_hex)
+        .args(["seed-synthetic", "--incidents", "250", "--batch", "100"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.count("incidents WHERE synthetic"), 250);
+    let seeded: Vec<String> = app.db(|conn| {
+        use basewatch::db::schema::audit_log as a;
+        a::table
+            .filter(a::action.eq("incidents.seeded"))
+            .order(a::seq.asc())
+            .select(a::details)
+            .load(conn)
+    });
+    assert_eq!(seeded.len(), 3);
+    let mut counts: Vec<i64> = seeded
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<serde_json::Value>(d).unwrap()["incidents"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [50, 100, 100]);
+    let verified = verify(&app, &[]);
+    assert!(verified.status.success(), "{}", verified.stderr);
+    assert!(
+        verified.stdout.contains("audit log intact: 4 chained rows"),
+        "{}",
+        verified.stdout
+    );
 }

@@ -22,6 +22,7 @@ crate::scenarios![
     audit_verify_names_the_first_tampered_row,
     concurrent_writers_keep_the_chain_intact,
     bulk_loads_are_chained,
+    rows_from_before_the_chain_are_reported_unchained,
 ];
 
 async fn actions_are_audited_and_admins_read_them(backend: Backend) {
@@ -722,6 +723,22 @@ async fn audit_verify_names_the_first_tampered_row(backend: Backend) {
     );
     assert_names(&unchained, &format!("row id {forged_id} was inserted"));
 
+    // ... or one dated before the chain: the chain's first link no longer holds.
+    let (_copy, before_chain) = tampered_copy(
+        &app,
+        backend,
+        &["INSERT INTO audit_log (id, at, action, details) VALUES \
+           ('00000000-0000-7000-8000-000000000001', '2020-01-01 00:00:00', 'organisation.created', '{}')"
+            .to_owned()],
+    );
+    assert_names(
+        &before_chain,
+        &format!(
+            "the 1 unchained rows written before the chain are not those the chain began after (its first row is id {})",
+            rows[0].1
+        ),
+    );
+
     // Rows cut from the end: only an anchor kept elsewhere shows it.
     let (copy, cut) = tampered_copy(
         &app,
@@ -851,5 +868,70 @@ async fn bulk_loads_are_chained(backend: Backend) {
         verified.stdout.contains("audit log intact: 4 chained rows"),
         "{}",
         verified.stdout
+    );
+}
+
+async fn rows_from_before_the_chain_are_reported_unchained(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.count("audit_log"), 0);
+    // Rows as an older version wrote them, before the chain's migration.
+    let (lift, restore) = match backend {
+        Backend::Sqlite => (
+            "DROP TRIGGER audit_log_chained",
+            "CREATE TRIGGER audit_log_chained BEFORE INSERT ON audit_log \
+             WHEN NEW.seq IS NULL OR NEW.prev_hash IS NULL OR NEW.hash IS NULL \
+             BEGIN SELECT RAISE(ABORT, 'audit rows are chained'); END",
+        ),
+        Backend::Postgres => (
+            "ALTER TABLE audit_log DROP CONSTRAINT audit_log_chained",
+            "ALTER TABLE audit_log ADD CONSTRAINT audit_log_chained \
+             CHECK (seq IS NOT NULL AND prev_hash IS NOT NULL AND hash IS NOT NULL) NOT VALID",
+        ),
+    };
+    sql(&app, lift);
+    for n in 1..=2 {
+        sql(
+            &app,
+            &format!(
+                "INSERT INTO audit_log (id, at, action, details) VALUES \
+                 ('00000000-0000-7000-8000-00000000000{n}', '2025-01-01 00:00:00', 'user.created', '{{}}')"
+            ),
+        );
+    }
+    sql(&app, restore);
+    let admin = app.seed_user(Role::Admin);
+    for name in ["North", "South"] {
+        app.post(
+            "/api/v1/organisations",
+            Some(&admin.token),
+            &json!({"name": format!("{name} NGO"), "kind": "ngo"}),
+        )
+        .await
+        .expect(201);
+    }
+    let verified = verify(&app, &[]);
+    assert!(verified.status.success(), "{}", verified.stderr);
+    assert!(
+        verified
+            .stdout
+            .contains("audit log intact: 2 chained rows, 2 unchained rows from before the chain"),
+        "{}",
+        verified.stdout
+    );
+    // Removing one of them shows, although it was never chained.
+    sql(
+        &app,
+        match backend {
+            Backend::Sqlite => "DROP TRIGGER audit_log_no_delete",
+            Backend::Postgres => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+        },
+    );
+    sql(
+        &app,
+        "DELETE FROM audit_log WHERE id = '00000000-0000-7000-8000-000000000001'",
+    );
+    assert_names(
+        &verify(&app, &[]),
+        "the 1 unchained rows written before the chain",
     );
 }

@@ -342,7 +342,7 @@ fn verify_audit(anchor: Option<(i64, String)>) -> Result<(), String> {
         DbConnection::Sqlite(_) => "BEGIN",
     };
     conn.batch_execute(begin).map_err(|e| e.to_string())?;
-    let verified = crate::audit::chain::verify(
+    let verified = crate::audit::verify::verify(
         &mut conn,
         anchor.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
     )

@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod refusals;
 pub mod routes;
+pub mod verify;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;

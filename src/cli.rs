@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user create`, `openapi`.
+//! The command line: `serve`, `migrate`, `user create`, `audit verify`, `openapi`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -46,6 +46,11 @@ enum Command {
     /// included (older keys must be listed in BASEWATCH_RETIRED_DATA_KEYS). Safe
     /// while the service runs.
     RotateDataKey,
+    /// Check the audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Bulk-load synthetic incidents (and the demo reference data when missing)
     /// into the database of DATABASE_URL, for load tests and benchmarks.
     SeedSynthetic {
@@ -58,6 +63,31 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the chain: exit 0 with a summary when intact, 1 naming the first
+    /// altered, inserted or missing row. Reads only; safe while the service runs.
+    Verify {
+        /// A `SEQ:HASH` printed by an earlier run and kept outside the database:
+        /// also proves that nothing up to it was rewritten or cut off.
+        #[arg(long, value_parser = parse_anchor)]
+        anchor: Option<(i64, String)>,
+    },
+}
+
+fn parse_anchor(s: &str) -> Result<(i64, String), String> {
+    let (seq, hash) = s
+        .split_once(':')
+        .ok_or("expected SEQ:HASH, e.g. 1042:9f86d0…")?;
+    let seq = seq
+        .parse::<i64>()
+        .map_err(|_| format!("{seq:?} is not a sequence number"))?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("the hash is 64 hexadecimal characters".into());
+    }
+    Ok((seq, hash.to_ascii_lowercase()))
 }
 
 #[derive(Subcommand)]
@@ -109,6 +139,9 @@ pub fn main() -> ExitCode {
             seed,
         } => seed_synthetic(incidents, batch, seed),
         Command::RotateDataKey => rotate_data_key(),
+        Command::Audit {
+            command: AuditCommand::Verify { anchor },
+        } => verify_audit(anchor),
         Command::Openapi => {
             print!("{}", startup::openapi_json());
             Ok(())
@@ -300,5 +333,43 @@ fn rotate_data_key() -> Result<(), String> {
         started.elapsed().as_secs_f64(),
         report.retried,
     );
+    Ok(())
+}
+
+fn verify_audit(anchor: Option<(i64, String)>) -> Result<(), String> {
+    use diesel::connection::SimpleConnection;
+    let url = config::database_url_from_env()?;
+    let mut conn = url
+        .connect()
+        .map_err(|e| format!("cannot connect to {}: {e}", url.display()))?;
+    // One snapshot: rows written meanwhile are not half seen.
+    let begin = match conn {
+        DbConnection::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        DbConnection::Sqlite(_) => "BEGIN",
+    };
+    conn.batch_execute(begin).map_err(|e| e.to_string())?;
+    let verified = crate::audit::verify::verify(
+        &mut conn,
+        anchor.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    )
+    .and_then(|v| Ok((v, crate::audit::refusals::pending(&mut conn)?)));
+    let _ = conn.batch_execute("ROLLBACK");
+    let (verdict, pending) = verified.map_err(|e| format!("cannot read the audit log: {e}"))?;
+    let summary =
+        verdict.map_err(|finding| format!("the audit log was tampered with: {finding}"))?;
+    println!(
+        "audit log intact: {} chained rows, {} unchained rows from before the chain, \
+         {pending} refusal tallies not yet sealed",
+        summary.chained, summary.unchained
+    );
+    if let Some((seq, hash)) = summary.head {
+        println!(
+            "head: {seq}:{hash}\nkeep it outside the database; `basewatch audit verify --anchor {seq}:{hash}` \
+             later proves that nothing up to it was rewritten or cut off"
+        );
+    }
+    if let Some((seq, _)) = anchor {
+        println!("anchor {seq} matches");
+    }
     Ok(())
 }

@@ -1,8 +1,13 @@
 //! The audit log: who did what, when, to what. Rows are written in the same
 //! transaction as the change they record, and nothing can edit or delete them
-//! (the migrations add triggers that refuse UPDATE and DELETE).
+//! (the migrations add triggers that refuse UPDATE, DELETE and TRUNCATE). Each
+//! row is chained to the one before it (`chain`), so that a change made past
+//! the triggers (a copied SQLite file, a superuser) shows in `basewatch audit verify`.
 
+pub mod chain;
+pub mod refusals;
 pub mod routes;
+pub mod verify;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -36,10 +41,11 @@ pub enum Action {
     StatsQueried,
     IncidentsExported,
     AnalysisQueried,
+    SyntheticIncidentsSeeded,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::LoginThrottled,
@@ -59,6 +65,7 @@ impl Action {
         Action::StatsQueried,
         Action::IncidentsExported,
         Action::AnalysisQueried,
+        Action::SyntheticIncidentsSeeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +89,7 @@ impl Action {
             Action::StatsQueried => "stats.queried",
             Action::IncidentsExported => "incidents.exported",
             Action::AnalysisQueried => "analysis.queried",
+            Action::SyntheticIncidentsSeeded => "incidents.seeded",
         }
     }
 }
@@ -93,6 +101,9 @@ pub struct Entry<'a> {
     pub entity: Option<(&'a str, &'a str)>,
     pub details: Value,
     pub request_id: Option<&'a str>,
+    /// Set only for rows recorded after the fact (a sealed refusal tally): the
+    /// id and time of what they record rather than of the write.
+    recorded: Option<(&'a str, NaiveDateTime)>,
 }
 
 impl<'a> Entry<'a> {
@@ -103,6 +114,7 @@ impl<'a> Entry<'a> {
             entity: None,
             details: Value::Object(Default::default()),
             request_id: None,
+            recorded: None,
         }
     }
 
@@ -132,20 +144,63 @@ impl<'a> Entry<'a> {
         self
     }
 
+    fn recorded(mut self, id: &'a str, at: NaiveDateTime) -> Self {
+        self.recorded = Some((id, at));
+        self
+    }
+
+    /// Appends the row at the head of the hash chain: the one place audit rows
+    /// are written. Inside the caller's transaction when there is one.
     pub fn write(self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::id.eq(db::new_id()),
-                audit_log::at.eq(db::now()),
-                audit_log::actor_id.eq(self.actor_id),
-                audit_log::action.eq(self.action.as_str()),
-                audit_log::entity_type.eq(self.entity.map(|e| e.0)),
-                audit_log::entity_id.eq(self.entity.map(|e| e.1)),
-                audit_log::details.eq(self.details.to_string()),
-                audit_log::request_id.eq(self.request_id),
-            ))
-            .execute(conn)
-            .map(|_| ())
+        let id_now;
+        let (id, at) = match self.recorded {
+            Some(recorded) => recorded,
+            None => {
+                id_now = db::new_id();
+                (id_now.as_str(), db::now())
+            }
+        };
+        let details = bounded(self.details).to_string();
+        chain::append(
+            conn,
+            &chain::Content {
+                id,
+                at,
+                actor_id: self.actor_id,
+                action: self.action.as_str(),
+                entity_type: self.entity.map(|e| e.0),
+                entity_id: self.entity.map(|e| e.1),
+                details: &details,
+                request_id: self.request_id,
+            },
+        )
+    }
+}
+
+/// The longest text kept in `details`: what a client sent (an email typed at
+/// sign-in, a path) cannot make a row large.
+pub const DETAIL_CHARS: usize = 512;
+
+/// `text` cut to `max` characters.
+pub fn cut(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+fn bounded(details: Value) -> Value {
+    match details {
+        Value::String(s) if s.chars().count() > DETAIL_CHARS => {
+            Value::String(format!("{}… ({} bytes)", cut(&s, DETAIL_CHARS), s.len()))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(bounded).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (cut(&k, DETAIL_CHARS).to_owned(), bounded(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -207,13 +262,15 @@ pub struct Filter {
     pub to: Option<NaiveDateTime>,
 }
 
-/// Newest first.
+/// Newest first. Pending refusal tallies are sealed first, so that a reader
+/// sees every refusal up to now.
 pub fn list(
     conn: &mut DbConnection,
     filter: &Filter,
     before: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
+    refusals::seal(conn, None)?;
     let mut query = audit_log::table
         .select(AuditRow::as_select())
         .order(audit_log::id.desc())

@@ -160,6 +160,9 @@ diesel::table! {
         entity_id -> Nullable<Text>,
         details -> Text,
         request_id -> Nullable<Text>,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
     }
 }
 
@@ -181,5 +184,21 @@ diesel::table! {
     incident_perpetrator_affiliations (incident_id, affiliation) {
         incident_id -> Text,
         affiliation -> Text,
+    }
+}
+
+diesel::table! {
+    audit_refusal_tally (address, minute) {
+        address -> Text,
+        minute -> Timestamp,
+        refusals -> BigInt,
+        first_id -> Text,
+        first_at -> Timestamp,
+        request_id -> Nullable<Text>,
+        method -> Text,
+        route -> Text,
+        path -> Text,
+        path_length -> Integer,
+        status -> Integer,
     }
 }

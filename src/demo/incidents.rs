@@ -177,6 +177,7 @@ pub fn seed(
         .map(|(m, month)| generator.incident(m, month))
         .collect::<Result<Vec<_>, _>>()?;
     queries::insert_many(conn, &batch)?;
+    super::audit_seeded(conn, batch.len())?;
     Ok(batch.len())
 }
 

@@ -205,9 +205,19 @@ fn write_batches(
             if skip_fk_checks {
                 conn.batch_execute("SET LOCAL session_replication_role = replica")?;
             }
-            Ok(crate::incidents::queries::insert_many(conn, &rows)?)
+            crate::incidents::queries::insert_many(conn, &rows)?;
+            Ok(audit_seeded(conn, rows.len())?)
         })?;
     }
+}
+
+/// One audit row per stored batch, in its transaction and in the chain like
+/// every other (the bulk path writes incidents around the service layer, not
+/// around the audit log).
+pub(crate) fn audit_seeded(conn: &mut DbConnection, incidents: usize) -> diesel::QueryResult<()> {
+    crate::audit::Entry::new(crate::audit::Action::SyntheticIncidentsSeeded)
+        .details(serde_json::json!({ "incidents": incidents, "synthetic": true }))
+        .write(conn)
 }
 
 /// Every reference a synthetic incident holds (mission, base, reporter,

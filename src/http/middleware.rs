@@ -3,13 +3,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, HttpMessage};
 use tracing_actix_web::RequestId;
 
-use crate::audit::{self, Action};
-use crate::auth::AuthenticatedActor;
 use crate::error::{ApiError, Problem, problem_response};
-use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -22,13 +19,15 @@ pub async fn problem_details(
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
     let api = req.path().starts_with("/api/");
     let https = req.connection_info().scheme() == "https";
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    // Routing and handlers turn their errors into responses, so this only fails
-    // for a middleware placed inside this one (there is none).
-    let res = next.call(req).await?.map_into_boxed_body();
+    let res = match oversized(&req) {
+        Some(refused) => req.error_response(refused),
+        // Routing and handlers turn their errors into responses, so this only fails
+        // for a middleware placed inside this one (there is none).
+        None => next.call(req).await?.map_into_boxed_body(),
+    };
     let status = res.status();
-    if let (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some(state)) = (status, state) {
-        audit_refusal(&state, &res, request_id.as_deref()).await;
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        crate::audit::refusals::record(&res, request_id.as_deref()).await;
     }
     let mut res = if status.is_client_error() || status.is_server_error() {
         let (http_req, response) = res.into_parts();
@@ -91,38 +90,43 @@ pub async fn problem_details(
     Ok(res)
 }
 
-/// Records a 401 or 403, with who was refused when they were signed in. Failed
-/// sign-ins have their own record (`auth.login_failed`).
-async fn audit_refusal(
-    state: &web::Data<AppState>,
-    res: &ServiceResponse<BoxBody>,
-    request_id: Option<&str>,
-) {
-    let req = res.request();
-    if req.path() == "/api/v1/auth/login" {
-        return;
+/// The longest request target (path and query) served: far above any URL of the
+/// API, far below actix-http's own limit (64 KiB, refused there with an empty 400).
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) served: a token is under 1 KiB. Above
+/// 128 KiB, or beyond 96 headers, actix-http answers an empty 431 itself
+/// (`h1::dispatcher`, `ParseError::TooLarge`) before any middleware runs.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// 414 for an over-long request target, 431 for over-large headers, before
+/// anything else reads them (the router, the auth extractor, the audit log).
+fn oversized(req: &ServiceRequest) -> Option<actix_web::error::InternalError<String>> {
+    use actix_web::error::InternalError;
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return Some(InternalError::new(
+            format!(
+                "the request target is {target} bytes long; the limit is {MAX_TARGET_BYTES} bytes"
+            ),
+            StatusCode::URI_TOO_LONG,
+        ));
     }
-    let actor = req
-        .extensions()
-        .get::<AuthenticatedActor>()
-        .map(|a| a.0.clone());
-    let details = serde_json::json!({
-        "method": req.method().as_str(),
-        "path": req.path(),
-        "status": res.status().as_u16(),
-    });
-    let request_id = request_id.map(str::to_owned);
-    let written = crate::db::run(&state.pool, move |conn| {
-        Ok(audit::Entry::new(Action::RequestRefused)
-            .actor(actor.as_deref())
-            .request(request_id.as_deref())
-            .details(details)
-            .write(conn)?)
-    })
-    .await;
-    if let Err(e) = written {
-        tracing::error!(error = %e, "could not audit a refused request");
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Some(InternalError::new(
+            format!(
+                "the request headers are {headers} bytes long; the limit is {MAX_HEADER_BYTES} bytes"
+            ),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ));
     }
+    None
 }
 
 /// CORS for the configured origins only (none by default). A request from any

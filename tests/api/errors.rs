@@ -14,6 +14,8 @@ crate::scenarios![
     oversized_bodies_are_413_problems,
     bad_query_strings_are_400_problems,
     responses_carry_request_ids_and_no_store,
+    over_long_targets_are_414_problems,
+    over_large_headers_are_431_problems,
 ];
 
 async fn unknown_routes_are_404_problems(backend: Backend) {
@@ -194,4 +196,89 @@ async fn responses_carry_request_ids_and_no_store(backend: Backend) {
     let problem = app.get("/api/v1/users/nope", Some(&admin.token)).await;
     problem.expect(404);
     assert_eq!(problem.header("cache-control"), Some("no-store"));
+}
+
+async fn over_long_targets_are_414_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let before = app.count("audit_log");
+    for (path, token) in [
+        (format!("/api/v1/incidents/{}", "a".repeat(65_000)), None),
+        (
+            format!("/api/v1/incidents/{}", "a".repeat(65_000)),
+            Some(admin.token.as_str()),
+        ),
+        (
+            format!("/api/v1/audit?action={}", "x".repeat(9_000)),
+            Some(admin.token.as_str()),
+        ),
+        (format!("/{}", "%41".repeat(3_000)), None),
+    ] {
+        let problem = app.get(&path, token).await.expect(414);
+        assert_eq!(problem["title"], "URI Too Long");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("limit is 8192 bytes"),
+            "{problem}"
+        );
+    }
+    // A POST is refused before its body is read.
+    let long = format!("/api/v1/incidents?{}", "b".repeat(10_000));
+    app.post(&long, None, &json!({})).await.expect(414);
+    // Nothing of it reached the audit log.
+    assert_eq!(app.count("audit_log"), before);
+    assert_eq!(app.count("audit_refusal_tally"), 0);
+    // Just under the limit is served as usual.
+    let fits = format!("/api/v1/audit?action={}", "x".repeat(8_000));
+    let page = app.get(&fits, Some(&admin.token)).await.expect(200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+}
+
+async fn over_large_headers_are_431_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let bearer = format!("Bearer {}", admin.token);
+    let big = "v".repeat(20_000);
+    let medium = "w".repeat(4_000);
+    let cases: [Vec<(&str, &str)>; 3] = [
+        vec![("x-padding", big.as_str())],
+        vec![
+            ("authorization", bearer.as_str()),
+            ("x-padding", big.as_str()),
+        ],
+        vec![
+            ("x-a", medium.as_str()),
+            ("x-b", medium.as_str()),
+            ("x-c", medium.as_str()),
+            ("x-d", medium.as_str()),
+            ("x-e", medium.as_str()),
+        ],
+    ];
+    for headers in &cases {
+        let res = app
+            .raw(Method::GET, "/api/v1/me", headers, Vec::new())
+            .await;
+        let problem = res.expect(431);
+        assert_eq!(problem["title"], "Request Header Fields Too Large");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("limit is 16384 bytes"),
+            "{problem}"
+        );
+    }
+    assert_eq!(app.count("audit_refusal_tally"), 0);
+    // A usual request with a few kilobytes of headers is served.
+    let res = app
+        .raw(
+            Method::GET,
+            "/api/v1/me",
+            &[("authorization", bearer.as_str()), ("x-a", medium.as_str())],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(res.expect(200)["id"], admin.id.as_str());
 }

@@ -1,0 +1,10 @@
+DROP TABLE audit_refusal_tally;
+DROP TRIGGER incident_events_no_truncate ON incident_events;
+DROP TRIGGER incident_events_no_change ON incident_events;
+DROP FUNCTION incident_events_append_only();
+DROP TRIGGER audit_log_no_truncate ON audit_log;
+ALTER TABLE audit_log DROP CONSTRAINT audit_log_chained;
+DROP INDEX audit_log_seq_key;
+ALTER TABLE audit_log DROP COLUMN hash;
+ALTER TABLE audit_log DROP COLUMN prev_hash;
+ALTER TABLE audit_log DROP COLUMN seq;

@@ -101,9 +101,6 @@ pub struct Entry<'a> {
     pub entity: Option<(&'a str, &'a str)>,
     pub details: Value,
     pub request_id: Option<&'a str>,
-    /// Set only for rows recorded after the fact (a sealed refusal tally): the
-    /// id and time of what they record rather than of the write.
-    recorded: Option<(&'a str, NaiveDateTime)>,
 }
 
 impl<'a> Entry<'a> {
@@ -114,7 +111,6 @@ impl<'a> Entry<'a> {
             entity: None,
             details: Value::Object(Default::default()),
             request_id: None,
-            recorded: None,
         }
     }
 
@@ -144,27 +140,19 @@ impl<'a> Entry<'a> {
         self
     }
 
-    fn recorded(mut self, id: &'a str, at: NaiveDateTime) -> Self {
-        self.recorded = Some((id, at));
-        self
-    }
-
     /// Appends the row at the head of the hash chain: the one place audit rows
     /// are written. Inside the caller's transaction when there is one.
     pub fn write(self, conn: &mut DbConnection) -> QueryResult<()> {
-        let id_now;
-        let (id, at) = match self.recorded {
-            Some(recorded) => recorded,
-            None => {
-                id_now = db::new_id();
-                (id_now.as_str(), db::now())
-            }
-        };
+        // Always the time of the write, so that ids (and the `/audit` cursor)
+        // follow the order rows were appended in; a sealed refusal tally names
+        // the first refusal it counts in its details.
+        let id = db::new_id();
+        let at = db::now();
         let details = bounded(self.details).to_string();
         chain::append(
             conn,
             &chain::Content {
-                id,
+                id: &id,
                 at,
                 actor_id: self.actor_id,
                 action: self.action.as_str(),

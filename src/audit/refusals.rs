@@ -190,10 +190,11 @@ pub fn seal(conn: &mut DbConnection, before: Option<NaiveDateTime>) -> QueryResu
         {
             Entry::new(Action::RequestRefused)
                 .request(request_id.as_deref())
-                .recorded(first_id, *first_at)
                 .details(json!({
                     "address": address,
                     "minute": minute.and_utc(),
+                    "first_id": first_id,
+                    "first_at": first_at.and_utc(),
                     "refusals": refusals,
                     "method": method,
                     "route": route,

@@ -36,10 +36,11 @@ pub enum Action {
     StatsQueried,
     IncidentsExported,
     AnalysisQueried,
+    ReleaseBuilt,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::LoginThrottled,
@@ -59,6 +60,7 @@ impl Action {
         Action::StatsQueried,
         Action::IncidentsExported,
         Action::AnalysisQueried,
+        Action::ReleaseBuilt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +84,7 @@ impl Action {
             Action::StatsQueried => "stats.queried",
             Action::IncidentsExported => "incidents.exported",
             Action::AnalysisQueried => "analysis.queried",
+            Action::ReleaseBuilt => "release.built",
         }
     }
 }

@@ -186,9 +186,12 @@ pub fn plan(epsilon: f64) -> Result<Vec<Part>, String> {
     Ok(parts)
 }
 
-/// Sequential composition within a month: the sum of the parts' ε.
+/// Sequential composition within a month: the sum of the parts' ε, rounded up
+/// to six decimals (the privacy maps round up too, so a configured 1.0 may come
+/// back as 1.0000000000000002; stating it rounded up stays true).
 pub fn total_epsilon(parts: &[Part]) -> f64 {
-    parts.iter().map(|p| p.epsilon).sum()
+    let sum: f64 = parts.iter().map(|p| p.epsilon).sum();
+    (sum * 1e6).ceil() / 1e6
 }
 
 /// Adds discrete Laplace noise of `scale` to each count, then post-processes:

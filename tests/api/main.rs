@@ -16,6 +16,7 @@ mod matrix;
 mod operations;
 mod organisations;
 mod reference;
+mod releases;
 mod review;
 mod security;
 mod stats;
@@ -84,6 +85,7 @@ fn main() {
         stats::scenarios(),
         exports::scenarios(),
         analysis::scenarios(),
+        releases::scenarios(),
     ]
     .into_iter()
     .flatten()

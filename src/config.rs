@@ -47,7 +47,7 @@ pub struct Settings {
     pub release_lag_days: u32,
     /// Privacy-loss budget ε of each monthly partner release.
     pub partner_epsilon: f64,
-    /// Build due releases on start and daily in the background (tests build explicitly).
+    /// Build due releases on start and hourly in the background (tests build explicitly).
     pub release_builder: bool,
 }
 
@@ -150,7 +150,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "BASEWATCH_SUPPRESSION_K",
         "5",
-        "the default `k` an analyst's suppressed aggregate suggests; partners get the release instead (ignored)",
+        "ignored since the partner release (analysts pass `k` themselves; partners get the release)",
     ),
     (
         "BASEWATCH_DATA_KEY",
@@ -205,7 +205,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "BASEWATCH_RELEASE_BUILDER",
         "true",
-        "`false`: do not build due releases on start and daily (run `basewatch release build`)",
+        "`false`: do not build due releases on start and hourly (run `basewatch release build`)",
     ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
@@ -553,6 +553,40 @@ mod tests {
             ])
             .unwrap_err();
             assert!(err.contains("BASEWATCH_CORS_ORIGINS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn release_settings_are_read_and_checked() {
+        let s = settings(&[("BASEWATCH_JWT_SECRET", STRONG)]).unwrap();
+        assert_eq!(
+            (s.release_lag_days, s.partner_epsilon, s.release_builder),
+            (14, 1.0, true)
+        );
+        let s = settings(&[
+            ("BASEWATCH_JWT_SECRET", STRONG),
+            ("BASEWATCH_RELEASE_LAG_DAYS", "0"),
+            ("BASEWATCH_PARTNER_EPSILON", "0.5"),
+            ("BASEWATCH_RELEASE_BUILDER", "false"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.release_lag_days, s.partner_epsilon, s.release_builder),
+            (0, 0.5, false)
+        );
+        let err = settings(&[
+            ("BASEWATCH_JWT_SECRET", STRONG),
+            ("BASEWATCH_RELEASE_LAG_DAYS", "-1"),
+            ("BASEWATCH_PARTNER_EPSILON", "NaN"),
+            ("BASEWATCH_RELEASE_BUILDER", "yes"),
+        ])
+        .unwrap_err();
+        for name in [
+            "BASEWATCH_RELEASE_LAG_DAYS",
+            "BASEWATCH_PARTNER_EPSILON",
+            "BASEWATCH_RELEASE_BUILDER",
+        ] {
+            assert!(err.contains(name), "{name} missing from {err}");
         }
     }
 

@@ -205,11 +205,16 @@ impl Budget {
                 incidents_per_cell: incidents,
                 victims_per_cell: victims,
                 note: format!(
-                    "per released cell (mission x month x {}); a figure that adds n cells has a \
-                     standard deviation sqrt(n) times larger. Negative noisy counts were raised to 0. \
-                     Victims count at most {} per incident.",
-                    table.name(),
-                    super::VICTIM_CLAMP
+                    "per released cell (mission × {}); a figure that adds n cells has a \
+                     standard deviation √n times larger. Negative noisy counts were raised to 0. \
+                     Victims count at most {} per incident; an incident counts in at most {} \
+                     exploitation types or affiliations.",
+                    match table {
+                        Table::Base => "base × month".to_owned(),
+                        other => format!("month × {}", other.name()),
+                    },
+                    super::VICTIM_CLAMP,
+                    super::MULTI_VALUE_CLAMP,
                 ),
             },
         }

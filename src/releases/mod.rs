@@ -340,7 +340,7 @@ mod tests {
         let noised = noise(counts.clone(), 3.0).unwrap();
         assert_eq!(noised.len(), 2000);
         assert!(noised.iter().all(|n| *n >= 0));
-        // P(all 2,000 cells stay 0) = P(Z ≤ 0)^2000 ≈ 0.64^2000: never.
+        // P(a cell stays 0) = P(Z ≤ 0) = 1/(1 + e^(-1/3)) ≈ 0.58; all 2,000: 0.58^2000, never.
         assert_ne!(noised, counts);
     }
 

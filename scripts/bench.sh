@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks Basewatch against its own database, side by side in one run:
 #   1. the mission × base × month aggregate through the API vs the same SQL run directly;
+#      building the partner release of one month (`basewatch release build --month`, the
+#      busiest months) and of every due month; the partner's mission × base × month answer
+#      from the release beside the analyst's exact one;
 #   2. the full CSV export through the API vs `\copy … to stdout` (PostgreSQL) or
 #      `sqlite3 -csv` (SQLite) of the same rows, with the server's peak RSS;
 #   3. POST /api/v1/incidents with wrk at 8 and 32 connections vs pgbench (prepared
@@ -68,14 +71,16 @@ for backend in $BACKENDS; do
     t1=$(now)
     row "$backend" "seed-synthetic, $N incidents (s)" "$(printf %.1f "$(echo "$t1 - $t0" | bc -l)")" "" ""
 
+    # The release is built below, measured; the server's background builder stays off.
     DATABASE_URL=$URL BASEWATCH_BIND=127.0.0.1:$PORT BASEWATCH_DATA_DIR=$WORK BASEWATCH_ACCESS_TOKEN_TTL=3600 \
-        RUST_LOG=warn "$BIN" serve >"$WORK/server.log" 2>&1 &
+        BASEWATCH_RELEASE_BUILDER=false RUST_LOG=warn "$BIN" serve >"$WORK/server.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
     token() { curl -sf "$API/auth/login" -H 'content-type: application/json' \
         -d "{\"email\":\"$1@demo.basewatch.org\",\"password\":\"demo-password-$1\"}" | jq -r .access_token; }
     ANALYST=$(token analyst)
     MONITOR=$(token monitor)
+    PARTNER=$(token partner)
 
     # 1. The aggregate.
     if [ "$backend" = postgres ]; then month="to_char(occurred_at, 'YYYY-MM')"; else month="strftime('%Y-%m', occurred_at)"; fi
@@ -83,6 +88,21 @@ for backend in $BACKENDS; do
     api=$(for _ in $(seq "$RUNS"); do time_ms curl -sf "$API/stats/incidents?group_by=mission,base,month" -H "authorization: Bearer $ANALYST"; done | stats)
     sql=$(for _ in $(seq "$RUNS"); do time_ms raw "$SQL"; done | stats)
     row "$backend" "mission × base × month aggregate (ms)" "$api" "$sql" "$(printf %.2f "$(echo "$(median "$api") / $(median "$sql")" | bc -l)")x"
+
+    # 1b. The partner release: one month (each of the RUNS busiest, since a month is built
+    # once), then every due month; then the partner's answer from it beside the analyst's.
+    release() { DATABASE_URL=$URL BASEWATCH_DATA_DIR=$WORK RUST_LOG=warn "$BIN" release build "$@"; }
+    busiest=$(raw "SELECT $month AS m FROM incidents WHERE status <> 'draft' GROUP BY m ORDER BY COUNT(*) DESC, m LIMIT $RUNS")
+    in_busiest=$(raw "SELECT COUNT(*) FROM incidents WHERE status <> 'draft' AND $month = '$(head -1 <<<"$busiest")'")
+    one=$(for m in $busiest; do time_ms release --month "$m"; done | stats)
+    row "$backend" "release build, one month ($in_busiest incidents in the busiest) (ms)" "$one" "" ""
+    t0=$(now); release >&2; t1=$(now)
+    months=$(raw "SELECT COUNT(*) FROM releases")
+    row "$backend" "release build, every due month ($months months) (s)" "$(printf %.1f "$(echo "$t1 - $t0" | bc -l)")" "" ""
+    Q="group_by=mission,base,month"
+    partner=$(for _ in $(seq "$RUNS"); do time_ms curl -sf "$API/stats/incidents?$Q" -H "authorization: Bearer $PARTNER"; done | stats)
+    exact=$(for _ in $(seq "$RUNS"); do time_ms curl -sf "$API/stats/incidents?$Q" -H "authorization: Bearer $ANALYST"; done | stats)
+    row "$backend" "partner $Q from the release vs the analyst's exact (ms)" "$partner" "$exact" "$(printf %.2f "$(echo "$(median "$partner") / $(median "$exact")" | bc -l)")x"
 
     # 2. The CSV export, with the server's peak resident memory.
     rows=$(raw "SELECT COUNT(*) FROM incidents WHERE status <> 'draft'")

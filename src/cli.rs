@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user create`, `audit verify`, `openapi`.
+//! The command line: `serve`, `migrate`, `user create`, `audit verify`, `release build`, `openapi`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use crate::config::{self, Environment};
 use crate::db::{self, DbConnection, migrations};
 use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role};
 use crate::startup::{self, Application};
-use crate::{demo, organisations, telemetry, users};
+use crate::{demo, organisations, releases, telemetry, users};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Partner releases (differentially private monthly counts).
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
     },
     /// Bulk-load synthetic incidents (and the demo reference data when missing)
     /// into the database of DATABASE_URL, for load tests and benchmarks.
@@ -110,6 +115,17 @@ enum UserCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Build every month that is due and not yet released (idempotent; safe while
+    /// other instances build too: one builder wins each month).
+    Build {
+        /// Build only this month, `YYYY-MM` (it must be due).
+        #[arg(long)]
+        month: Option<String>,
+    },
+}
+
 fn config_help() -> String {
     let mut help = String::from("Environment variables:\n");
     for (name, default, meaning) in config::VARIABLES {
@@ -142,6 +158,9 @@ pub fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { anchor },
         } => verify_audit(anchor),
+        Command::Release {
+            command: ReleaseCommand::Build { month },
+        } => build_releases(month.as_deref()),
         Command::Openapi => {
             print!("{}", startup::openapi_json());
             Ok(())
@@ -184,6 +203,11 @@ fn serve(with_demo: bool) -> Result<(), String> {
             incidents = created.incidents,
             "demo data ready"
         );
+        // The demo months are long closed: release them now, so the demo partner
+        // sees released figures from the first request.
+        let built = releases::build::build_due(&mut conn, release_schedule(&settings))
+            .map_err(|e| format!("demo releases: {e}"))?;
+        tracing::info!(months = built.len(), "demo partner releases ready");
     }
     drop(conn);
     let pool = db::connect_pool(&settings.database_url, settings.pool_size)?;
@@ -370,6 +394,49 @@ fn verify_audit(anchor: Option<(i64, String)>) -> Result<(), String> {
     }
     if let Some((seq, _)) = anchor {
         println!("anchor {seq} matches");
+    }
+    Ok(())
+}
+
+fn release_schedule(settings: &config::Settings) -> releases::build::Schedule {
+    releases::build::Schedule {
+        epsilon: settings.partner_epsilon,
+        lag_days: settings.release_lag_days,
+        today: chrono::Utc::now().date_naive(),
+    }
+}
+
+fn build_releases(month: Option<&str>) -> Result<(), String> {
+    telemetry::init(Environment::Development);
+    let settings = config::from_env()?;
+    let mut conn = connect_and_migrate(&settings.database_url)?;
+    let schedule = release_schedule(&settings);
+    let started = std::time::Instant::now();
+    let built = match month {
+        Some(raw) => {
+            let month = releases::Month::parse(raw)
+                .ok_or_else(|| format!("--month {raw:?} is not a month like 2024-06"))?;
+            releases::build::build_month(&mut conn, month, schedule)
+                .map_err(|e| format!("--month {e}"))?
+                .into_iter()
+                .collect::<Vec<_>>()
+        }
+        None => releases::build::build_due(&mut conn, schedule).map_err(|e| e.to_string())?,
+    };
+    let cells: usize = built.iter().map(|b| b.cells).sum();
+    match (built.first(), built.last()) {
+        (Some(first), Some(last)) => println!(
+            "built {} release(s), {} to {}, {cells} cells, epsilon {} per month, in {:.2} s",
+            built.len(),
+            first.month,
+            last.month,
+            last.epsilon,
+            started.elapsed().as_secs_f64()
+        ),
+        _ => println!(
+            "nothing to build: every due month is released (last due: {})",
+            releases::last_due(schedule.today, schedule.lag_days)
+        ),
     }
     Ok(())
 }

@@ -43,6 +43,12 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_proxy: bool,
+    /// Days after a month ends before its partner release is built.
+    pub release_lag_days: u32,
+    /// Privacy-loss budget ε of each monthly partner release.
+    pub partner_epsilon: f64,
+    /// Build due releases on start and hourly in the background (tests build explicitly).
+    pub release_builder: bool,
 }
 
 /// Failed sign-ins allowed in a sliding window, per account and per client address.
@@ -82,6 +88,9 @@ impl fmt::Debug for Settings {
             .field("cors_origins", &self.cors_origins)
             .field("request_timeout", &self.request_timeout)
             .field("trust_proxy", &self.trust_proxy)
+            .field("release_lag_days", &self.release_lag_days)
+            .field("partner_epsilon", &self.partner_epsilon)
+            .field("release_builder", &self.release_builder)
             .finish()
     }
 }
@@ -141,7 +150,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "BASEWATCH_SUPPRESSION_K",
         "5",
-        "aggregate cells with fewer incidents are withheld from partners",
+        "ignored since the partner release (analysts pass `k` themselves; partners get the release)",
     ),
     (
         "BASEWATCH_DATA_KEY",
@@ -182,6 +191,21 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "BASEWATCH_TRUST_PROXY",
         "false",
         "`true` behind a reverse proxy: the client address comes from X-Forwarded-For",
+    ),
+    (
+        "BASEWATCH_RELEASE_LAG_DAYS",
+        "14",
+        "days after a month ends before its partner release is built (0 to 365)",
+    ),
+    (
+        "BASEWATCH_PARTNER_EPSILON",
+        "1.0",
+        "privacy-loss budget ε of each monthly partner release (0.01 to 10)",
+    ),
+    (
+        "BASEWATCH_RELEASE_BUILDER",
+        "true",
+        "`false`: do not build due releases on start and hourly (run `basewatch release build`)",
     ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
@@ -278,6 +302,7 @@ impl Settings {
             window: Duration::from_secs(number("BASEWATCH_LOGIN_WINDOW", 900, 1, 86_400)),
         };
         let request_timeout = Duration::from_secs(number("BASEWATCH_REQUEST_TIMEOUT", 30, 1, 3600));
+        let release_lag_days = number("BASEWATCH_RELEASE_LAG_DAYS", 14, 0, 365) as u32;
         let trust_proxy = match lookup("BASEWATCH_TRUST_PROXY").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -287,6 +312,30 @@ impl Settings {
                     Err(format!("{other:?} is neither true nor false")),
                 );
                 false
+            }
+        };
+        let partner_epsilon = match lookup("BASEWATCH_PARTNER_EPSILON") {
+            None => 1.0,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(e) if (0.01..=10.0).contains(&e) => e,
+                _ => {
+                    check(
+                        "BASEWATCH_PARTNER_EPSILON",
+                        Err(format!("{raw:?} is not a number from 0.01 to 10")),
+                    );
+                    1.0
+                }
+            },
+        };
+        let release_builder = match lookup("BASEWATCH_RELEASE_BUILDER").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                check(
+                    "BASEWATCH_RELEASE_BUILDER",
+                    Err(format!("{other:?} is neither true nor false")),
+                );
+                true
             }
         };
         let mut cors_origins = Vec::new();
@@ -390,6 +439,9 @@ impl Settings {
                     cors_origins,
                     request_timeout,
                     trust_proxy,
+                    release_lag_days,
+                    partner_epsilon,
+                    release_builder,
                 })
             }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),
@@ -501,6 +553,40 @@ mod tests {
             ])
             .unwrap_err();
             assert!(err.contains("BASEWATCH_CORS_ORIGINS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn release_settings_are_read_and_checked() {
+        let s = settings(&[("BASEWATCH_JWT_SECRET", STRONG)]).unwrap();
+        assert_eq!(
+            (s.release_lag_days, s.partner_epsilon, s.release_builder),
+            (14, 1.0, true)
+        );
+        let s = settings(&[
+            ("BASEWATCH_JWT_SECRET", STRONG),
+            ("BASEWATCH_RELEASE_LAG_DAYS", "0"),
+            ("BASEWATCH_PARTNER_EPSILON", "0.5"),
+            ("BASEWATCH_RELEASE_BUILDER", "false"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.release_lag_days, s.partner_epsilon, s.release_builder),
+            (0, 0.5, false)
+        );
+        let err = settings(&[
+            ("BASEWATCH_JWT_SECRET", STRONG),
+            ("BASEWATCH_RELEASE_LAG_DAYS", "-1"),
+            ("BASEWATCH_PARTNER_EPSILON", "NaN"),
+            ("BASEWATCH_RELEASE_BUILDER", "yes"),
+        ])
+        .unwrap_err();
+        for name in [
+            "BASEWATCH_RELEASE_LAG_DAYS",
+            "BASEWATCH_PARTNER_EPSILON",
+            "BASEWATCH_RELEASE_BUILDER",
+        ] {
+            assert!(err.contains(name), "{name} missing from {err}");
         }
     }
 

@@ -23,6 +23,7 @@ pub mod incidents;
 pub mod missions;
 pub mod openapi;
 pub mod organisations;
+pub mod releases;
 pub mod startup;
 pub mod state;
 pub mod stats;

@@ -62,6 +62,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(stats::get_incident_stats)
                 .service(crate::exports::export_incidents)
                 .service(crate::analysis::routes::get_deployment_effect)
+                .service(crate::releases::routes::list_releases)
                 .service(audit::list_audit_records),
         );
 }
@@ -98,6 +99,13 @@ impl Application {
         let workers = settings.workers;
         let timeout = settings.request_timeout;
         let cors_origins = settings.cors_origins.clone();
+        if settings.release_builder {
+            crate::releases::build::spawn_background(
+                pool.clone(),
+                settings.partner_epsilon,
+                settings.release_lag_days,
+            );
+        }
         let state = web::Data::new(AppState::new(pool, settings));
 
         let server = HttpServer::new(move || {

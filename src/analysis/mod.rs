@@ -14,8 +14,8 @@ use utoipa::ToSchema;
 pub struct Month {
     #[schema(example = "2004-06")]
     pub month: String,
-    /// Incidents within the radius; `null` for partners when 1 to k−1.
-    pub incidents: Option<i64>,
+    /// Incidents within the radius (exact), or at every distance (the release).
+    pub incidents: i64,
     /// Troops deployed, averaged over the days of the month.
     pub troop_strength: f64,
 }
@@ -61,9 +61,12 @@ pub struct DeploymentEffect {
     #[schema(format = Uuid)]
     pub mission_id: String,
     pub mission_name: String,
-    pub radius_km: f64,
-    /// The suppression threshold applied (partners), if any.
-    pub k: Option<u32>,
+    /// `null` with the release, which counts every distance.
+    pub radius_km: Option<f64>,
+    pub scope: routes::AnalysisScope,
+    /// With `scope=release`: the mechanism, ε, the months released, the noise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::releases::queries::Privacy>,
     pub mission: Series,
     pub bases: Vec<Series>,
 }

@@ -42,10 +42,11 @@ pub enum Action {
     IncidentsExported,
     AnalysisQueried,
     SyntheticIncidentsSeeded,
+    ReleaseBuilt,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::LoginThrottled,
@@ -66,6 +67,7 @@ impl Action {
         Action::IncidentsExported,
         Action::AnalysisQueried,
         Action::SyntheticIncidentsSeeded,
+        Action::ReleaseBuilt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +92,7 @@ impl Action {
             Action::IncidentsExported => "incidents.exported",
             Action::AnalysisQueried => "analysis.queried",
             Action::SyntheticIncidentsSeeded => "incidents.seeded",
+            Action::ReleaseBuilt => "release.built",
         }
     }
 }

@@ -202,3 +202,26 @@ diesel::table! {
         status -> Integer,
     }
 }
+
+diesel::table! {
+    releases (id) {
+        id -> Text,
+        month -> Text,
+        built_at -> Timestamp,
+        epsilon -> Double,
+        mechanism -> Text,
+        parameters -> Text,
+    }
+}
+
+diesel::table! {
+    release_cells (month, mission_id, dimension, value) {
+        release_id -> Text,
+        month -> Text,
+        mission_id -> Text,
+        dimension -> Text,
+        value -> Text,
+        incidents -> BigInt,
+        victims -> Nullable<BigInt>,
+    }
+}

@@ -1,12 +1,14 @@
-//! Aggregates of incidents per mission, base, month, troop strength…, computed
-//! in SQL, with small-cell suppression for partners.
+//! Aggregates of incidents per mission, base, month, troop strength…: exact, in
+//! SQL, for analysts and admins (with `k` suppression on request) and for anyone
+//! over their own organisation; for partners, arithmetic over the partner release.
 
 pub mod queries;
+pub mod released;
 pub mod routes;
 pub mod suppression;
 pub mod troops;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -132,7 +134,8 @@ pub struct Cell {
     pub status: Option<Option<String>>,
     /// Incidents in the cell; `null` when suppressed.
     pub incidents: Option<i64>,
-    /// Victims in those incidents; `null` when suppressed.
+    /// Victims in those incidents; `null` when suppressed, and in the release
+    /// except per base (victims are released per mission × base × month only).
     pub victims: Option<i64>,
     /// Withheld to protect people in small places (fewer than `k` incidents, or
     /// recoverable from the total).
@@ -175,14 +178,32 @@ pub struct Total {
     pub suppressed: bool,
 }
 
+/// Which incidents an answer is about, and how.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Every organisation's incidents, exactly: analysts and admins (their default).
+    All,
+    /// The caller's own organisation's incidents, exactly, with every filter.
+    Own,
+    /// Every organisation's incidents through the partner release: noised monthly
+    /// cells, filters and grouping at release grain only (partners' default).
+    Release,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Aggregate {
+    pub scope: Scope,
     /// The dimensions, in the order asked.
     pub group_by: Vec<String>,
     /// The suppression threshold applied, if any.
     pub k: Option<u32>,
     pub cells: Vec<Cell>,
+    /// With `scope=release`, the sum of the cells answered (so they agree).
     pub total: Total,
+    /// With `scope=release`: the mechanism, ε, the months released, the noise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::releases::queries::Privacy>,
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct Filter {
     pub status: Option<Status>,
     /// Only incidents at most this far from their nearest base.
     pub max_distance_km: Option<f64>,
+    /// Only this organisation's incidents (`scope=own`).
+    pub organisation_id: Option<String>,
 }
 
 #[derive(Debug, QueryableByName)]
@@ -90,6 +92,10 @@ fn push_filters(sql: &mut Sql, filter: &Filter) {
     if let Some(status) = filter.status {
         sql.push(" AND i.status = ")
             .bind(Bind::Text(status.as_str().into()));
+    }
+    if let Some(org) = &filter.organisation_id {
+        sql.push(" AND i.organisation_id = ")
+            .bind(Bind::Text(org.clone()));
     }
     if let Some(km) = filter.max_distance_km {
         sql.push(" AND i.base_distance_km <= ")

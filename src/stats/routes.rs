@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
+
 use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
@@ -12,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::queries::{self, Filter};
 use super::troops::{self, Deployment};
-use super::{Aggregate, Cell, Dimension, Total, suppression};
+use super::{Aggregate, Cell, Dimension, Scope, Total, released, suppression};
 use crate::audit::{self, Action};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{self, Action as Permission};
@@ -20,7 +21,7 @@ use crate::db::schema::{bases, deployments, missions};
 use crate::db::{self, DbConnection};
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::http::query_uuid;
+use crate::http::{query_time, query_uuid};
 use crate::incidents::vocabulary::Status;
 use crate::state::AppState;
 
@@ -53,9 +54,14 @@ pub struct StatsQuery {
     /// One non-draft state; by default every non-draft state.
     #[param(schema_with = reported_status)]
     pub status: Option<Status>,
-    /// Suppress cells below `k` incidents. Partners always get at least the configured k.
+    /// Suppress cells below `k` incidents (exact scopes only).
     #[param(minimum = 1, maximum = 1000)]
     pub k: Option<u32>,
+    /// `all` (every organisation, exact: analysts and admins, their default),
+    /// `own` (the caller's organisation, exact, every filter), `release` (every
+    /// organisation through the partner release: partners' default).
+    #[param(inline)]
+    pub scope: Option<Scope>,
     /// `csv` for CSV (also chosen by `Accept: text/csv`).
     #[param(inline)]
     pub format: Option<Format>,
@@ -74,13 +80,17 @@ fn reported_status() -> utoipa::openapi::Object {
         .build()
 }
 
-/// Incidents and victims per cell, in SQL.
+/// Incidents and victims per cell.
 ///
 /// With `month` and `base` or `mission` in `group_by`, each cell also has the
 /// month's troop strength and incidents per 1,000 troops. Analysts and admins
-/// see exact counts unless they ask for `k`; partners always get small-cell
-/// suppression. An incident with two exploitation types (or affiliations) is
-/// counted in both cells; `total` counts it once.
+/// see exact counts (`scope=all`) unless they ask for `k`. Anyone may count their
+/// own organisation's incidents exactly (`scope=own`). Partners see other
+/// organisations' incidents only through the partner release (`scope=release`,
+/// their default): sums of noised monthly cells, at release grain only (a finer
+/// filter answers 400 naming the parameter), with a `privacy` statement. An
+/// incident with two exploitation types (or affiliations) is counted in both
+/// cells; an exact `total` counts it once, a released `total` is the sum of the cells.
 #[utoipa::path(
     tag = "analysis",
     operation_id = "get_incident_stats",
@@ -118,17 +128,43 @@ pub async fn get_incident_stats(
     if q.k.is_some_and(|k| !(1..=1000).contains(&k)) {
         return Err(ApiError::BadRequest("k must be between 1 and 1000".into()));
     }
-    let k = match user.role {
-        Role::Partner => Some(q.k.unwrap_or(0).max(state.settings.suppression_k)),
-        _ => q.k,
+    let scope = match (q.scope, user.role) {
+        (Some(scope), _) => scope,
+        (None, Role::Partner) => Scope::Release,
+        (None, _) => Scope::All,
     };
-    let filter = Filter {
-        mission_id: query_uuid(q.mission_id.as_deref(), "mission_id")?,
-        base_id: query_uuid(q.base_id.as_deref(), "base_id")?,
-        occurred_from: q.occurred_from.map(|t| t.naive_utc()),
-        occurred_to: q.occurred_to.map(|t| t.naive_utc()),
-        status: q.status,
-        max_distance_km: None,
+    if scope == Scope::All && user.role == Role::Partner {
+        return Err(ApiError::Forbidden(
+            "partners see other organisations' incidents only through the partner release \
+             (scope=release) and their own organisation's exactly (scope=own)"
+                .into(),
+        ));
+    }
+    let mission_id = query_uuid(q.mission_id.as_deref(), "mission_id")?;
+    let base_id = query_uuid(q.base_id.as_deref(), "base_id")?;
+    let work = match scope {
+        Scope::Release => Work::Release(released::question(released::Asked {
+            dims: &dims,
+            mission_id: mission_id.clone(),
+            base_id: base_id.clone(),
+            occurred_from: q.occurred_from,
+            occurred_to: q.occurred_to,
+            status: q.status.is_some(),
+            k: q.k.is_some(),
+        })?),
+        Scope::All | Scope::Own => Work::Exact(
+            Filter {
+                mission_id: mission_id.clone(),
+                base_id: base_id.clone(),
+                occurred_from: query_time(q.occurred_from, "occurred_from")?,
+                occurred_to: query_time(q.occurred_to, "occurred_to")?,
+                status: q.status,
+                max_distance_km: None,
+                organisation_id: (scope == Scope::Own)
+                    .then(|| user.organisation_id.as_str().to_owned()),
+            },
+            q.k,
+        ),
     };
     let csv = q.format == Some(Format::Csv)
         || (q.format.is_none()
@@ -139,14 +175,16 @@ pub async fn get_incident_stats(
                 .is_some_and(|a| a.contains("text/csv")));
 
     let audit_filter = json!({
+        "scope": scope,
         "group_by": dims.iter().map(|d| d.name()).collect::<Vec<_>>(),
-        "mission_id": filter.mission_id, "base_id": filter.base_id,
-        "occurred_from": q.occurred_from, "occurred_to": q.occurred_to, "status": filter.status, "k": k,
+        "mission_id": mission_id, "base_id": base_id,
+        "occurred_from": q.occurred_from, "occurred_to": q.occurred_to, "status": q.status, "k": q.k,
         "format": if csv { "csv" } else { "json" },
     });
     let query_dims = dims.clone();
-    let aggregate = db::run(&state.pool, move |conn| {
-        aggregate(conn, &query_dims, &filter, k)
+    let aggregate = db::run(&state.pool, move |conn| match work {
+        Work::Release(question) => released::answer(conn, &query_dims, &question),
+        Work::Exact(filter, k) => aggregate(conn, &query_dims, &filter, k, scope),
     })
     .await?;
     let rows = aggregate.cells.len();
@@ -171,15 +209,38 @@ pub async fn get_incident_stats(
     }
 }
 
-/// Runs the aggregate, adds names and troop strength, and suppresses.
+enum Work {
+    Release(released::Question),
+    Exact(Filter, Option<u32>),
+}
+
+/// Runs the exact aggregate, adds names and troop strength, and suppresses.
 pub fn aggregate(
     conn: &mut DbConnection,
     dims: &[Dimension],
     filter: &Filter,
     k: Option<u32>,
+    scope: Scope,
 ) -> Result<Aggregate, ApiError> {
     let rows = queries::cells(conn, dims, filter)?;
     let totals = queries::totals(conn, filter)?;
+    let total = Total {
+        incidents: Some(totals.incidents),
+        victims: Some(totals.victims),
+        suppressed: false,
+    };
+    assemble(conn, dims, rows, total, k, scope)
+}
+
+/// Cells from rows: names, troop strength, order, suppression.
+pub fn assemble(
+    conn: &mut DbConnection,
+    dims: &[Dimension],
+    rows: Vec<queries::Row>,
+    mut total: Total,
+    k: Option<u32>,
+    scope: Scope,
+) -> Result<Aggregate, ApiError> {
     let mission_names: HashMap<String, String> = missions::table
         .select((missions::id, missions::name))
         .load::<(String, String)>(conn)?
@@ -296,19 +357,16 @@ pub fn aggregate(
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let mut total = Total {
-        incidents: Some(totals.incidents),
-        victims: Some(totals.victims),
-        suppressed: false,
-    };
     if let Some(k) = k {
         suppression::suppress(&mut cells, &mut total, k);
     }
     Ok(Aggregate {
+        scope,
         group_by: dims.iter().map(|d| d.name().to_owned()).collect(),
         k,
         cells,
         total,
+        privacy: None,
     })
 }
 
@@ -329,12 +387,16 @@ fn to_csv(aggregate: &Aggregate, dims: &[Dimension]) -> Result<Vec<u8>, csv::Err
         header.extend(["troop_strength", "incidents_per_1000_troops"]);
     }
     out.write_record(&header)?;
-    let text = |v: &Option<Option<String>>| v.clone().flatten().unwrap_or_default();
+    let text = |v: &Option<Option<String>>| {
+        crate::csv_safe::text(v.as_ref().and_then(|v| v.as_deref()).unwrap_or_default())
+            .into_owned()
+    };
     let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     for cell in &aggregate.cells {
         let mut record: Vec<String> = Vec::new();
         for d in dims {
             record.push(cell.value(*d).unwrap_or_default().to_owned());
+            // Names are typed by people: never a formula in a spreadsheet.
             match d {
                 Dimension::Mission => record.push(text(&cell.mission_name)),
                 Dimension::Base => record.push(text(&cell.base_name)),

@@ -9,7 +9,7 @@ use crate::incidents::create;
 crate::scenarios![
     correlation_and_periods_against_hand_computed_values,
     a_mission_without_deployments_has_no_correlation,
-    partners_get_suppressed_months_and_others_are_refused,
+    partners_get_released_months_and_others_are_refused,
 ];
 
 async fn mission_with_base(app: &TestApp, admin: &TestUser, name: &str) -> (String, String) {
@@ -116,6 +116,8 @@ async fn correlation_and_periods_against_hand_computed_values(backend: Backend) 
         .expect(200);
     assert_eq!(res["mission_name"], "Alpha Mission");
     assert_eq!(res["radius_km"], 10.0);
+    assert_eq!(res["scope"], "all");
+    assert!(res.get("privacy").is_none());
     let (months, counts, strength) = series(&res["mission"]);
     assert_eq!(
         months,
@@ -196,29 +198,26 @@ async fn a_mission_without_deployments_has_no_correlation(backend: Backend) {
     assert!(res["mission"]["months"].as_array().unwrap().is_empty());
 }
 
-async fn partners_get_suppressed_months_and_others_are_refused(backend: Backend) {
+async fn partners_get_released_months_and_others_are_refused(backend: Backend) {
     let (app, _, mission) = setup(backend).await;
     let partner = app.seed_user(Role::Partner);
-    let res = app
-        .get(
-            &format!("/api/v1/analysis/deployment-effect?mission_id={mission}"),
-            Some(&partner.token),
-        )
+    let path = format!("/api/v1/analysis/deployment-effect?mission_id={mission}");
+    // Nothing released yet: no months at all, whatever the exact series holds.
+    let res = app.get(&path, Some(&partner.token)).await.expect(200);
+    assert_eq!(res["scope"], "release");
+    assert!(res["mission"]["months"].as_array().unwrap().is_empty());
+    assert_eq!(res["privacy"]["release"]["months"], 0);
+    // Released up to May 2024 (June is due on July 15).
+    crate::releases::build_on(&app, "2024-07-14");
+    let res = app.get(&path, Some(&partner.token)).await.expect(200);
+    let (months, counts, strength) = series(&res["mission"]);
+    assert_eq!(months.last().unwrap(), "2024-05");
+    assert_eq!(strength[strength.len() - 3..], [1000.0, 1000.0, 3000.0]);
+    assert!(counts.iter().all(|c| c.as_i64().is_some_and(|n| n >= 0)));
+    assert_eq!(res["privacy"]["release"]["last_month"], "2024-05");
+    app.get(&format!("{path}&radius_km=10"), Some(&partner.token))
         .await
-        .expect(200);
-    assert_eq!(res["k"], 5);
-    let (_, counts, _) = series(&res["mission"]);
-    assert_eq!(
-        counts,
-        [
-            Value::Null,
-            Value::Null,
-            Value::Null,
-            Value::Null,
-            json!(5),
-            Value::Null
-        ]
-    );
+        .expect(400);
     for role in [Role::Monitor, Role::Reviewer] {
         let user = app.seed_user(role);
         app.get(

@@ -156,6 +156,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         cors_origins: vec![CORS_ORIGIN.to_owned()],
         request_timeout: Duration::from_secs(30),
         trust_proxy: false,
+        release_lag_days: 14,
+        partner_epsilon: 1.0,
+        // Tests build releases explicitly, at the moment they choose.
+        release_builder: false,
     };
     let data_keys = settings.data_keys.clone();
     let kept_settings = settings.clone();

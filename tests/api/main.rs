@@ -16,6 +16,7 @@ mod matrix;
 mod operations;
 mod organisations;
 mod reference;
+mod releases;
 mod review;
 mod sealing;
 mod security;
@@ -86,6 +87,7 @@ fn main() {
         stats::scenarios(),
         exports::scenarios(),
         analysis::scenarios(),
+        releases::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -116,6 +116,7 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("GET /api/v1/stats/incidents",                    NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/exports/incidents",                  NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/analysis/deployment-effect",         Mission,                         [401, 403, 200, 403, 200, 200]),
+    ("GET /api/v1/releases",                           NoId,                            [401, 403, 200, 403, 200, 200]),
 ];
 
 /// What every cell shares: a mission with a base, callers of every role in one

@@ -9,7 +9,8 @@ use crate::incidents::{World, create, world};
 crate::scenarios![
     every_dimension_against_hand_counts,
     rates_per_1000_troops_with_overlapping_deployments,
-    partners_always_get_suppressed_counts,
+    partners_get_the_release_not_exact_counts,
+    names_in_the_csv_are_never_formulas,
     secondary_suppression_hides_what_the_total_would_reveal,
     stats_as_csv_and_refused_roles,
 ];
@@ -362,44 +363,53 @@ async fn rates_per_1000_troops_with_overlapping_deployments(backend: Backend) {
     );
 }
 
-async fn partners_always_get_suppressed_counts(backend: Backend) {
+async fn partners_get_the_release_not_exact_counts(backend: Backend) {
     let (w, _) = fixture(backend).await;
     let partner = w.app.seed_user(Role::Partner);
-    // Partners aggregate over all non-draft incidents, not only their organisation's.
-    for query in ["group_by=base", "group_by=base&k=1"] {
-        let agg = stats(&w, &partner, query).await;
-        assert_eq!(agg["k"], 5, "a partner cannot lower k");
-        for cell in agg["cells"].as_array().unwrap() {
-            assert_eq!(
-                (
-                    cell["incidents"].clone(),
-                    cell["victims"].clone(),
-                    cell["suppressed"].clone()
-                ),
-                (Value::Null, Value::Null, json!(true))
-            );
-        }
-        assert_eq!(
-            agg["total"],
-            json!({"incidents": 5, "victims": 11, "suppressed": false})
-        );
-    }
-    let small = stats(&w, &partner, &format!("base_id={}", w.pristina)).await;
+    // Before any release a partner sees nothing of others, and is told so.
+    let agg = stats(&w, &partner, "group_by=base").await;
+    assert_eq!(agg["scope"], "release");
+    assert_eq!(agg["cells"], json!([]));
     assert_eq!(
-        small["total"],
-        json!({"incidents": null, "victims": null, "suppressed": true})
+        agg["total"],
+        json!({"incidents": 0, "victims": 0, "suppressed": false})
     );
-    let rated = stats(&w, &partner, "group_by=base,month").await;
+    assert_eq!(
+        agg["privacy"]["release"],
+        json!({"first_month": null, "last_month": null, "months": 0})
+    );
+    // Once released: every base and `none`, from the release, with rates from noised counts.
+    crate::releases::build_on(&w.app, "2024-03-15");
+    let agg = stats(&w, &partner, "group_by=base").await;
+    assert_eq!(agg["k"], Value::Null);
+    assert_eq!(agg["cells"].as_array().unwrap().len(), 3);
+    let sum: i64 = agg["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["incidents"].as_i64().unwrap())
+        .sum();
+    assert_eq!(agg["total"]["incidents"], sum);
+    let rated = stats(
+        &w,
+        &partner,
+        "group_by=base,month&occurred_from=2024-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(rated["cells"].as_array().unwrap().len(), 6);
     assert!(
         rated["cells"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["incidents_per_1000_troops"].is_null())
+            .all(|c| c["troop_strength"].is_number())
     );
     assert!(!rated.to_string().contains("narrative") && !rated.to_string().contains("reporter"));
-    // A higher k is theirs to ask.
-    assert_eq!(stats(&w, &partner, "k=50").await["k"], 50);
+    // k is not theirs to ask: the release is noised, not suppressed.
+    w.app
+        .get("/api/v1/stats/incidents?k=50", Some(&partner.token))
+        .await
+        .expect(400);
 }
 
 async fn secondary_suppression_hides_what_the_total_would_reveal(backend: Backend) {
@@ -510,4 +520,50 @@ async fn stats_as_csv_and_refused_roles(backend: Backend) {
     assert_eq!(details["filters"]["group_by"], json!(["base", "month"]));
     assert_eq!(details["filters"]["format"], "csv");
     assert_eq!(log["items"][1]["actor_id"], analyst.id.as_str());
+}
+
+async fn names_in_the_csv_are_never_formulas(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    let mission = w
+        .app
+        .post(
+            "/api/v1/missions",
+            Some(&w.admin.token),
+            &json!({"name": "=HYPERLINK(\"https://evil.example\",\"x\")", "country": "XK", "mandate_start": "2020-01-01"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.app
+        .post(
+            &format!("/api/v1/missions/{mission}/bases"),
+            Some(&w.admin.token),
+            &json!({"name": "@SUM(1+1)", "latitude": 10.0, "longitude": 10.0}),
+        )
+        .await
+        .expect(201);
+    let monitor = w.app.seed_user(Role::Monitor);
+    let body = json!({"mission_id": mission, "occurred_at": "2024-01-05T10:00:00Z", "latitude": 10.0,
+        "longitude": 10.0, "victims": {"count": 1}, "submit": true});
+    create(&w.app, &monitor, &body).await.expect(201);
+    let res = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/stats/incidents?group_by=mission,base&format=csv&mission_id={mission}"
+            ),
+            Some(&analyst.token),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    let text = String::from_utf8(res.body).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[1].contains(",\"'=HYPERLINK(\"\"https://evil.example\"\",\"\"x\"\")\",")
+            && lines[1].contains(",'@SUM(1+1),"),
+        "{text}"
+    );
 }

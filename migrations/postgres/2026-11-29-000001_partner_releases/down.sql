@@ -1,0 +1,3 @@
+DROP TABLE release_cells;
+DROP TABLE releases;
+DROP FUNCTION releases_never_change();

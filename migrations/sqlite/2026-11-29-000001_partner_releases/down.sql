@@ -1,0 +1,2 @@
+DROP TABLE release_cells;
+DROP TABLE releases;

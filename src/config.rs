@@ -43,6 +43,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_proxy: bool,
+    /// Proxies of ours in front of the service: the client address is the entry
+    /// the outermost of them appended, the `trusted_proxy_hops`-th from the right.
+    pub trusted_proxy_hops: usize,
 }
 
 /// Failed sign-ins allowed in a sliding window, per account and per client address.
@@ -82,6 +85,7 @@ impl fmt::Debug for Settings {
             .field("cors_origins", &self.cors_origins)
             .field("request_timeout", &self.request_timeout)
             .field("trust_proxy", &self.trust_proxy)
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .finish()
     }
 }
@@ -183,6 +187,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "false",
         "`true` behind a reverse proxy: the client address comes from X-Forwarded-For",
     ),
+    (
+        "BASEWATCH_TRUSTED_PROXY_HOPS",
+        "1",
+        "with BASEWATCH_TRUST_PROXY, how many proxies of yours append to X-Forwarded-For: the client is the entry this many places from the right",
+    ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
 
@@ -278,6 +287,7 @@ impl Settings {
             window: Duration::from_secs(number("BASEWATCH_LOGIN_WINDOW", 900, 1, 86_400)),
         };
         let request_timeout = Duration::from_secs(number("BASEWATCH_REQUEST_TIMEOUT", 30, 1, 3600));
+        let trusted_proxy_hops = number("BASEWATCH_TRUSTED_PROXY_HOPS", 1, 1, 16) as usize;
         let trust_proxy = match lookup("BASEWATCH_TRUST_PROXY").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -342,12 +352,15 @@ impl Settings {
         });
 
         let jwt_secret = match (lookup("BASEWATCH_JWT_SECRET"), environment) {
-            (Some(secret), Environment::Production) if secret.len() < MIN_JWT_SECRET_BYTES => {
+            // Every mode: a development server reachable on a network with a short
+            // key hands out forgeable admin tokens just the same.
+            (Some(secret), _) if secret.len() < MIN_JWT_SECRET_BYTES => {
                 check(
                     "BASEWATCH_JWT_SECRET",
                     Err(format!(
-                        "is {} bytes; production needs at least {MIN_JWT_SECRET_BYTES} random bytes \
-                         (e.g. `openssl rand -hex 32`)",
+                        "is {} bytes; at least {MIN_JWT_SECRET_BYTES} random bytes are needed \
+                         (e.g. `openssl rand -hex 32`), or leave it unset in development to \
+                         have one generated",
                         secret.len()
                     )),
                 );
@@ -390,6 +403,7 @@ impl Settings {
                     cors_origins,
                     request_timeout,
                     trust_proxy,
+                    trusted_proxy_hops,
                 })
             }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),
@@ -420,7 +434,7 @@ fn load_or_create_dev_key(
         }
         Err(_) => {}
     }
-    std::fs::create_dir_all(data_dir)
+    crate::db::create_private_dir(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let secret = generate();
     write_private(&path, secret.as_bytes())
@@ -524,6 +538,49 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_in_every_mode() {
+        for environment in ["development", "production"] {
+            for short in ["secret", &"x".repeat(MIN_JWT_SECRET_BYTES - 1)] {
+                let err = settings(&[
+                    ("BASEWATCH_ENV", environment),
+                    ("BASEWATCH_JWT_SECRET", short),
+                ])
+                .unwrap_err();
+                assert!(
+                    err.contains(&format!("BASEWATCH_JWT_SECRET: is {} bytes", short.len())),
+                    "{environment}: {err}"
+                );
+            }
+            let ok = settings(&[
+                ("BASEWATCH_ENV", environment),
+                ("BASEWATCH_JWT_SECRET", &"x".repeat(MIN_JWT_SECRET_BYTES)),
+            ])
+            .unwrap();
+            assert_eq!(ok.jwt_secret.len(), MIN_JWT_SECRET_BYTES);
+        }
+    }
+
+    #[test]
+    fn trusted_proxy_hops_default_to_one_and_are_bounded() {
+        let s = settings(&[("BASEWATCH_JWT_SECRET", STRONG)]).unwrap();
+        assert_eq!(s.trusted_proxy_hops, 1);
+        let s = settings(&[
+            ("BASEWATCH_JWT_SECRET", STRONG),
+            ("BASEWATCH_TRUSTED_PROXY_HOPS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(s.trusted_proxy_hops, 2);
+        for bad in ["0", "17", "-1", "two"] {
+            let err = settings(&[
+                ("BASEWATCH_JWT_SECRET", STRONG),
+                ("BASEWATCH_TRUSTED_PROXY_HOPS", bad),
+            ])
+            .unwrap_err();
+            assert!(err.contains("BASEWATCH_TRUSTED_PROXY_HOPS"), "{bad}: {err}");
+        }
     }
 
     #[test]

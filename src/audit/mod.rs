@@ -36,10 +36,12 @@ pub enum Action {
     StatsQueried,
     IncidentsExported,
     AnalysisQueried,
+    PasswordChanged,
+    PasswordChangeRefused,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::LoginThrottled,
@@ -59,6 +61,8 @@ impl Action {
         Action::StatsQueried,
         Action::IncidentsExported,
         Action::AnalysisQueried,
+        Action::PasswordChanged,
+        Action::PasswordChangeRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,8 @@ impl Action {
             Action::StatsQueried => "stats.queried",
             Action::IncidentsExported => "incidents.exported",
             Action::AnalysisQueried => "analysis.queried",
+            Action::PasswordChanged => "user.password_changed",
+            Action::PasswordChangeRefused => "user.password_change_refused",
         }
     }
 }

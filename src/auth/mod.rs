@@ -1,6 +1,7 @@
 //! Authentication: passwords, access tokens, refresh tokens, and the extractors
 //! that make a handler unreachable without the right identity.
 
+pub mod client;
 mod extract;
 pub mod jwt;
 pub mod password;

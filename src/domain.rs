@@ -181,11 +181,19 @@ impl Password {
             if let Some(warning) = feedback.warning() {
                 message.push_str(&format!(": {warning}"));
             }
-            let advice: Vec<String> = feedback.suggestions().iter().map(|s| s.to_string()).collect();
+            let advice: Vec<String> = feedback
+                .suggestions()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             if !advice.is_empty() {
                 message.push_str(&format!(
                     "{} {}",
-                    if feedback.warning().is_some() { "." } else { ":" },
+                    if feedback.warning().is_some() {
+                        "."
+                    } else {
+                        ":"
+                    },
                     advice.join(" ")
                 ));
             }
@@ -370,7 +378,10 @@ mod tests {
             let err = Password::parse_strong(weak.into(), &["ana.lopez@example.org", "Ana Lopez"])
                 .err()
                 .unwrap_or_else(|| panic!("{weak} was accepted"));
-            assert!(err.starts_with("is too easy to guess (strength "), "{weak}: {err}");
+            assert!(
+                err.starts_with("is too easy to guess (strength "),
+                "{weak}: {err}"
+            );
             assert!(err.ends_with('.'), "{err}");
         }
         let err = Password::parse_strong("password1234".into(), &[]).unwrap_err();
@@ -387,7 +398,11 @@ mod tests {
             );
         }
         // The length rule still comes first.
-        assert!(Password::parse_strong("Tq8#vL2!".into(), &[]).unwrap_err().contains("at least 12"));
+        assert!(
+            Password::parse_strong("Tq8#vL2!".into(), &[])
+                .unwrap_err()
+                .contains("at least 12")
+        );
     }
 
     #[test]

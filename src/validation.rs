@@ -37,10 +37,7 @@ pub fn valid_uuid(value: &str) -> Result<(), ValidationError> {
 /// Text that reaches a query: no control characters (PostgreSQL refuses NUL).
 pub fn valid_text(value: &str) -> Result<(), ValidationError> {
     if value.chars().any(char::is_control) {
-        Err(error(
-            "text",
-            "must not contain control characters".into(),
-        ))
+        Err(error("text", "must not contain control characters".into()))
     } else {
         Ok(())
     }

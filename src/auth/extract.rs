@@ -52,7 +52,12 @@ impl FromRequest for CurrentUser {
             // One round trip decides it: an active account at the token's
             // generation, and a sign-in that was not ended.
             let found = crate::db::run(&state.pool, move |conn| {
-                Ok(queries::find_for_token(conn, &id, &claims.sid, claims.r#gen)?)
+                Ok(queries::find_for_token(
+                    conn,
+                    &id,
+                    &claims.sid,
+                    claims.r#gen,
+                )?)
             })
             .await?;
             let (id, role, organisation_id) =

@@ -21,8 +21,8 @@ pub struct Claims {
     /// The sign-in (refresh token family) this token belongs to: logging out or
     /// a reused refresh token ends it, and with it this token.
     pub sid: String,
-    /// The user's token generation when the token was issued: a password change,
-    /// deactivation, role or organisation change bumps it and ends the token.
+    /// The user's token generation when the token was issued: a password change
+    /// or reset and a deactivation bump it, and end the token.
     pub r#gen: i64,
 }
 

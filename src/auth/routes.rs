@@ -63,11 +63,7 @@ pub struct TokenResponse {
     pub refresh_expires_in: u64,
 }
 
-fn tokens(
-    state: &AppState,
-    user: &UserId,
-    session: &Session,
-) -> Result<TokenResponse, ApiError> {
+fn tokens(state: &AppState, user: &UserId, session: &Session) -> Result<TokenResponse, ApiError> {
     Ok(TokenResponse {
         access_token: state
             .jwt
@@ -116,20 +112,22 @@ async fn reserve_attempt(
     let address = client::client_address(http, settings.trust_proxy, settings.trusted_proxy_hops);
     let limits = settings.login_throttle;
     db::transaction(&state.pool, move |conn| {
-        Ok(match throttle::reserve(conn, &limits, &account, &address)? {
-            Ok(ticket) => Ok(ticket),
-            Err(wait) => {
-                audit::Entry::new(Action::LoginThrottled)
-                    .request(request_id.as_deref())
-                    .details(json!({
-                        "email": account,
-                        "address": address,
-                        "retry_after": wait.as_secs(),
-                    }))
-                    .write(conn)?;
-                Err(wait)
-            }
-        })
+        Ok(
+            match throttle::reserve(conn, &limits, &account, &address)? {
+                Ok(ticket) => Ok(ticket),
+                Err(wait) => {
+                    audit::Entry::new(Action::LoginThrottled)
+                        .request(request_id.as_deref())
+                        .details(json!({
+                            "email": account,
+                            "address": address,
+                            "retry_after": wait.as_secs(),
+                        }))
+                        .write(conn)?;
+                    Err(wait)
+                }
+            },
+        )
     })
     .await?
     .map_err(|wait| ApiError::TooManyRequests {
@@ -387,7 +385,10 @@ pub async fn change_password(
         me.request_id.clone(),
     )
     .await?;
-    let (stored, candidate) = (row.password_hash.clone(), std::mem::take(&mut req.current_password));
+    let (stored, candidate) = (
+        row.password_hash.clone(),
+        std::mem::take(&mut req.current_password),
+    );
     let checked = web::block(move || {
         if password::verify(Some(&stored), &candidate) {
             password::hash(&new_password).map(Some)
@@ -411,7 +412,9 @@ pub async fn change_password(
             return Ok(None);
         };
         if !users::hold_if_current(conn, &user.id, row.token_generation)? {
-            return Err(ApiError::Unauthorized("the account changed meanwhile; sign in again"));
+            return Err(ApiError::Unauthorized(
+                "the account changed meanwhile; sign in again",
+            ));
         }
         throttle::settle_success(conn, &ticket)?;
         let now = db::now();

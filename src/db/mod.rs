@@ -97,7 +97,8 @@ impl DatabaseUrl {
 /// left as it is.
 fn create_private_file(path: &std::path::Path) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
+        create_private_dir(dir)
+            .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

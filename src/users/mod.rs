@@ -287,7 +287,11 @@ mod tests {
         for role in Role::ALL {
             for kind in [OversightOffice, Ngo, Other] {
                 let allowed = role != Role::Admin || kind == OversightOffice;
-                assert_eq!(check_admin_placement(role, kind).is_ok(), allowed, "{role} {kind:?}");
+                assert_eq!(
+                    check_admin_placement(role, kind).is_ok(),
+                    allowed,
+                    "{role} {kind:?}"
+                );
             }
         }
     }

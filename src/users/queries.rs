@@ -94,11 +94,7 @@ pub fn find_for_token(
 /// `generation`. Every transaction that starts or ends sign-ins touches the user
 /// row first, so a sign-in racing a password reset either ends before the reset
 /// (and is revoked by it) or sees the new generation (and is refused).
-pub fn hold_if_current(
-    conn: &mut DbConnection,
-    id: &UserId,
-    generation: i64,
-) -> QueryResult<bool> {
+pub fn hold_if_current(conn: &mut DbConnection, id: &UserId, generation: i64) -> QueryResult<bool> {
     diesel::update(
         users::table
             .filter(users::id.eq(id.as_str()))

@@ -161,8 +161,8 @@ pub async fn get_user(
 /// Change a user's name, role, organisation or status, or reset their password.
 ///
 /// Deactivating a user or resetting their password ends all their sessions at
-/// once, access tokens included; a role or organisation change ends their
-/// access tokens (a refresh gives new ones). Admins cannot deactivate themselves
+/// once, access tokens included; a role or organisation change applies to their
+/// existing tokens at once. Admins cannot deactivate themselves
 /// or drop their own admin role, and admin accounts belong only to oversight
 /// offices (422 naming `role` otherwise).
 #[utoipa::path(
@@ -219,20 +219,17 @@ pub async fn update_user(
             .clone()
             .unwrap_or_else(|| OrganisationId::from_db(current.organisation_id.clone()));
         check_admin_placement(role, organisation_kind(conn, &organisation)?)?;
-        // Sessions end on a reset or a deactivation; access tokens also end when
-        // the role or the organisation changes (the refresh token then gets
-        // tokens under the new ones).
+        // A reset or a deactivation ends every sign-in and every access token.
+        // Role and organisation are read from this row on every request, so a
+        // change to them applies to existing tokens at once without ending them.
         let ends_sessions = changes.active == Some(false) || password_hash.is_some();
-        let ends_access_tokens = ends_sessions
-            || role.as_str() != current.role
-            || organisation.as_str() != current.organisation_id;
         let details = json!({
             "name": changes.name.as_ref().map(|n| n.as_str().to_owned()),
             "role": changes.role,
             "active": changes.active,
             "organisation_id": changes.organisation_id.as_ref().map(|o| o.as_str().to_owned()),
             "password_reset": password_hash.is_some(),
-            "tokens_revoked": ends_access_tokens,
+            "sessions_ended": ends_sessions,
         });
         let changeset = UserChangeset {
             name: changes.name.map(|n| n.as_str().to_owned()),
@@ -249,10 +246,8 @@ pub async fn update_user(
         if !queries::update(conn, &id, &changeset)? {
             return Err(ApiError::not_found("user"));
         }
-        if ends_access_tokens {
-            queries::bump_generation(conn, &id)?;
-        }
         if ends_sessions {
+            queries::bump_generation(conn, &id)?;
             refresh::revoke_all_for_user(conn, &id)?;
         }
         audit::Entry::new(Action::UserUpdated)

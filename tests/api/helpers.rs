@@ -317,9 +317,7 @@ impl TestApp {
                 .first::<i64>(conn)
         });
         let family = auth::refresh::new_family();
-        self.db(|conn| {
-            auth::refresh::issue(conn, id, &family, self.settings.refresh_token_ttl)
-        });
+        self.db(|conn| auth::refresh::issue(conn, id, &family, self.settings.refresh_token_ttl));
         JwtKeys::new(&self.jwt_secret, self.settings.access_token_ttl)
             .issue(id.as_str(), &family, generation)
             .unwrap()

@@ -1,6 +1,8 @@
 -- Exact token revocation: access tokens carry the user's token generation, which
--- a password change or reset, a deactivation, a role or an organisation change
--- bumps, so every access token issued before stops at once (not "to the second").
+-- a password change or reset and a deactivation bump, so every access token
+-- issued before stops at once (not "to the second"), and a reactivation does not
+-- revive them. Each access token also names its sign-in (the refresh token
+-- family), checked on every request.
 ALTER TABLE users ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0;
 
 -- The sign-in throttle reserves an attempt before the password is checked; a

@@ -158,16 +158,21 @@ impl Password {
 
     pub fn check_strength(&self, user_inputs: &[&str]) -> Result<(), String> {
         let judged: String = self.0.chars().take(Self::JUDGED_CHARS).collect();
-        let mut inputs: Vec<&str> = vec!["basewatch"];
+        let mut inputs: Vec<String> = vec!["basewatch".into()];
         for input in user_inputs {
-            inputs.push(input);
-            // The parts of an email a guesser would try: the name and the domain words.
+            inputs.push(input.to_string());
+            // What a guesser makes of an email or a name: its parts, and its
+            // letters run together (`ana.field@x.org` → `ana`, `field`, `anafield`).
+            let local = input.split('@').next().unwrap_or_default();
+            inputs.push(local.chars().filter(|c| c.is_alphanumeric()).collect());
             inputs.extend(
                 input
                     .split(['@', '.', '-', '_', '+', ' '])
-                    .filter(|p| p.len() >= 3),
+                    .filter(|p| p.chars().count() >= 3)
+                    .map(str::to_owned),
             );
         }
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let estimate = zxcvbn::zxcvbn(&judged, &inputs);
         let score = u8::from(estimate.score());
         if score >= Self::MIN_SCORE {
@@ -178,24 +183,14 @@ impl Password {
             Self::MIN_SCORE
         );
         if let Some(feedback) = estimate.feedback() {
+            let mut advice: Vec<String> = Vec::new();
             if let Some(warning) = feedback.warning() {
-                message.push_str(&format!(": {warning}"));
+                advice.push(warning.to_string());
             }
-            let advice: Vec<String> = feedback
-                .suggestions()
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            advice.extend(feedback.suggestions().iter().map(|s| s.to_string()));
             if !advice.is_empty() {
-                message.push_str(&format!(
-                    "{} {}",
-                    if feedback.warning().is_some() {
-                        "."
-                    } else {
-                        ":"
-                    },
-                    advice.join(" ")
-                ));
+                message.push_str(": ");
+                message.push_str(&advice.join(" "));
             }
         }
         if !message.ends_with('.') {
@@ -374,6 +369,8 @@ mod tests {
             "123456789012",
             "ana.lopez@example.org",
             "Ana Lopez 2024",
+            "analopez1234",
+            "AnaLopez2024!",
         ] {
             let err = Password::parse_strong(weak.into(), &["ana.lopez@example.org", "Ana Lopez"])
                 .err()

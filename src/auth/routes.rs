@@ -30,7 +30,8 @@ pub struct LoginRequest {
     #[schema(
         example = "monitor@demo.basewatch.org",
         min_length = 1,
-        max_length = 254
+        max_length = 254,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
     )]
     pub email: String,
     #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 characters"))]

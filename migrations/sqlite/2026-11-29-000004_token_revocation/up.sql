@@ -11,7 +11,7 @@ ALTER TABLE login_failures ADD COLUMN in_flight BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- Admin accounts belong only to oversight offices. An existing admin of another
 -- organisation stops the upgrade: move the account to an oversight office or
--- give it another role, then migrate again (see the README, "Roles").
+-- give it another role, then migrate again (see the README, "Authentication").
 CREATE TEMPORARY TABLE admins_outside_oversight_offices (
     n INTEGER NOT NULL
         CONSTRAINT admin_accounts_belong_only_to_oversight_offices CHECK (n = 0)

@@ -178,6 +178,7 @@ fn serve(with_demo: bool) -> Result<(), String> {
 
 /// The demo accounts' passwords are published (README, banner): seeding them
 /// into a production database would open it to anyone who reads the README.
+/// (`seed-synthetic`, which seeds them too, is refused the same way.)
 fn refuse_demo_in_production() -> String {
     "serve --demo seeds accounts whose passwords are published; it is refused with \
      BASEWATCH_ENV=production (run `serve` without --demo, and create accounts with \
@@ -208,6 +209,14 @@ fn banner(address: SocketAddr, database: &str, with_demo: bool) -> String {
 fn seed_synthetic(n: usize, batch: usize, seed: u64) -> Result<(), String> {
     telemetry::init(Environment::Development);
     let settings = config::from_env()?;
+    if settings.environment == Environment::Production {
+        // It seeds the demo accounts when missing, whose passwords are published.
+        return Err(
+            "seed-synthetic loads synthetic incidents and the demo accounts, whose \
+                    passwords are published; it is refused with BASEWATCH_ENV=production"
+                .into(),
+        );
+    }
     let url = settings.database_url;
     let mut conn = connect_and_migrate(&url)?;
     let started = std::time::Instant::now();

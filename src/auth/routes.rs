@@ -368,11 +368,16 @@ pub async fn change_password(
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
     // The new password is judged first: a refusal here says nothing about the
     // current one, and costs no attempt.
-    let new_password = Password::parse_strong(
+    let (chosen, email, name) = (
         std::mem::take(&mut req.new_password),
-        &[&row.email, &row.name],
-    )
-    .map_err(|e| ApiError::invalid("new_password", e))?;
+        row.email.clone(),
+        row.name.clone(),
+    );
+    // zxcvbn takes milliseconds: off the async worker.
+    let new_password = web::block(move || Password::parse_strong(chosen, &[&email, &name]))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::invalid("new_password", e))?;
     if new_password.expose() == req.current_password {
         return Err(ApiError::invalid(
             "new_password",

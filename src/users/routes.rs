@@ -42,7 +42,10 @@ pub async fn create_user(
     Admin(admin): Admin,
     ValidJson(req): ValidJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewUser::try_from(req)?;
+    // zxcvbn takes milliseconds: judge the password on the blocking pool.
+    let new = web::block(move || NewUser::try_from(req))
+        .await
+        .map_err(ApiError::internal)??;
     let password = new.password.clone();
     let hash = web::block(move || password::hash(&password))
         .await
@@ -196,9 +199,11 @@ pub async fn update_user(
         let (row, _) = db::run(&state.pool, move |conn| Ok(queries::find(conn, &target)?))
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
-        let new_name = changes.name.as_ref().map_or("", |n| n.as_str());
-        password
-            .check_strength(&[&row.email, &row.name, new_name])
+        let new_name = changes.name.as_ref().map_or("", |n| n.as_str()).to_owned();
+        let password = password.clone();
+        web::block(move || password.check_strength(&[&row.email, &row.name, &new_name]))
+            .await
+            .map_err(ApiError::internal)?
             .map_err(|e| ApiError::invalid("password", e))?;
     }
     let password_hash = match changes.password.clone() {

@@ -18,6 +18,7 @@ crate::scenarios![
     admin_accounts_belong_only_to_oversight_offices,
     guessable_passwords_are_refused_on_create_and_reset,
     the_cli_refuses_guessable_passwords_and_misplaced_admins,
+    the_migration_refuses_existing_admins_outside_oversight_offices,
     serve_demo_is_refused_in_production,
 ];
 
@@ -721,4 +722,57 @@ async fn serve_demo_is_refused_in_production(backend: Backend) {
         0
     );
     let _ = std::fs::remove_dir_all(data_dir);
+}
+
+const RULE_MIGRATION: &str = "2026-11-29-000004_token_revocation";
+
+async fn the_migration_refuses_existing_admins_outside_oversight_offices(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let db = crate::helpers::TestDatabase::create(backend);
+    let mut conn = db.url.connect().unwrap();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend.name());
+    let mut earlier: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.as_str() < RULE_MIGRATION)
+        .collect();
+    earlier.sort();
+    assert!(earlier.len() >= 4, "{earlier:?}");
+    for name in &earlier {
+        let sql = std::fs::read_to_string(folder.join(name).join("up.sql")).unwrap();
+        conn.batch_execute(&sql).unwrap();
+    }
+    // Data from before the rule: an admin in an NGO.
+    conn.batch_execute(
+        "INSERT INTO organisations (id, name, kind, created_at) VALUES \
+           ('00000000-0000-7000-8000-000000000001', 'Old NGO', 'ngo', '2026-01-01 00:00:00'); \
+         INSERT INTO users (id, organisation_id, email, name, role, password_hash, active, \
+                            password_changed_at, created_at, updated_at) VALUES \
+           ('00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001', \
+            'old.admin@example.org', 'Old Admin', 'admin', 'x', TRUE, \
+            '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+    )
+    .unwrap();
+    let rule = std::fs::read_to_string(folder.join(RULE_MIGRATION).join("up.sql")).unwrap();
+    let refused = format!("{}", conn.batch_execute(&rule).unwrap_err());
+    assert!(
+        refused.contains("admin accounts belong only to oversight offices")
+            || refused.contains("admin_accounts_belong_only_to_oversight_offices"),
+        "{refused}"
+    );
+    // Once the account has another role, the migration applies.
+    if backend == Backend::Sqlite {
+        // SQLite applied the statements before the failing one: start from a clean copy.
+        conn.batch_execute(
+            "ALTER TABLE users DROP COLUMN token_generation; \
+             ALTER TABLE login_failures DROP COLUMN in_flight; \
+             DROP TABLE IF EXISTS temp.admins_outside_oversight_offices;",
+        )
+        .unwrap();
+    }
+    conn.batch_execute("UPDATE users SET role = 'partner' WHERE email = 'old.admin@example.org'")
+        .unwrap();
+    conn.batch_execute(&rule).unwrap();
 }

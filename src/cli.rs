@@ -109,9 +109,11 @@ enum UserCommand {
         /// The organisation's name; created when missing.
         #[arg(long)]
         org: String,
-        /// The kind of organisation, when it is created: oversight_office, ngo or other.
-        #[arg(long, default_value = "other", value_parser = |s: &str| s.parse::<OrganisationKind>())]
-        org_kind: OrganisationKind,
+        /// The kind of organisation, when it is created: oversight_office, ngo or other
+        /// [default: oversight_office for an admin, other otherwise]. Admin accounts
+        /// belong only to oversight offices.
+        #[arg(long, value_parser = |s: &str| s.parse::<OrganisationKind>())]
+        org_kind: Option<OrganisationKind>,
     },
 }
 
@@ -192,8 +194,14 @@ fn serve(with_demo: bool) -> Result<(), String> {
         Ok("production") => Environment::Production,
         _ => Environment::Development,
     };
+    if with_demo && environment == Environment::Production {
+        return Err(refuse_demo_in_production());
+    }
     telemetry::init(environment);
     let settings = config::from_env()?;
+    if with_demo && settings.environment == Environment::Production {
+        return Err(refuse_demo_in_production());
+    }
     let mut conn = connect_and_migrate(&settings.database_url)?;
     if with_demo {
         let created =
@@ -227,6 +235,16 @@ fn serve(with_demo: bool) -> Result<(), String> {
     })
 }
 
+/// The demo accounts' passwords are published (README, banner): seeding them
+/// into a production database would open it to anyone who reads the README.
+/// (`seed-synthetic`, which seeds them too, is refused the same way.)
+fn refuse_demo_in_production() -> String {
+    "serve --demo seeds accounts whose passwords are published; it is refused with \
+     BASEWATCH_ENV=production (run `serve` without --demo, and create accounts with \
+     `basewatch user create`)"
+        .into()
+}
+
 fn banner(address: SocketAddr, database: &str, with_demo: bool) -> String {
     let base = format!("http://{address}");
     let mut text = format!(
@@ -250,6 +268,14 @@ fn banner(address: SocketAddr, database: &str, with_demo: bool) -> String {
 fn seed_synthetic(n: usize, batch: usize, seed: u64) -> Result<(), String> {
     telemetry::init(Environment::Development);
     let settings = config::from_env()?;
+    if settings.environment == Environment::Production {
+        // It seeds the demo accounts when missing, whose passwords are published.
+        return Err(
+            "seed-synthetic loads synthetic incidents and the demo accounts, whose \
+                    passwords are published; it is refused with BASEWATCH_ENV=production"
+                .into(),
+        );
+    }
     let url = settings.database_url;
     let mut conn = connect_and_migrate(&url)?;
     let started = std::time::Instant::now();
@@ -285,13 +311,23 @@ fn create_user(
     name: &str,
     role: Role,
     org: &str,
-    org_kind: OrganisationKind,
+    org_kind: Option<OrganisationKind>,
 ) -> Result<(), String> {
     let email = Email::parse(email).map_err(|e| format!("--email {e}"))?;
     let name = DisplayName::parse(name).map_err(|e| format!("--name {e}"))?;
     let org_name = DisplayName::parse(org).map_err(|e| format!("--org {e}"))?;
-    let password =
-        Password::parse(read_password(&email)?).map_err(|e| format!("the password {e}"))?;
+    let org_kind = org_kind.unwrap_or(match role {
+        Role::Admin => OrganisationKind::OversightOffice,
+        _ => OrganisationKind::Other,
+    });
+    if role == Role::Admin && org_kind != OrganisationKind::OversightOffice {
+        return Err(format!(
+            "--role admin: admin accounts belong only to oversight offices, not to an organisation of kind {}",
+            org_kind.as_str()
+        ));
+    }
+    let password = Password::parse_strong(read_password(&email)?, &[email.as_str(), name.as_str()])
+        .map_err(|e| format!("the password {e}"))?;
 
     let url = config::database_url_from_env()?;
     let mut conn = connect_and_migrate(&url)?;
@@ -304,7 +340,14 @@ fn create_user(
         organisation_id: OrganisationId::from_db(organisation.id),
         password,
     };
-    let id = users::create_account(&mut conn, &user).map_err(|e| e.to_string())?;
+    let id = users::create_account(&mut conn, &user).map_err(|e| match e {
+        crate::error::ApiError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    })?;
     println!(
         "created {role} {} ({id}) in {}",
         user.email.as_str(),

@@ -31,8 +31,6 @@ pub struct Settings {
     pub pool_size: u32,
     pub body_limit: usize,
     pub workers: usize,
-    /// Aggregate cells with fewer incidents are withheld from partners.
-    pub suppression_k: u32,
     pub data_dir: PathBuf,
     /// Seals narratives at rest (AES-256-GCM).
     pub data_keys: DataKeys,
@@ -49,6 +47,9 @@ pub struct Settings {
     pub partner_epsilon: f64,
     /// Build due releases on start and hourly in the background (tests build explicitly).
     pub release_builder: bool,
+    /// Proxies of ours in front of the service: the client address is the entry
+    /// the outermost of them appended, the `trusted_proxy_hops`-th from the right.
+    pub trusted_proxy_hops: usize,
 }
 
 /// Failed sign-ins allowed in a sliding window, per account and per client address.
@@ -81,7 +82,6 @@ impl fmt::Debug for Settings {
             .field("pool_size", &self.pool_size)
             .field("body_limit", &self.body_limit)
             .field("workers", &self.workers)
-            .field("suppression_k", &self.suppression_k)
             .field("data_dir", &self.data_dir)
             .field("data_keys", &self.data_keys)
             .field("login_throttle", &self.login_throttle)
@@ -91,6 +91,7 @@ impl fmt::Debug for Settings {
             .field("release_lag_days", &self.release_lag_days)
             .field("partner_epsilon", &self.partner_epsilon)
             .field("release_builder", &self.release_builder)
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .finish()
     }
 }
@@ -148,11 +149,6 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "HTTP worker threads",
     ),
     (
-        "BASEWATCH_SUPPRESSION_K",
-        "5",
-        "ignored since the partner release (analysts pass `k` themselves; partners get the release)",
-    ),
-    (
         "BASEWATCH_DATA_KEY",
         "generated in development",
         "AES-256 key sealing narratives at rest, 64 hex characters; required in production",
@@ -206,6 +202,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "BASEWATCH_RELEASE_BUILDER",
         "true",
         "`false`: do not build due releases on start and hourly (run `basewatch release build`)",
+    ),
+    (
+        "BASEWATCH_TRUSTED_PROXY_HOPS",
+        "1",
+        "with BASEWATCH_TRUST_PROXY, how many proxies of yours append to X-Forwarded-For: the client is the entry this many places from the right",
     ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
@@ -295,7 +296,6 @@ impl Settings {
         let body_limit = number("BASEWATCH_MAX_BODY_BYTES", 1 << 20, 1024, 1 << 30) as usize;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
         let workers = number("BASEWATCH_WORKERS", cores, 1, 256) as usize;
-        let suppression_k = number("BASEWATCH_SUPPRESSION_K", 5, 1, 1000) as u32;
         let login_throttle = LoginThrottle {
             per_account: number("BASEWATCH_LOGIN_MAX_FAILURES", 5, 1, 1000) as u32,
             per_address: number("BASEWATCH_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100_000) as u32,
@@ -303,6 +303,7 @@ impl Settings {
         };
         let request_timeout = Duration::from_secs(number("BASEWATCH_REQUEST_TIMEOUT", 30, 1, 3600));
         let release_lag_days = number("BASEWATCH_RELEASE_LAG_DAYS", 14, 0, 365) as u32;
+        let trusted_proxy_hops = number("BASEWATCH_TRUSTED_PROXY_HOPS", 1, 1, 16) as usize;
         let trust_proxy = match lookup("BASEWATCH_TRUST_PROXY").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -391,12 +392,15 @@ impl Settings {
         });
 
         let jwt_secret = match (lookup("BASEWATCH_JWT_SECRET"), environment) {
-            (Some(secret), Environment::Production) if secret.len() < MIN_JWT_SECRET_BYTES => {
+            // Every mode: a development server reachable on a network with a short
+            // key hands out forgeable admin tokens just the same.
+            (Some(secret), _) if secret.len() < MIN_JWT_SECRET_BYTES => {
                 check(
                     "BASEWATCH_JWT_SECRET",
                     Err(format!(
-                        "is {} bytes; production needs at least {MIN_JWT_SECRET_BYTES} random bytes \
-                         (e.g. `openssl rand -hex 32`)",
+                        "is {} bytes; at least {MIN_JWT_SECRET_BYTES} random bytes are needed \
+                         (e.g. `openssl rand -hex 32`), or leave it unset in development to \
+                         have one generated",
                         secret.len()
                     )),
                 );
@@ -432,7 +436,6 @@ impl Settings {
                     pool_size,
                     body_limit,
                     workers,
-                    suppression_k,
                     data_dir,
                     data_keys,
                     login_throttle,
@@ -442,6 +445,7 @@ impl Settings {
                     release_lag_days,
                     partner_epsilon,
                     release_builder,
+                    trusted_proxy_hops,
                 })
             }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),
@@ -472,7 +476,7 @@ fn load_or_create_dev_key(
         }
         Err(_) => {}
     }
-    std::fs::create_dir_all(data_dir)
+    crate::db::create_private_dir(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let secret = generate();
     write_private(&path, secret.as_bytes())
@@ -610,6 +614,49 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_in_every_mode() {
+        for environment in ["development", "production"] {
+            for short in ["secret", &"x".repeat(MIN_JWT_SECRET_BYTES - 1)] {
+                let err = settings(&[
+                    ("BASEWATCH_ENV", environment),
+                    ("BASEWATCH_JWT_SECRET", short),
+                ])
+                .unwrap_err();
+                assert!(
+                    err.contains(&format!("BASEWATCH_JWT_SECRET: is {} bytes", short.len())),
+                    "{environment}: {err}"
+                );
+            }
+            let ok = settings(&[
+                ("BASEWATCH_ENV", environment),
+                ("BASEWATCH_JWT_SECRET", &"x".repeat(MIN_JWT_SECRET_BYTES)),
+            ])
+            .unwrap();
+            assert_eq!(ok.jwt_secret.len(), MIN_JWT_SECRET_BYTES);
+        }
+    }
+
+    #[test]
+    fn trusted_proxy_hops_default_to_one_and_are_bounded() {
+        let s = settings(&[("BASEWATCH_JWT_SECRET", STRONG)]).unwrap();
+        assert_eq!(s.trusted_proxy_hops, 1);
+        let s = settings(&[
+            ("BASEWATCH_JWT_SECRET", STRONG),
+            ("BASEWATCH_TRUSTED_PROXY_HOPS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(s.trusted_proxy_hops, 2);
+        for bad in ["0", "17", "-1", "two"] {
+            let err = settings(&[
+                ("BASEWATCH_JWT_SECRET", STRONG),
+                ("BASEWATCH_TRUSTED_PROXY_HOPS", bad),
+            ])
+            .unwrap_err();
+            assert!(err.contains("BASEWATCH_TRUSTED_PROXY_HOPS"), "{bad}: {err}");
+        }
     }
 
     #[test]

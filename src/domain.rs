@@ -139,6 +139,65 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// zxcvbn's guess count must reach 10^8 (score 3 of 4): common passwords,
+    /// keyboard walks, repeats, dates, and the account's own email or name refused
+    /// (ASVS V2.1.7). The refusal carries zxcvbn's advice.
+    pub const MIN_SCORE: u8 = 3;
+    /// zxcvbn's time grows faster than the length: the first 100 characters are
+    /// judged (a longer password whose start is weak is refused, not slow).
+    const JUDGED_CHARS: usize = 100;
+
+    /// Parses a password someone chose, refusing guessable ones; `user_inputs`
+    /// are the account's own words (email, name) that a guesser would try first.
+    pub fn parse_strong(raw: String, user_inputs: &[&str]) -> Result<Self, String> {
+        let password = Self::parse(raw)?;
+        password.check_strength(user_inputs)?;
+        Ok(password)
+    }
+
+    pub fn check_strength(&self, user_inputs: &[&str]) -> Result<(), String> {
+        let judged: String = self.0.chars().take(Self::JUDGED_CHARS).collect();
+        let mut inputs: Vec<String> = vec!["basewatch".into()];
+        for input in user_inputs {
+            inputs.push(input.to_string());
+            // What a guesser makes of an email or a name: its parts, and its
+            // letters run together (`ana.field@x.org` → `ana`, `field`, `anafield`).
+            let local = input.split('@').next().unwrap_or_default();
+            inputs.push(local.chars().filter(|c| c.is_alphanumeric()).collect());
+            inputs.extend(
+                input
+                    .split(['@', '.', '-', '_', '+', ' '])
+                    .filter(|p| p.chars().count() >= 3)
+                    .map(str::to_owned),
+            );
+        }
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let estimate = zxcvbn::zxcvbn(&judged, &inputs);
+        let score = u8::from(estimate.score());
+        if score >= Self::MIN_SCORE {
+            return Ok(());
+        }
+        let mut message = format!(
+            "is too easy to guess (strength {score} of 4, at least {} needed)",
+            Self::MIN_SCORE
+        );
+        if let Some(feedback) = estimate.feedback() {
+            let mut advice: Vec<String> = Vec::new();
+            if let Some(warning) = feedback.warning() {
+                advice.push(warning.to_string());
+            }
+            advice.extend(feedback.suggestions().iter().map(|s| s.to_string()));
+            if !advice.is_empty() {
+                message.push_str(": ");
+                message.push_str(&advice.join(" "));
+            }
+        }
+        if !message.ends_with('.') {
+            message.push('.');
+        }
+        Err(message)
+    }
 }
 
 impl fmt::Debug for Password {
@@ -299,6 +358,48 @@ mod tests {
         assert!(Password::parse("x".repeat(1025)).is_err());
         let p = Password::parse("long enough password".into()).unwrap();
         assert_eq!(format!("{p:?}"), "Password(***)");
+    }
+
+    #[test]
+    fn guessable_passwords_are_refused_with_advice() {
+        for weak in [
+            "password1234",
+            "qwertyuiop123",
+            "aaaaaaaaaaaaaaaa",
+            "123456789012",
+            "ana.lopez@example.org",
+            "Ana Lopez 2024",
+            "analopez1234",
+            "AnaLopez2024!",
+        ] {
+            let err = Password::parse_strong(weak.into(), &["ana.lopez@example.org", "Ana Lopez"])
+                .err()
+                .unwrap_or_else(|| panic!("{weak} was accepted"));
+            assert!(
+                err.starts_with("is too easy to guess (strength "),
+                "{weak}: {err}"
+            );
+            assert!(err.ends_with('.'), "{err}");
+        }
+        let err = Password::parse_strong("password1234".into(), &[]).unwrap_err();
+        assert!(err.contains("common password"), "{err}");
+        for strong in [
+            "correct horse battery staple",
+            "a brand new passphrase",
+            "Tq8#vL2!pZ9@",
+            &format!("{}x", "Tq8#vL2!pZ9@ and a long tail ".repeat(30)),
+        ] {
+            assert!(
+                Password::parse_strong(strong.into(), &["ana@example.org"]).is_ok(),
+                "{strong}"
+            );
+        }
+        // The length rule still comes first.
+        assert!(
+            Password::parse_strong("Tq8#vL2!".into(), &[])
+                .unwrap_err()
+                .contains("at least 12")
+        );
     }
 
     #[test]

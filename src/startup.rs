@@ -36,6 +36,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(auth::refresh_session)
                 .service(auth::logout)
                 .service(auth::get_me)
+                .service(auth::change_password)
                 .service(organisations::create_organisation)
                 .service(organisations::list_organisations)
                 .service(users::create_user)

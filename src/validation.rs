@@ -33,3 +33,12 @@ pub fn valid_uuid(value: &str) -> Result<(), ValidationError> {
         .map(|_| ())
         .map_err(|_| error("uuid", "must be a UUID".into()))
 }
+
+/// Text that reaches a query: no control characters (PostgreSQL refuses NUL).
+pub fn valid_text(value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
+        Err(error("text", "must not contain control characters".into()))
+    } else {
+        Ok(())
+    }
+}

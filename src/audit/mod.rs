@@ -43,10 +43,12 @@ pub enum Action {
     AnalysisQueried,
     SyntheticIncidentsSeeded,
     ReleaseBuilt,
+    PasswordChanged,
+    PasswordChangeRefused,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::LoginThrottled,
@@ -68,6 +70,8 @@ impl Action {
         Action::AnalysisQueried,
         Action::SyntheticIncidentsSeeded,
         Action::ReleaseBuilt,
+        Action::PasswordChanged,
+        Action::PasswordChangeRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +97,8 @@ impl Action {
             Action::AnalysisQueried => "analysis.queried",
             Action::SyntheticIncidentsSeeded => "incidents.seeded",
             Action::ReleaseBuilt => "release.built",
+            Action::PasswordChanged => "user.password_changed",
+            Action::PasswordChangeRefused => "user.password_change_refused",
         }
     }
 }

@@ -12,8 +12,6 @@
 //! minute (by anyone), or when an admin reads the log (`list`); until then it
 //! waits, durably, in the tally table.
 
-use std::net::IpAddr;
-
 use actix_web::HttpMessage;
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
@@ -62,7 +60,11 @@ pub async fn record(res: &ServiceResponse<BoxBody>, request_id: Option<&str>) {
             .extensions()
             .get::<AuthenticatedActor>()
             .map(|a| a.0.clone()),
-        address: client_address(req, state.settings.trust_proxy),
+        address: crate::http::client_address(
+            req,
+            state.settings.trust_proxy,
+            state.settings.trusted_proxy_hops,
+        ),
         method: cut(req.method().as_str(), 16).to_owned(),
         route: req
             .match_pattern()
@@ -245,44 +247,6 @@ fn minute_of(t: NaiveDateTime) -> NaiveDateTime {
         .unwrap_or(t)
 }
 
-/// Who was refused, as far as the log can tell: the peer, or behind a trusted
-/// proxy the address that proxy appended (the last `X-Forwarded-For` entry;
-/// the ones before it are the client's to choose). IPv6 by its /64. Always a
-/// parsed address, never text the client chose.
-fn client_address(req: &actix_web::HttpRequest, trust_proxy: bool) -> String {
-    let forwarded = trust_proxy
-        .then(|| {
-            req.headers()
-                .get_all("x-forwarded-for")
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .last()
-                .and_then(|last| last.trim().parse::<IpAddr>().ok())
-        })
-        .flatten();
-    match forwarded.or_else(|| req.peer_addr().map(|a| a.ip())) {
-        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let segments = v6.segments();
-            let network = std::net::Ipv6Addr::new(
-                segments[0],
-                segments[1],
-                segments[2],
-                segments[3],
-                0,
-                0,
-                0,
-                0,
-            );
-            format!("{network}/64")
-        }
-        Some(IpAddr::V6(v6)) => v6
-            .to_ipv4_mapped()
-            .map_or_else(String::new, |v4| v4.to_string()),
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        None => "unknown".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,34 +257,6 @@ mod tests {
             .unwrap()
             .naive_utc();
         assert_eq!(minute_of(t).and_utc().timestamp(), 1_700_000_040);
-    }
-
-    #[test]
-    fn addresses_are_parsed_and_ipv6_counted_by_its_64() {
-        use actix_web::test::TestRequest;
-        let peer = |addr: &str| TestRequest::default().peer_addr(addr.parse().unwrap());
-        assert_eq!(
-            client_address(&peer("192.0.2.1:5000").to_http_request(), false),
-            "192.0.2.1"
-        );
-        assert_eq!(
-            client_address(&peer("[2001:db8:1:2:3:4:5:6]:443").to_http_request(), false),
-            "2001:db8:1:2::/64"
-        );
-        assert_eq!(
-            client_address(&peer("[::ffff:192.0.2.9]:443").to_http_request(), false),
-            "192.0.2.9"
-        );
-        // Behind a trusted proxy: the entry the proxy appended, never the client's own.
-        let forwarded = peer("10.0.0.1:80")
-            .insert_header(("x-forwarded-for", "203.0.113.66, 198.51.100.4"))
-            .to_http_request();
-        assert_eq!(client_address(&forwarded, true), "198.51.100.4");
-        assert_eq!(client_address(&forwarded, false), "10.0.0.1");
-        let forged = peer("10.0.0.1:80")
-            .insert_header(("x-forwarded-for", "not an address"))
-            .to_http_request();
-        assert_eq!(client_address(&forged, true), "10.0.0.1");
     }
 
     #[test]

@@ -16,7 +16,7 @@ const BEARER_REQUIRED: &str =
     "a valid access token is required: send Authorization: Bearer <access_token>";
 
 /// The signed-in caller, checked against the database on every request so that
-/// deactivation, password resets and role changes take effect at once.
+/// deactivation, password changes, role changes and sign-outs take effect at once.
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
     pub id: UserId,
@@ -49,19 +49,24 @@ impl FromRequest for CurrentUser {
             })?;
             let id =
                 UserId::parse(&claims.sub).map_err(|_| ApiError::Unauthorized(BEARER_REQUIRED))?;
-            let user =
-                crate::db::run(&state.pool, move |conn| Ok(queries::find(conn, &id)?)).await?;
-            let (row, _) = user.ok_or(ApiError::Unauthorized(BEARER_REQUIRED))?;
-            // A token issued before the last password change belongs to an old session.
-            if !row.active || claims.iat < row.password_changed_at.and_utc().timestamp() {
-                return Err(ApiError::Unauthorized(BEARER_REQUIRED).into());
-            }
-            req.extensions_mut()
-                .insert(AuthenticatedActor(row.id.clone()));
+            // One round trip decides it: an active account at the token's
+            // generation, and a sign-in that was not ended.
+            let found = crate::db::run(&state.pool, move |conn| {
+                Ok(queries::find_for_token(
+                    conn,
+                    &id,
+                    &claims.sid,
+                    claims.r#gen,
+                )?)
+            })
+            .await?;
+            let (id, role, organisation_id) =
+                found.ok_or(ApiError::Unauthorized(BEARER_REQUIRED))?;
+            req.extensions_mut().insert(AuthenticatedActor(id.clone()));
             Ok(CurrentUser {
-                role: row.role()?,
-                id: UserId::from_db(row.id),
-                organisation_id: OrganisationId::from_db(row.organisation_id),
+                role: role.parse().map_err(ApiError::internal)?,
+                id: UserId::from_db(id),
+                organisation_id: OrganisationId::from_db(organisation_id),
                 request_id,
             })
         })

@@ -18,6 +18,12 @@ pub struct Claims {
     pub nbf: i64,
     pub iat: i64,
     pub jti: String,
+    /// The sign-in (refresh token family) this token belongs to: logging out or
+    /// a reused refresh token ends it, and with it this token.
+    pub sid: String,
+    /// The user's token generation when the token was issued: a password change
+    /// or reset and a deactivation bump it, and end the token.
+    pub r#gen: i64,
 }
 
 pub struct JwtKeys {
@@ -45,7 +51,13 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user_id: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    /// An access token for one sign-in (`sid`) of a user at a token generation.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        sid: &str,
+        generation: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: ISSUER.into(),
@@ -55,6 +67,8 @@ impl JwtKeys {
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
+            sid: sid.into(),
+            r#gen: generation,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -72,7 +86,8 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_every_claim() {
         let keys = JwtKeys::new(&[7; 32], Duration::from_secs(60));
-        let claims = keys.verify(&keys.issue("u1").unwrap()).unwrap();
+        let claims = keys.verify(&keys.issue("u1", "s1", 3).unwrap()).unwrap();
+        assert_eq!((claims.sid.as_str(), claims.r#gen), ("s1", 3));
         assert_eq!(
             (
                 claims.iss.as_str(),
@@ -84,7 +99,7 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 60);
         assert!(
             JwtKeys::new(&[8; 32], Duration::from_secs(60))
-                .verify(&keys.issue("u1").unwrap())
+                .verify(&keys.issue("u1", "s1", 3).unwrap())
                 .is_err()
         );
     }

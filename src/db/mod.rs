@@ -76,14 +76,7 @@ impl DatabaseUrl {
         match self {
             Self::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
             Self::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        diesel::ConnectionError::BadConnection(format!(
-                            "cannot create the folder {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
-                }
+                create_private_file(path).map_err(diesel::ConnectionError::BadConnection)?;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets readers work beside the one writer; the busy timeout makes
                 // writers queue instead of failing; foreign keys are off by default.
@@ -96,6 +89,35 @@ impl DatabaseUrl {
             }
         }
     }
+}
+
+/// Creates the SQLite file readable by its owner only (0600), in a folder made
+/// 0700 when it has to be created, before SQLite opens it: SQLite gives the
+/// `-wal` and `-shm` files the mode of the database file. An existing file is
+/// left as it is.
+fn create_private_file(path: &std::path::Path) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)
+            .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
+}
+
+/// Creates a folder (and its missing parents) only its owner may enter.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 fn redact(url: &str) -> String {
@@ -304,6 +326,30 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
         assert!(DatabaseUrl::parse("data/x.db").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_sqlite_file_and_its_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("bw-mode-{}", uuid::Uuid::new_v4()));
+        let path = root.join("data").join("basewatch.db");
+        let mut conn = DatabaseUrl::Sqlite(path.clone()).connect().unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        for suffix in ["-wal", "-shm"] {
+            let side = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&side), 0o600, "{suffix}");
+        }
+        assert_eq!(mode(&root.join("data")), 0o700);
+        drop(conn);
+        // An existing file keeps its mode and its data.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        DatabaseUrl::Sqlite(path.clone()).connect().unwrap();
+        assert_eq!(mode(&path), 0o640);
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

@@ -21,6 +21,7 @@ diesel::table! {
         password_changed_at -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_generation -> BigInt,
     }
 }
 
@@ -124,6 +125,7 @@ diesel::table! {
         at -> Timestamp,
         email -> Text,
         address -> Text,
+        in_flight -> Bool,
     }
 }
 

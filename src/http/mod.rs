@@ -1,11 +1,13 @@
 //! HTTP plumbing shared by every route: problem rendering, request ids,
 //! body and query extraction, the 404/405 fallback, pagination.
 
+mod client;
 mod json;
 mod middleware;
 mod pagination;
 mod routes_table;
 
+pub use client::client_address;
 pub use json::{BodyLimit, DEFAULT_BODY_LIMIT, JsonObject, ValidJson, json_error, parse};
 pub use middleware::{cors, problem_details};
 pub use pagination::{Cursor, Page, PageQuery};

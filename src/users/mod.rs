@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::db::schema::users;
-use crate::domain::{DisplayName, Email, OrganisationId, Password, Role, UserId};
+use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId};
 use crate::error::ApiError;
 use crate::validation::{valid_display_name, valid_email, valid_password, valid_uuid};
 
@@ -27,6 +27,8 @@ pub struct UserRow {
     pub password_changed_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Bumped whenever every access token issued so far must stop working.
+    pub token_generation: i64,
 }
 
 impl UserRow {
@@ -98,7 +100,8 @@ pub struct CreateUserRequest {
     #[validate(custom(function = "valid_uuid"))]
     #[schema(format = Uuid)]
     pub organisation_id: String,
-    /// 12 to 1024 characters.
+    /// 12 to 1024 characters, and hard to guess: common passwords, keyboard
+    /// patterns and the account's own email or name are refused.
     #[validate(custom(function = "valid_password"))]
     #[schema(example = "a long passphrase", min_length = 12, max_length = 1024, format = Password)]
     pub password: String,
@@ -121,7 +124,8 @@ pub struct UpdateUserRequest {
     #[validate(custom(function = "valid_uuid"))]
     #[schema(format = Uuid)]
     pub organisation_id: Option<String>,
-    /// A password reset: the user's sessions are revoked.
+    /// A password reset: the user's sessions are revoked. Judged like a new
+    /// account's password.
     #[validate(custom(function = "valid_password"))]
     #[schema(min_length = 12, max_length = 1024, format = Password)]
     pub password: Option<String>,
@@ -146,7 +150,7 @@ impl TryFrom<CreateUserRequest> for NewUser {
             role: req.role,
             organisation_id: OrganisationId::parse(&req.organisation_id)
                 .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))?,
-            password: Password::parse(req.password)
+            password: Password::parse_strong(req.password, &[&req.email, &req.name])
                 .map_err(|e| ApiError::invalid("password", e))?,
         })
     }
@@ -209,12 +213,45 @@ pub fn check_changes(
     Ok(())
 }
 
+/// Admin accounts belong only to oversight offices: an admin manages every
+/// organisation's accounts and reads the audit log, which no partner
+/// organisation may. Checked on every create and change, by the command line,
+/// and by the migration that introduced the rule.
+pub fn check_admin_placement(
+    role: Role,
+    organisation_kind: OrganisationKind,
+) -> Result<(), ApiError> {
+    if role == Role::Admin && organisation_kind != OrganisationKind::OversightOffice {
+        return Err(ApiError::invalid(
+            "role",
+            format!(
+                "admin accounts belong only to oversight offices; this organisation is of kind {}",
+                organisation_kind.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The kind of an existing organisation; an unknown id is the caller's mistake.
+pub fn organisation_kind(
+    conn: &mut crate::db::DbConnection,
+    id: &OrganisationId,
+) -> Result<OrganisationKind, ApiError> {
+    crate::organisations::queries::find(conn, id)?
+        .ok_or_else(|| ApiError::invalid("organisation_id", "no organisation has this id"))?
+        .kind
+        .parse()
+        .map_err(ApiError::internal)
+}
+
 /// Hashes the password and stores the account, for the command line and the demo
 /// (the HTTP handler hashes on the blocking pool itself).
 pub fn create_account(
     conn: &mut crate::db::DbConnection,
     user: &NewUser,
 ) -> Result<UserId, ApiError> {
+    check_admin_placement(user.role, organisation_kind(conn, &user.organisation_id)?)?;
     let hash = crate::auth::password::hash(&user.password).map_err(ApiError::internal)?;
     queries::insert(conn, user, &hash)
 }
@@ -242,5 +279,20 @@ mod tests {
         assert!(check_changes(&me, &me, &demote).is_err());
         assert!(check_changes(&me, &id("b"), &deactivate).is_ok());
         assert!(check_changes(&me, &id("b"), &demote).is_ok());
+    }
+
+    #[test]
+    fn admins_belong_only_to_oversight_offices() {
+        use OrganisationKind::*;
+        for role in Role::ALL {
+            for kind in [OversightOffice, Ngo, Other] {
+                let allowed = role != Role::Admin || kind == OversightOffice;
+                assert_eq!(
+                    check_admin_placement(role, kind).is_ok(),
+                    allowed,
+                    "{role} {kind:?}"
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{NewUser, UserRow};
-use crate::db::schema::{organisations, users};
+use crate::db::schema::{organisations, refresh_tokens, users};
 use crate::db::{self, DbConnection};
 use crate::domain::{Email, OrganisationId, Role, UserId};
 use crate::error::ApiError;
@@ -65,6 +65,56 @@ pub fn find(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<(UserRow
         .select((UserRow::as_select(), organisations::name))
         .first(conn)
         .optional()
+}
+
+/// Who an access token speaks for, in one round trip: the user, if they are
+/// active, still at the token's generation, and the token's sign-in (`sid`,
+/// its refresh token family) has not been revoked.
+pub fn find_for_token(
+    conn: &mut DbConnection,
+    id: &UserId,
+    sid: &str,
+    generation: i64,
+) -> QueryResult<Option<(String, String, String)>> {
+    let live_sign_in = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(sid))
+        .filter(refresh_tokens::user_id.eq(id.as_str()))
+        .filter(refresh_tokens::revoked_at.is_null());
+    users::table
+        .filter(users::id.eq(id.as_str()))
+        .filter(users::active.eq(true))
+        .filter(users::token_generation.eq(generation))
+        .filter(diesel::dsl::exists(live_sign_in))
+        .select((users::id, users::role, users::organisation_id))
+        .first(conn)
+        .optional()
+}
+
+/// Takes the user's row lock and confirms the account is still active at
+/// `generation`. Every transaction that starts or ends sign-ins touches the user
+/// row first, so a sign-in racing a password reset either ends before the reset
+/// (and is revoked by it) or sees the new generation (and is refused).
+pub fn hold_if_current(conn: &mut DbConnection, id: &UserId, generation: i64) -> QueryResult<bool> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(id.as_str()))
+            .filter(users::active.eq(true))
+            .filter(users::token_generation.eq(generation)),
+    )
+    .set(users::token_generation.eq(users::token_generation))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Ends every access token of a user issued so far; returns the new generation.
+pub fn bump_generation(conn: &mut DbConnection, id: &UserId) -> QueryResult<i64> {
+    diesel::update(users::table.filter(users::id.eq(id.as_str())))
+        .set(users::token_generation.eq(users::token_generation + 1))
+        .execute(conn)?;
+    users::table
+        .filter(users::id.eq(id.as_str()))
+        .select(users::token_generation)
+        .first(conn)
 }
 
 pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> QueryResult<Option<UserRow>> {

@@ -7,7 +7,10 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use super::queries::{self, UserChangeset, UserFilter};
-use super::{CreateUserRequest, NewUser, UpdateUserRequest, User, UserChanges, check_changes};
+use super::{
+    CreateUserRequest, NewUser, UpdateUserRequest, User, UserChanges, check_admin_placement,
+    check_changes, organisation_kind,
+};
 use crate::audit::{self, Action};
 use crate::auth::{Admin, password, refresh};
 use crate::db;
@@ -17,6 +20,9 @@ use crate::http::{Cursor, Page, PageQuery, ValidJson};
 use crate::state::AppState;
 
 /// Create a user in an organisation.
+///
+/// The password must be hard to guess (422 naming `password`, with advice);
+/// an admin account must belong to an oversight office (422 naming `role`).
 #[utoipa::path(
     tag = "users",
     operation_id = "create_user",
@@ -36,13 +42,17 @@ pub async fn create_user(
     Admin(admin): Admin,
     ValidJson(req): ValidJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewUser::try_from(req)?;
+    // zxcvbn takes milliseconds: judge the password on the blocking pool.
+    let new = web::block(move || NewUser::try_from(req))
+        .await
+        .map_err(ApiError::internal)??;
     let password = new.password.clone();
     let hash = web::block(move || password::hash(&password))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let user = db::transaction(&state.pool, move |conn| {
+        check_admin_placement(new.role, organisation_kind(conn, &new.organisation_id)?)?;
         let id = queries::insert(conn, &new, &hash)?;
         let (row, org) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
@@ -153,8 +163,11 @@ pub async fn get_user(
 
 /// Change a user's name, role, organisation or status, or reset their password.
 ///
-/// Deactivating a user or resetting their password ends all their sessions at once.
-/// Admins cannot deactivate themselves or drop their own admin role.
+/// Deactivating a user or resetting their password ends all their sessions at
+/// once, access tokens included; a role or organisation change applies to their
+/// existing tokens at once. Admins cannot deactivate themselves
+/// or drop their own admin role, and admin accounts belong only to oversight
+/// offices (422 naming `role` otherwise).
 #[utoipa::path(
     tag = "users",
     operation_id = "update_user",
@@ -179,6 +192,20 @@ pub async fn update_user(
     let id = UserId::parse(&id)?;
     let changes = UserChanges::try_from(req)?;
     check_changes(&admin.id, &id, &changes)?;
+    // A reset password is judged against the account's own words, so the
+    // account is read first (and a missing one answers 404 before any hashing).
+    if let Some(password) = &changes.password {
+        let target = id.clone();
+        let (row, _) = db::run(&state.pool, move |conn| Ok(queries::find(conn, &target)?))
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let new_name = changes.name.as_ref().map_or("", |n| n.as_str()).to_owned();
+        let password = password.clone();
+        web::block(move || password.check_strength(&[&row.email, &row.name, &new_name]))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::invalid("password", e))?;
+    }
     let password_hash = match changes.password.clone() {
         Some(p) => Some(
             web::block(move || password::hash(&p))
@@ -190,6 +217,16 @@ pub async fn update_user(
     };
     let user = db::transaction(&state.pool, move |conn| {
         let now = db::now();
+        let (current, _) = queries::find(conn, &id)?.ok_or_else(|| ApiError::not_found("user"))?;
+        let role = changes.role.unwrap_or(current.role()?);
+        let organisation = changes
+            .organisation_id
+            .clone()
+            .unwrap_or_else(|| OrganisationId::from_db(current.organisation_id.clone()));
+        check_admin_placement(role, organisation_kind(conn, &organisation)?)?;
+        // A reset or a deactivation ends every sign-in and every access token.
+        // Role and organisation are read from this row on every request, so a
+        // change to them applies to existing tokens at once without ending them.
         let ends_sessions = changes.active == Some(false) || password_hash.is_some();
         let details = json!({
             "name": changes.name.as_ref().map(|n| n.as_str().to_owned()),
@@ -197,6 +234,7 @@ pub async fn update_user(
             "active": changes.active,
             "organisation_id": changes.organisation_id.as_ref().map(|o| o.as_str().to_owned()),
             "password_reset": password_hash.is_some(),
+            "sessions_ended": ends_sessions,
         });
         let changeset = UserChangeset {
             name: changes.name.map(|n| n.as_str().to_owned()),
@@ -214,6 +252,7 @@ pub async fn update_user(
             return Err(ApiError::not_found("user"));
         }
         if ends_sessions {
+            queries::bump_generation(conn, &id)?;
             refresh::revoke_all_for_user(conn, &id)?;
         }
         audit::Entry::new(Action::UserUpdated)

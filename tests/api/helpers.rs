@@ -149,7 +149,6 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         pool_size: 4,
         body_limit: 1 << 20,
         workers: 1,
-        suppression_k: 5,
         data_dir: std::env::temp_dir(),
         data_keys: DataKeys::parse(&data_key_hex, &[]).unwrap(),
         login_throttle: LoginThrottle::default(),
@@ -160,6 +159,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         partner_epsilon: 1.0,
         // Tests build releases explicitly, at the moment they choose.
         release_builder: false,
+        trusted_proxy_hops: 1,
     };
     let data_keys = settings.data_keys.clone();
     let kept_settings = settings.clone();
@@ -308,10 +308,21 @@ impl TestApp {
         }
     }
 
-    /// An access token exactly as login would issue it.
+    /// An access token exactly as login would issue it: a new sign-in (a
+    /// refresh token family, stored) at the user's current token generation.
     pub fn token_for(&self, id: &UserId) -> String {
-        JwtKeys::new(&self.jwt_secret, Duration::from_secs(900))
-            .issue(id.as_str())
+        let generation = self.db(|conn| {
+            use basewatch::db::schema::users;
+            use diesel::prelude::*;
+            users::table
+                .find(id.as_str())
+                .select(users::token_generation)
+                .first::<i64>(conn)
+        });
+        let family = auth::refresh::new_family();
+        self.db(|conn| auth::refresh::issue(conn, id, &family, self.settings.refresh_token_ttl));
+        JwtKeys::new(&self.jwt_secret, self.settings.access_token_ttl)
+            .issue(id.as_str(), &family, generation)
             .unwrap()
     }
 

@@ -34,6 +34,12 @@ enum Object {
     Incident(Owner, &'static str),
     /// A user account.
     Account(Owner),
+    /// A monitor's account, and a change that makes it an admin.
+    Promote(Owner),
+    /// An admin of the caller's oversight office, and a move to an NGO.
+    MoveAdminToNgo,
+    /// A new account: an admin of an NGO organisation.
+    NgoAdmin,
     /// Reference data belongs to nobody.
     Mission,
     Base,
@@ -65,17 +71,24 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("POST /api/v1/auth/refresh",                      NoId,                            [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/logout",                       NoId,                            [204, 204, 204, 204, 204, 204]),
     ("GET /api/v1/me",                                 NoId,                            [401, 200, 200, 200, 200, 200]),
+    // Each cell changes the password of a fresh account of the caller's role.
+    ("POST /api/v1/me/password",                       NoId,                            [401, 200, 200, 200, 200, 200]),
 
     ("GET /api/v1/organisations",                      NoId,                            [401, 403, 403, 403, 403, 200]),
     ("POST /api/v1/organisations",                     NoId,                            [401, 403, 403, 403, 403, 201]),
     ("GET /api/v1/users",                              NoId,                            [401, 403, 403, 403, 403, 200]),
     ("POST /api/v1/users",                             NoId,                            [401, 403, 403, 403, 403, 201]),
+    // Admin accounts belong only to oversight offices.
+    ("POST /api/v1/users",                             NgoAdmin,                        [401, 403, 403, 403, 403, 422]),
     ("GET /api/v1/users/{id}",                         Account(Own),                    [401, 403, 403, 403, 403, 200]),
     ("GET /api/v1/users/{id}",                         Account(Colleague),              [401, 403, 403, 403, 403, 200]),
     ("GET /api/v1/users/{id}",                         Account(OtherOrg),               [401, 403, 403, 403, 403, 200]),
     ("PATCH /api/v1/users/{id}",                       Account(Own),                    [401, 403, 403, 403, 403, 200]),
     ("PATCH /api/v1/users/{id}",                       Account(Colleague),              [401, 403, 403, 403, 403, 200]),
     ("PATCH /api/v1/users/{id}",                       Account(OtherOrg),               [401, 403, 403, 403, 403, 200]),
+    ("PATCH /api/v1/users/{id}",                       Promote(Colleague),              [401, 403, 403, 403, 403, 200]),
+    ("PATCH /api/v1/users/{id}",                       Promote(OtherOrg),               [401, 403, 403, 403, 403, 422]),
+    ("PATCH /api/v1/users/{id}",                       MoveAdminToNgo,                  [401, 403, 403, 403, 403, 422]),
     ("GET /api/v1/audit",                              NoId,                            [401, 403, 403, 403, 403, 200]),
 
     ("GET /api/v1/missions",                           NoId,                            [401, 200, 200, 200, 200, 200]),
@@ -233,7 +246,14 @@ async fn cell(
     expected: u16,
 ) -> Result<(), String> {
     let app = &fx.app;
-    let caller = fx.callers[column].as_ref();
+    // Changing a password ends the caller's sign-ins: those cells get an account of their own.
+    let own_account;
+    let caller = if route == "POST /api/v1/me/password" {
+        own_account = CALLERS[column].map(|role| app.seed_user(role));
+        own_account.as_ref()
+    } else {
+        fx.callers[column].as_ref()
+    };
     let (method, template) = route.split_once(' ').unwrap();
     let target = prepare(fx, object, caller).await;
     let path = template.replace("{id}", target.id.as_deref().unwrap_or(""));
@@ -246,69 +266,91 @@ async fn cell(
     if let Some(version) = target.version {
         headers.push(("if-match".into(), format!("\"{version}\"")));
     }
-    let (query, body) = match route {
-        "POST /api/v1/auth/login" => (
-            String::new(),
-            Some(json!({"email": fx.admin.email, "password": PASSWORD})),
-        ),
-        "POST /api/v1/auth/refresh" | "POST /api/v1/auth/logout" => {
-            let session = app.login(&fx.admin.email, PASSWORD).await.expect(200);
-            (
-                String::new(),
-                Some(json!({"refresh_token": session["refresh_token"]})),
-            )
-        }
-        "POST /api/v1/organisations" => {
-            (String::new(), Some(json!({"name": unique, "kind": "ngo"})))
-        }
-        "POST /api/v1/users" => (
+    let (query, body) = match (route, object) {
+        ("POST /api/v1/users", NgoAdmin) => (
             String::new(),
             Some(json!({
-                "email": format!("{unique}@example.org"), "name": "New Monitor", "role": "monitor",
-                "organisation_id": app.org_id, "password": PASSWORD,
+                "email": format!("{unique}@example.org"), "name": "NGO Admin", "role": "admin",
+                "organisation_id": fx.other_org, "password": PASSWORD,
             })),
         ),
-        "POST /api/v1/missions" => (
+        ("PATCH /api/v1/users/{id}", Promote(_)) => (String::new(), Some(json!({"role": "admin"}))),
+        ("PATCH /api/v1/users/{id}", MoveAdminToNgo) => (
             String::new(),
-            Some(json!({"name": unique, "country": "XK", "mandate_start": "1999-06-12"})),
+            Some(json!({"organisation_id": fx.other_org})),
         ),
-        "POST /api/v1/missions/{id}/bases" => (
-            String::new(),
-            Some(json!({"name": unique, "latitude": 42.5, "longitude": 21.2})),
-        ),
-        "POST /api/v1/bases/{id}/deployments" => (
-            String::new(),
-            Some(
-                json!({"start_date": "2000-01-01", "troop_count": 100, "contributing_country": "US"}),
-            ),
-        ),
-        "PATCH /api/v1/users/{id}" | "PATCH /api/v1/missions/{id}" | "PATCH /api/v1/bases/{id}" => {
-            (String::new(), Some(json!({"name": unique})))
-        }
-        "POST /api/v1/incidents" => (String::new(), Some(report(&fx.mission))),
-        "PATCH /api/v1/incidents/{id}" => {
-            headers.push(("content-type".into(), "application/merge-patch+json".into()));
-            (
+        _ => match route {
+            "POST /api/v1/me/password" => (
                 String::new(),
-                Some(json!({"narrative": "Edited in the authorization matrix."})),
-            )
-        }
-        "POST /api/v1/incidents/{id}/transitions" => {
-            let to = if target.status == Some("draft") {
-                "submitted"
-            } else {
-                "in_review"
-            };
-            (String::new(), Some(json!({"to": to})))
-        }
-        "PUT /api/v1/incidents/{id}/assessment" => (
-            String::new(),
-            Some(json!({"assessment": "undetermined", "reason": "Matrix override."})),
-        ),
-        "GET /api/v1/exports/incidents" => ("?format=csv".into(), None),
-        "GET /api/v1/analysis/deployment-effect" => (format!("?mission_id={}", fx.mission), None),
-        _ if method == "GET" => (String::new(), None),
-        _ => panic!("{route}: the matrix has no request body for it"),
+                Some(
+                    json!({"current_password": PASSWORD, "new_password": "a fresh matrix passphrase"}),
+                ),
+            ),
+            "POST /api/v1/auth/login" => (
+                String::new(),
+                Some(json!({"email": fx.admin.email, "password": PASSWORD})),
+            ),
+            "POST /api/v1/auth/refresh" | "POST /api/v1/auth/logout" => {
+                let session = app.login(&fx.admin.email, PASSWORD).await.expect(200);
+                (
+                    String::new(),
+                    Some(json!({"refresh_token": session["refresh_token"]})),
+                )
+            }
+            "POST /api/v1/organisations" => {
+                (String::new(), Some(json!({"name": unique, "kind": "ngo"})))
+            }
+            "POST /api/v1/users" => (
+                String::new(),
+                Some(json!({
+                    "email": format!("{unique}@example.org"), "name": "New Monitor", "role": "monitor",
+                    "organisation_id": app.org_id, "password": PASSWORD,
+                })),
+            ),
+            "POST /api/v1/missions" => (
+                String::new(),
+                Some(json!({"name": unique, "country": "XK", "mandate_start": "1999-06-12"})),
+            ),
+            "POST /api/v1/missions/{id}/bases" => (
+                String::new(),
+                Some(json!({"name": unique, "latitude": 42.5, "longitude": 21.2})),
+            ),
+            "POST /api/v1/bases/{id}/deployments" => (
+                String::new(),
+                Some(
+                    json!({"start_date": "2000-01-01", "troop_count": 100, "contributing_country": "US"}),
+                ),
+            ),
+            "PATCH /api/v1/users/{id}"
+            | "PATCH /api/v1/missions/{id}"
+            | "PATCH /api/v1/bases/{id}" => (String::new(), Some(json!({"name": unique}))),
+            "POST /api/v1/incidents" => (String::new(), Some(report(&fx.mission))),
+            "PATCH /api/v1/incidents/{id}" => {
+                headers.push(("content-type".into(), "application/merge-patch+json".into()));
+                (
+                    String::new(),
+                    Some(json!({"narrative": "Edited in the authorization matrix."})),
+                )
+            }
+            "POST /api/v1/incidents/{id}/transitions" => {
+                let to = if target.status == Some("draft") {
+                    "submitted"
+                } else {
+                    "in_review"
+                };
+                (String::new(), Some(json!({"to": to})))
+            }
+            "PUT /api/v1/incidents/{id}/assessment" => (
+                String::new(),
+                Some(json!({"assessment": "undetermined", "reason": "Matrix override."})),
+            ),
+            "GET /api/v1/exports/incidents" => ("?format=csv".into(), None),
+            "GET /api/v1/analysis/deployment-effect" => {
+                (format!("?mission_id={}", fx.mission), None)
+            }
+            _ if method == "GET" => (String::new(), None),
+            _ => panic!("{route}: the matrix has no request body for it"),
+        },
     };
     if body.is_some() && !headers.iter().any(|(name, _)| name == "content-type") {
         headers.push(("content-type".into(), "application/json".into()));
@@ -359,7 +401,7 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
         status: None,
     };
     match object {
-        NoId => Target {
+        NoId | NgoAdmin => Target {
             id: None,
             kind: "",
             version: None,
@@ -367,7 +409,8 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
         },
         Mission => plain("mission", &fx.mission),
         Base => plain("base", &fx.base),
-        Account(who) => plain("user", &owner(who).id),
+        Account(who) | Promote(who) => plain("user", &owner(who).id),
+        MoveAdminToNgo => plain("user", &app.seed_user(Role::Admin).id),
         Incident(who, status) => {
             let reporter = owner(who);
             let incident = app

@@ -4,7 +4,7 @@ use awc::http::Method;
 use basewatch::domain::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
 
 crate::scenarios![
     admin_creates_reads_and_updates_a_user,
@@ -15,6 +15,11 @@ crate::scenarios![
     unknown_users_are_404,
     user_lists_filter_and_page,
     a_role_change_applies_to_existing_tokens,
+    admin_accounts_belong_only_to_oversight_offices,
+    guessable_passwords_are_refused_on_create_and_reset,
+    the_cli_refuses_guessable_passwords_and_misplaced_admins,
+    the_migration_refuses_existing_admins_outside_oversight_offices,
+    serve_demo_is_refused_in_production,
 ];
 
 fn new_user(app: &TestApp, email: &str, role: &str) -> Value {
@@ -406,4 +411,368 @@ async fn a_role_change_applies_to_existing_tokens(backend: Backend) {
         app.get("/api/v1/me", Some(token)).await.expect(200)["role"],
         "admin"
     );
+}
+
+async fn organisation(app: &TestApp, admin: &TestUser, name: &str, kind: &str) -> String {
+    app.post(
+        "/api/v1/organisations",
+        Some(&admin.token),
+        &json!({"name": name, "kind": kind}),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[track_caller]
+fn assert_refused_field(body: &Value, field: &str, words: &str) {
+    assert_eq!(body["errors"][0]["field"], field, "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(words),
+        "{body}"
+    );
+}
+
+async fn admin_accounts_belong_only_to_oversight_offices(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let ngo = organisation(&app, &admin, "Partner NGO", "ngo").await;
+    let other = organisation(&app, &admin, "Some Other Body", "other").await;
+    let users_before = app.count("users");
+
+    for org in [&ngo, &other] {
+        let mut body = new_user(&app, "new.admin@example.org", "admin");
+        body["organisation_id"] = json!(org);
+        let res = app
+            .post("/api/v1/users", Some(&admin.token), &body)
+            .await
+            .expect(422);
+        assert_refused_field(
+            &res,
+            "role",
+            "admin accounts belong only to oversight offices",
+        );
+    }
+    assert_eq!(app.count("users"), users_before);
+
+    // A partner of the NGO cannot be promoted to admin there.
+    let partner = app.seed_user_in(Role::Partner, &ngo);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{}", partner.id),
+            Some(&admin.token),
+            &json!({"role": "admin"}),
+        )
+        .await
+        .expect(422);
+    assert_refused_field(&res, "role", "of kind ngo");
+    // An admin of the office cannot be moved to the NGO as an admin.
+    let colleague = app.seed_user(Role::Admin);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{}", colleague.id),
+            Some(&admin.token),
+            &json!({"organisation_id": ngo}),
+        )
+        .await
+        .expect(422);
+    assert_refused_field(&res, "role", "of kind ngo");
+    assert_eq!(
+        app.count(&format!(
+            "users WHERE (id = '{}' AND role = 'partner') OR (id = '{}' AND organisation_id = '{}')",
+            partner.id, colleague.id, app.org_id
+        )),
+        2,
+        "refused changes change nothing"
+    );
+    // Moved together with a role a partner organisation may hold, it is fine.
+    let moved = app
+        .patch(
+            &format!("/api/v1/users/{}", colleague.id),
+            Some(&admin.token),
+            &json!({"organisation_id": ngo, "role": "partner"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (moved["role"].as_str(), moved["organisation"]["id"].as_str()),
+        (Some("partner"), Some(ngo.as_str()))
+    );
+    // And an admin in an oversight office is created as before.
+    app.post(
+        "/api/v1/users",
+        Some(&admin.token),
+        &new_user(&app, "office.admin@example.org", "admin"),
+    )
+    .await
+    .expect(201);
+    // No admin outside an oversight office exists.
+    assert_eq!(
+        app.count(
+            "users u JOIN organisations o ON o.id = u.organisation_id \
+             WHERE u.role = 'admin' AND o.kind <> 'oversight_office'"
+        ),
+        0
+    );
+}
+
+async fn guessable_passwords_are_refused_on_create_and_reset(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let users_before = app.count("users");
+    for password in [
+        "password1234",
+        "qwertyuiop123",
+        "ana.field@example.org",
+        "anafield1234",
+        "AnaField2024!",
+        "111111111111",
+    ] {
+        let mut body = new_user(&app, "ana.field@example.org", "monitor");
+        body["password"] = json!(password);
+        let res = app
+            .post("/api/v1/users", Some(&admin.token), &body)
+            .await
+            .expect(422);
+        assert_refused_field(&res, "password", "is too easy to guess");
+    }
+    assert_eq!(app.count("users"), users_before);
+
+    let user = app.seed_user(Role::Monitor);
+    let session = app.login(&user.email, PASSWORD).await.expect(200);
+    for password in ["password1234", user.email.as_str()] {
+        let res = app
+            .patch(
+                &format!("/api/v1/users/{}", user.id),
+                Some(&admin.token),
+                &json!({"password": password}),
+            )
+            .await
+            .expect(422);
+        assert_refused_field(&res, "password", "is too easy to guess");
+    }
+    // Refused resets end nothing.
+    app.get("/api/v1/me", session["access_token"].as_str())
+        .await
+        .expect(200);
+    app.login(&user.email, PASSWORD).await.expect(200);
+    // A reset of an unknown user is a 404 before its password is judged.
+    app.patch(
+        &format!("/api/v1/users/{}", uuid::Uuid::now_v7()),
+        Some(&admin.token),
+        &json!({"password": "password1234"}),
+    )
+    .await
+    .expect(404);
+}
+
+fn basewatch_cli(app: &TestApp) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"));
+    cmd.env(
+        "DATABASE_URL",
+        crate::helpers::url_string(&app.database_url),
+    )
+    .env("RUST_LOG", "warn")
+    .env_remove("BASEWATCH_ENV");
+    cmd
+}
+
+fn create_with_cli(app: &TestApp, args: &[&str], password: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = basewatch_cli(app)
+        .args(["user", "create", "--name", "Cli Person"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn the_cli_refuses_guessable_passwords_and_misplaced_admins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    organisation(&app, &admin, "Existing NGO", "ngo").await;
+    let (users, orgs) = (app.count("users"), app.count("organisations"));
+    let refusals = [
+        (
+            vec![
+                "--email",
+                "a1@example.org",
+                "--role",
+                "admin",
+                "--org",
+                "New NGO",
+                "--org-kind",
+                "ngo",
+            ],
+            PASSWORD,
+            "admin accounts belong only to oversight offices",
+        ),
+        (
+            vec![
+                "--email",
+                "a2@example.org",
+                "--role",
+                "admin",
+                "--org",
+                "Existing NGO",
+            ],
+            PASSWORD,
+            "admin accounts belong only to oversight offices",
+        ),
+        (
+            vec![
+                "--email",
+                "a3@example.org",
+                "--role",
+                "monitor",
+                "--org",
+                "Test Oversight Office",
+            ],
+            "password1234",
+            "is too easy to guess",
+        ),
+    ];
+    for (args, password, words) in refusals {
+        let out = create_with_cli(&app, &args, password);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        (app.count("users"), app.count("organisations")),
+        (users, orgs)
+    );
+
+    // An admin's new organisation is an oversight office unless told otherwise.
+    let out = create_with_cli(
+        &app,
+        &[
+            "--email",
+            "a4@example.org",
+            "--role",
+            "admin",
+            "--org",
+            "Second Office",
+        ],
+        PASSWORD,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        app.count("organisations WHERE name = 'Second Office' AND kind = 'oversight_office'"),
+        1
+    );
+}
+
+async fn serve_demo_is_refused_in_production(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let users = app.count("users");
+    let data_dir = std::env::temp_dir().join(format!("bw-prod-{}", uuid::Uuid::new_v4()));
+    let mut child = basewatch_cli(&app)
+        .args(["serve", "--demo"])
+        .env("BASEWATCH_ENV", "production")
+        .env("BASEWATCH_BIND", "127.0.0.1:0")
+        .env("BASEWATCH_DATA_DIR", &data_dir)
+        .env("BASEWATCH_JWT_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("BASEWATCH_DATA_KEY", &app.data_key_hex)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("serve --demo kept running in production");
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("serve --demo seeds accounts whose passwords are published")
+            && stderr.contains("BASEWATCH_ENV=production"),
+        "{stderr}"
+    );
+    assert_eq!(app.count("users"), users, "no demo account was seeded");
+    assert_eq!(
+        app.count("users WHERE email LIKE '%@demo.basewatch.org'"),
+        0
+    );
+    let _ = std::fs::remove_dir_all(data_dir);
+}
+
+const RULE_MIGRATION: &str = "2026-11-29-000004_token_revocation";
+
+async fn the_migration_refuses_existing_admins_outside_oversight_offices(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let db = crate::helpers::TestDatabase::create(backend);
+    let mut conn = db.url.connect().unwrap();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend.name());
+    let mut earlier: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.as_str() < RULE_MIGRATION)
+        .collect();
+    earlier.sort();
+    assert!(earlier.len() >= 4, "{earlier:?}");
+    for name in &earlier {
+        let sql = std::fs::read_to_string(folder.join(name).join("up.sql")).unwrap();
+        conn.batch_execute(&sql).unwrap();
+    }
+    // Data from before the rule: an admin in an NGO.
+    conn.batch_execute(
+        "INSERT INTO organisations (id, name, kind, created_at) VALUES \
+           ('00000000-0000-7000-8000-000000000001', 'Old NGO', 'ngo', '2026-01-01 00:00:00'); \
+         INSERT INTO users (id, organisation_id, email, name, role, password_hash, active, \
+                            password_changed_at, created_at, updated_at) VALUES \
+           ('00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001', \
+            'old.admin@example.org', 'Old Admin', 'admin', 'x', TRUE, \
+            '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+    )
+    .unwrap();
+    let rule = std::fs::read_to_string(folder.join(RULE_MIGRATION).join("up.sql")).unwrap();
+    let refused = format!("{}", conn.batch_execute(&rule).unwrap_err());
+    assert!(
+        refused.contains("admin accounts belong only to oversight offices")
+            || refused.contains("admin_accounts_belong_only_to_oversight_offices"),
+        "{refused}"
+    );
+    // Once the account has another role, the migration applies.
+    if backend == Backend::Sqlite {
+        // SQLite applied the statements before the failing one: start from a clean copy.
+        conn.batch_execute(
+            "ALTER TABLE users DROP COLUMN token_generation; \
+             ALTER TABLE login_failures DROP COLUMN in_flight; \
+             DROP TABLE IF EXISTS temp.admins_outside_oversight_offices;",
+        )
+        .unwrap();
+    }
+    conn.batch_execute("UPDATE users SET role = 'partner' WHERE email = 'old.admin@example.org'")
+        .unwrap();
+    conn.batch_execute(&rule).unwrap();
 }

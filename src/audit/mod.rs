@@ -24,7 +24,6 @@ use crate::http::Cursor;
 pub enum Action {
     LoginSucceeded,
     LoginFailed,
-    LoginThrottled,
     RequestRefused,
     OrganisationCreated,
     UserCreated,
@@ -48,10 +47,9 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 22] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
-        Action::LoginThrottled,
         Action::RequestRefused,
         Action::OrganisationCreated,
         Action::UserCreated,
@@ -78,7 +76,6 @@ impl Action {
         match self {
             Action::LoginSucceeded => "auth.login_succeeded",
             Action::LoginFailed => "auth.login_failed",
-            Action::LoginThrottled => "auth.login_throttled",
             Action::RequestRefused => "request.refused",
             Action::OrganisationCreated => "organisation.created",
             Action::UserCreated => "user.created",

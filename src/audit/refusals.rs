@@ -15,6 +15,7 @@
 use actix_web::HttpMessage;
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
 use actix_web::web;
 use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
@@ -44,11 +45,12 @@ struct Refusal {
     request_id: Option<String>,
 }
 
-/// Records a refused request (the middleware's one call). Failed sign-ins have
-/// their own record (`auth.login_failed`), so the sign-in route is left out.
+/// Records a refused request (the middleware's one call): 401, 403, and 429
+/// (a throttled sign-in). A failed sign-in (401) has its own record
+/// (`auth.login_failed`), so that one is left out here.
 pub async fn record(res: &ServiceResponse<BoxBody>, request_id: Option<&str>) {
     let req = res.request();
-    if req.path() == "/api/v1/auth/login" {
+    if req.path() == "/api/v1/auth/login" && res.status() == StatusCode::UNAUTHORIZED {
         return;
     }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {

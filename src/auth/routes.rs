@@ -102,34 +102,20 @@ fn start_session(
 }
 
 /// Reserves a sign-in attempt for the account and the caller's address (see
-/// `throttle`); a refusal is audited and answers 429.
+/// `throttle`); a refusal answers 429. Refusals are audited like every other
+/// anonymous refusal, tallied per address and minute (`audit::refusals`), so a
+/// client hammering a locked account cannot grow the audit log a row a request.
 async fn reserve_attempt(
     state: &AppState,
     http: &HttpRequest,
     account: String,
-    request_id: Option<String>,
 ) -> Result<throttle::Ticket, ApiError> {
     let settings = &state.settings;
     let address =
         crate::http::client_address(http, settings.trust_proxy, settings.trusted_proxy_hops);
     let limits = settings.login_throttle;
     db::transaction(&state.pool, move |conn| {
-        Ok(
-            match throttle::reserve(conn, &limits, &account, &address)? {
-                Ok(ticket) => Ok(ticket),
-                Err(wait) => {
-                    audit::Entry::new(Action::LoginThrottled)
-                        .request(request_id.as_deref())
-                        .details(json!({
-                            "email": account,
-                            "address": address,
-                            "retry_after": wait.as_secs(),
-                        }))
-                        .write(conn)?;
-                    Err(wait)
-                }
-            },
-        )
+        Ok(throttle::reserve(conn, &limits, &account, &address)?)
     })
     .await?
     .map_err(|wait| ApiError::TooManyRequests {
@@ -164,13 +150,7 @@ pub async fn login(
     ValidJson(mut req): ValidJson<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let request_id = Some(request_id.to_string());
-    let ticket = reserve_attempt(
-        &state,
-        &http,
-        throttle::account_key(&req.email),
-        request_id.clone(),
-    )
-    .await?;
+    let ticket = reserve_attempt(&state, &http, throttle::account_key(&req.email)).await?;
     let user = match Email::parse(&req.email) {
         Ok(email) => {
             db::run(&state.pool, move |conn| {
@@ -385,13 +365,7 @@ pub async fn change_password(
             "must differ from the current password",
         ));
     }
-    let ticket = reserve_attempt(
-        &state,
-        &http,
-        throttle::account_key(&row.email),
-        me.request_id.clone(),
-    )
-    .await?;
+    let ticket = reserve_attempt(&state, &http, throttle::account_key(&row.email)).await?;
     let (stored, candidate) = (
         row.password_hash.clone(),
         std::mem::take(&mut req.current_password),

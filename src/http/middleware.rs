@@ -26,7 +26,11 @@ pub async fn problem_details(
         None => next.call(req).await?.map_into_boxed_body(),
     };
     let status = res.status();
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+    // 429: a throttled sign-in or password change, tallied like the others.
+    if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    ) {
         crate::audit::refusals::record(&res, request_id.as_deref()).await;
     }
     let mut res = if status.is_client_error() || status.is_server_error() {

@@ -115,7 +115,7 @@ async fn reserve_attempt(
         crate::http::client_address(http, settings.trust_proxy, settings.trusted_proxy_hops);
     let limits = settings.login_throttle;
     db::transaction(&state.pool, move |conn| {
-        Ok(throttle::reserve(conn, &limits, &account, &address)?)
+        throttle::reserve(conn, &limits, &account, &address)
     })
     .await?
     .map_err(|wait| ApiError::TooManyRequests {

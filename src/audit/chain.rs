@@ -17,7 +17,6 @@
 //! the last one's id, and `audit verify` counts them as unchained.
 
 use chrono::NaiveDateTime;
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use sha2::{Digest, Sha256};
@@ -163,7 +162,7 @@ const LOCK_KEY: i64 = 0x6277_2d61_7564_6974;
 /// write lock (`BEGIN IMMEDIATE`, which every transaction here takes). Outside
 /// a transaction the row gets one of its own.
 pub(super) fn append(conn: &mut DbConnection, c: &Content<'_>) -> QueryResult<()> {
-    in_write_transaction(conn, |conn| {
+    crate::db::in_transaction(conn, |conn| {
         if let DbConnection::Postgres(_) = conn {
             diesel::sql_query(format!("SELECT pg_advisory_xact_lock({LOCK_KEY})")).execute(conn)?;
         }
@@ -186,41 +185,6 @@ pub(super) fn append(conn: &mut DbConnection, c: &Content<'_>) -> QueryResult<()
             .execute(conn)
             .map(|_| ())
     })
-}
-
-/// Runs `work` in the caller's transaction, or in one of its own (on SQLite
-/// `BEGIN IMMEDIATE`, so that reading the head and writing after it cannot be
-/// split by another writer).
-pub(super) fn in_write_transaction<T>(
-    conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
-) -> QueryResult<T> {
-    type Manager = <DbConnection as Connection>::TransactionManager;
-    if Manager::transaction_manager_status_mut(conn)
-        .transaction_depth()?
-        .is_some()
-    {
-        return work(conn);
-    }
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
-        }
-        DbConnection::Postgres(_) => Manager::begin_transaction(conn)?,
-    }
-    match work(conn) {
-        Ok(value) => match Manager::commit_transaction(conn) {
-            Ok(()) => Ok(value),
-            Err(e) => {
-                let _ = Manager::rollback_transaction(conn);
-                Err(e)
-            }
-        },
-        Err(e) => {
-            let _ = Manager::rollback_transaction(conn);
-            Err(e)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ pub fn seal(conn: &mut DbConnection, before: Option<NaiveDateTime>) -> QueryResu
     if due.first::<String>(conn).optional()?.is_none() {
         return Ok(0);
     }
-    super::chain::in_write_transaction(conn, |conn| {
+    db::in_transaction(conn, |conn| {
         let sealed: Vec<TallyRow> = match before {
             Some(minute) => diesel::delete(tally::table.filter(tally::minute.lt(minute)))
                 .returning(TALLY_COLUMNS)

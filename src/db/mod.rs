@@ -258,12 +258,20 @@ where
 /// On SQLite the transaction takes the write lock at BEGIN (`BEGIN IMMEDIATE`):
 /// a transaction that reads and then writes would otherwise fail with "database
 /// is locked" when another writer got there in between, instead of waiting.
-pub fn in_transaction<T>(
+/// Called inside a transaction already, `work` runs in it (the audit chain's
+/// append, for one, joins the change it records).
+pub fn in_transaction<T, E: From<diesel::result::Error>>(
     conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     type Manager = <DbConnection as Connection>::TransactionManager;
+    if Manager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some()
+    {
+        return work(conn);
+    }
     match conn {
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?

@@ -206,7 +206,7 @@ fn write_batches(
                 conn.batch_execute("SET LOCAL session_replication_role = replica")?;
             }
             crate::incidents::queries::insert_many(conn, &rows)?;
-            Ok(audit_seeded(conn, rows.len())?)
+            Ok::<_, ApiError>(audit_seeded(conn, rows.len())?)
         })?;
     }
 }

@@ -593,12 +593,16 @@ fn create_with_cli(app: &TestApp, args: &[&str], password: &str) -> std::process
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
+    // The command may refuse before it reads the password (a misplaced admin):
+    // then the pipe is closed, and its output says why.
+    let written = child
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
+        .write_all(format!("{password}\n").as_bytes());
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     child.wait_with_output().unwrap()
 }
 

@@ -65,8 +65,8 @@ pub async fn list_audit_records(
         action: query.action,
         entity_type: query.entity_type,
         entity_id: query.entity_id,
-        from: query.from.map(|t| t.naive_utc()),
-        to: query.to.map(|t| t.naive_utc()),
+        from: crate::http::query_time(query.from, "from")?,
+        to: crate::http::query_time(query.to, "to")?,
     };
     let rows = db::run(&state.pool, move |conn| {
         Ok(super::list(conn, &filter, cursor.as_ref(), limit)?)

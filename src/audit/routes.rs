@@ -32,7 +32,7 @@ pub struct AuditQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(format = Uuid)]
+    #[param(format = Uuid, min_length = 1)]
     pub cursor: Option<String>,
 }
 
@@ -52,7 +52,7 @@ pub struct AuditQuery {
 pub async fn list_audit_records(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<AuditQuery>,
+    query: crate::http::Query<AuditQuery>,
 ) -> Result<web::Json<Page<AuditRecord>>, ApiError> {
     let query = query.into_inner();
     let page = PageQuery {

@@ -28,6 +28,7 @@ use crate::db::schema::{bases, missions};
 use crate::db::{self, Pool};
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::http::Query;
 use crate::incidents::queries::{self as incidents, Cursor, Filter};
 use crate::incidents::routes::IncidentListQuery;
 use crate::incidents::vocabulary::{ConsentAssessment, ExploitationType, Status};
@@ -124,7 +125,7 @@ fn exported_status() -> utoipa::openapi::schema::Object {
 pub async fn export_incidents(
     state: web::Data<AppState>,
     user: CurrentUser,
-    query: web::Query<ExportQuery>,
+    query: Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if !policy::allows(user.role, Permission::ExportIncidents) {
         return Err(ApiError::Forbidden(

@@ -19,7 +19,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::parse_id;
 use crate::error::ApiError;
 use crate::http::{
-    IfMatch, JsonObject, Page, PageQuery, ValidJson, etag, if_match, query_time, query_uuid,
+    IfMatch, JsonObject, Page, PageQuery, Query, ValidJson, etag, if_match, query_time, query_uuid,
 };
 use crate::state::AppState;
 
@@ -300,7 +300,7 @@ pub fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
 pub async fn list_incidents(
     state: web::Data<AppState>,
     user: CurrentUser,
-    query: web::Query<IncidentListQuery>,
+    query: Query<IncidentListQuery>,
 ) -> Result<web::Json<Page<Incident>>, ApiError> {
     let q = query.into_inner();
     let limit = PageQuery {

@@ -71,6 +71,16 @@ fn refused(res: &Response, status: u16, name: &str) -> Value {
     problem
 }
 
+/// Method, path, caller, If-Match, raw body, the field the 422 must name.
+type BodyCase<'a> = (
+    Method,
+    String,
+    Option<&'a TestUser>,
+    Option<&'a str>,
+    String,
+    &'a str,
+);
+
 /// The row counts a refused request must leave as they were.
 fn written(app: &TestApp) -> Vec<i64> {
     [
@@ -303,14 +313,7 @@ async fn nul_in_any_body_is_422_naming_the_field_and_writes_nothing(backend: Bac
     let assessment = format!("/api/v1/incidents/{id}/assessment");
     let bases = format!("/api/v1/missions/{}/bases", w.mission);
     let users = "/api/v1/users".to_owned();
-    let cases: Vec<(
-        Method,
-        String,
-        Option<&TestUser>,
-        Option<&str>,
-        String,
-        &str,
-    )> = vec![
+    let cases: Vec<BodyCase> = vec![
         (
             Method::POST,
             "/api/v1/auth/login".into(),

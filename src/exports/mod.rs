@@ -92,6 +92,7 @@ fn exported_status() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     ObjectBuilder::new()
         .schema_type(Type::String)
+        .description(Some("Any status but `draft`: drafts are never exported."))
         .enum_values(Some(
             Status::ALL
                 .iter()

@@ -68,7 +68,7 @@ pub struct DeploymentEffectQuery {
 pub async fn get_deployment_effect(
     state: web::Data<AppState>,
     user: CurrentUser,
-    query: web::Query<DeploymentEffectQuery>,
+    query: crate::http::Query<DeploymentEffectQuery>,
 ) -> Result<web::Json<DeploymentEffect>, ApiError> {
     if !policy::allows(user.role, Permission::ReadAggregates) {
         return Err(ApiError::Forbidden(

@@ -32,7 +32,7 @@ pub struct AuditQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(format = Uuid)]
+    #[param(format = Uuid, min_length = 1)]
     pub cursor: Option<String>,
 }
 
@@ -52,7 +52,7 @@ pub struct AuditQuery {
 pub async fn list_audit_records(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<AuditQuery>,
+    query: crate::http::Query<AuditQuery>,
 ) -> Result<web::Json<Page<AuditRecord>>, ApiError> {
     let query = query.into_inner();
     let page = PageQuery {
@@ -65,8 +65,8 @@ pub async fn list_audit_records(
         action: query.action,
         entity_type: query.entity_type,
         entity_id: query.entity_id,
-        from: query.from.map(|t| t.naive_utc()),
-        to: query.to.map(|t| t.naive_utc()),
+        from: crate::http::query_time(query.from, "from")?,
+        to: crate::http::query_time(query.to, "to")?,
     };
     let rows = db::run(&state.pool, move |conn| {
         Ok(super::list(conn, &filter, cursor.as_ref(), limit)?)

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::crypto::DataKeys;
+use crate::csv_safe;
 use crate::db::schema::incidents;
 use crate::error::ApiError;
 use crate::incidents::content::IncidentContent;
@@ -259,29 +260,40 @@ impl<'a> From<&'a str> for Cell<'a> {
 }
 
 impl Cell<'_> {
-    /// As a CSV field into `out` (cleared first): lists joined with `;`,
-    /// nulls empty, numbers as in JSON.
+    /// Appends this cell as one CSV field to `out`: lists joined with `;`,
+    /// nulls empty, numbers and booleans bare, as in JSON.
+    ///
+    /// Text (narratives, mission and base names, lists, times) goes through
+    /// `csv_safe::text`, so a spreadsheet never runs it as a formula, and is always
+    /// quoted (OWASP's advice), so a spreadsheet that splits on `;` or tabs (as
+    /// some locales do) cannot cut a narrative into a cell that starts with `=`.
+    /// Numbers are ours and stay numbers: a longitude of -72.34 is written -72.34.
     pub fn write_csv(&self, out: &mut Vec<u8>) {
-        out.clear();
         match self {
             Cell::Null => {}
-            Cell::Text(s) => out.extend_from_slice(s.as_bytes()),
-            Cell::Owned(s) => out.extend_from_slice(s.as_bytes()),
+            Cell::Text(s) => quoted(out, &csv_safe::text(s)),
+            Cell::Owned(s) => quoted(out, &csv_safe::text(s)),
             Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Cell::Int(_) | Cell::Float(_) => {
                 // Writing into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut *out, self);
             }
-            Cell::List(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b';');
-                    }
-                    out.extend_from_slice(item.as_bytes());
-                }
-            }
+            Cell::List(items) => quoted(out, &csv_safe::text(&items.join(";"))),
         }
     }
+}
+
+/// A CSV text field: in double quotes, each inner quote doubled (RFC 4180).
+fn quoted(out: &mut Vec<u8>, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    for part in text.split_inclusive('"') {
+        out.extend_from_slice(part.as_bytes());
+        if part.ends_with('"') {
+            out.push(b'"');
+        }
+    }
+    out.push(b'"');
 }
 
 impl Serialize for Cell<'_> {
@@ -440,11 +452,19 @@ mod tests {
             cell.write_csv(&mut out);
             String::from_utf8(out).unwrap()
         };
-        assert_eq!(csv(Cell::List(vec!["a", "b"])), "a;b");
+        assert_eq!(csv(Cell::List(vec!["a", "b"])), "\"a;b\"");
         assert_eq!(csv(Cell::Null), "");
         assert_eq!(csv(Cell::Float(1.5)), "1.5");
         assert_eq!(csv(Cell::Float(2.0)), "2.0");
         assert_eq!(csv(Cell::Int(7)), "7");
         assert_eq!(csv(Cell::Bool(false)), "false");
+        assert_eq!(csv(Cell::Float(-72.34)), "-72.34");
+        assert_eq!(csv(Cell::Int(-1)), "-1");
+        assert_eq!(csv(Cell::Text("")), "\"\"");
+        assert_eq!(csv(Cell::Text("=1+1")), "\"'=1+1\"");
+        assert_eq!(csv(Cell::Text("a \"b\" c\"")), "\"a \"\"b\"\" c\"\"\"");
+        assert_eq!(csv(Cell::Owned("-2+3".into())), "\"'-2+3\"");
+        assert_eq!(csv(Cell::List(vec!["@x", "b"])), "\"'@x;b\"");
+        assert_eq!(csv(Cell::List(vec!["a", "=b"])), "\"a;=b\"");
     }
 }

@@ -28,6 +28,7 @@ use crate::db::schema::{bases, missions};
 use crate::db::{self, Pool};
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::http::Query;
 use crate::incidents::queries::{self as incidents, Cursor, Filter};
 use crate::incidents::routes::IncidentListQuery;
 use crate::incidents::vocabulary::{ConsentAssessment, ExploitationType, Status};
@@ -68,17 +69,37 @@ pub struct ExportQuery {
     pub mission_id: Option<String>,
     #[param(format = Uuid)]
     pub base_id: Option<String>,
+    /// Any status but `draft`: drafts are never exported.
+    #[param(schema_with = exported_status)]
     pub status: Option<Status>,
+    /// Occurred at or after this time.
     pub occurred_from: Option<DateTime<Utc>>,
+    /// Occurred before this time.
     pub occurred_to: Option<DateTime<Utc>>,
     pub exploitation_type: Option<ExploitationType>,
     pub consent_assessment: Option<ConsentAssessment>,
     /// `min_lon,min_lat,max_lon,max_lat` (WGS 84), `min_lat` at most `max_lat`.
+    // The pattern is incidents::routes::BBOX_PATTERN (a test compares).
     #[param(
         example = "21.0,42.3,21.4,42.8",
-        pattern = r"^-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?),-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?)$"
+        pattern = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$"
     )]
     pub bbox: Option<String>,
+}
+
+/// The statuses an export may filter on: every one but `draft`.
+fn exported_status() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("Any status but `draft`: drafts are never exported."))
+        .enum_values(Some(
+            Status::ALL
+                .iter()
+                .filter(|s| **s != Status::Draft)
+                .map(|s| s.as_str()),
+        ))
+        .build()
 }
 
 /// Export incidents row by row.
@@ -105,7 +126,7 @@ pub struct ExportQuery {
 pub async fn export_incidents(
     state: web::Data<AppState>,
     user: CurrentUser,
-    query: web::Query<ExportQuery>,
+    query: Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if !policy::allows(user.role, Permission::ExportIncidents) {
         return Err(ApiError::Forbidden(
@@ -319,12 +340,6 @@ impl Job {
     ) -> Result<Vec<u8>, ApiError> {
         let with_narrative = self.narrative_keys.is_some();
         let mut out = Vec::with_capacity(page.len() * 700);
-        let mut csv = csv::Writer::from_writer(if self.format == ExportFormat::Csv {
-            std::mem::take(&mut out)
-        } else {
-            Vec::new()
-        });
-        let mut field = Vec::with_capacity(256);
         for (i, row) in page.iter().enumerate() {
             let parsed = row.parse(self.narrative_keys.as_ref())?;
             let base_name = row.base_id.as_ref().and_then(|b| bases.get(b));
@@ -337,12 +352,13 @@ impl Job {
             );
             match self.format {
                 ExportFormat::Csv => {
-                    for cell in &cells {
-                        cell.write_csv(&mut field);
-                        csv.write_field(&field).map_err(ApiError::internal)?;
+                    for (n, cell) in cells.iter().enumerate() {
+                        if n > 0 {
+                            out.push(b',');
+                        }
+                        cell.write_csv(&mut out);
                     }
-                    csv.write_record(None::<&[u8]>)
-                        .map_err(ApiError::internal)?;
+                    out.push(b'\n');
                 }
                 ExportFormat::Ndjson => {
                     let object = Object {
@@ -373,11 +389,6 @@ impl Job {
                     out.push(b'}');
                 }
             }
-        }
-        if self.format == ExportFormat::Csv {
-            out = csv
-                .into_inner()
-                .map_err(|e| ApiError::internal(e.to_string()))?;
         }
         Ok(out)
     }

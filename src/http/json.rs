@@ -91,8 +91,63 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the JSON is nested more than {MAX_DEPTH} levels deep; no Basewatch body needs more than 4"
         )));
     }
+    if let Some(field) = nul_in(&value) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            field,
+            "must not contain a NUL character (U+0000)",
+        )]));
+    }
     serde_path_to_error::deserialize(value).map_err(json_error)
 }
+
+/// The path (`comment`, `victims.nationalities[1]`) of the first string, or
+/// object key, holding a NUL character. No text Basewatch keeps has one, and
+/// PostgreSQL cannot store one in `text`: refused here, for every body, before
+/// any handler runs, so both backends answer the same 422.
+fn nul_in(value: &serde_json::Value) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &mut String) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(key, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                // A key is named as sent, shortened and with its NUL made visible.
+                path.extend(key.chars().take(MAX_KEY_CHARS).map(|c| match c {
+                    '\0' => char::REPLACEMENT_CHARACTER,
+                    c => c,
+                }));
+                let found = key.contains('\0') || walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(value, &mut path).then(|| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        }
+    })
+}
+
+/// How much of an object key a problem repeats.
+const MAX_KEY_CHARS: usize = 64;
 
 /// Deepest nesting a body may have (serde_json stops at 128 on its own).
 pub const MAX_DEPTH: usize = 16;
@@ -171,6 +226,34 @@ mod tests {
         let e = &errors(r#"{"email": "a@b.c", "age": 3, "role": "admin"}"#)[0];
         assert_eq!(e.field, "role");
         assert!(e.message.contains("unknown field `role`"), "{}", e.message);
+    }
+
+    #[test]
+    fn names_the_string_holding_a_nul() {
+        let e = &errors("{\"email\": \"a\\u0000@b.c\", \"age\": 3}")[0];
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("email", "must not contain a NUL character (U+0000)")
+        );
+        let nul = |body: &str| nul_in(&serde_json::from_str(body).unwrap());
+        assert_eq!(
+            nul(r#"{"a": {"b": ["x", "y\u0000"]}}"#).as_deref(),
+            Some("a.b[1]")
+        );
+        assert_eq!(
+            nul(r#"{"a": [{"c": 1}, {"d\u0000": 1}]}"#).as_deref(),
+            Some("a[1].d\u{fffd}")
+        );
+        assert_eq!(nul(r#""\u0000""#).as_deref(), Some("body"));
+        assert_eq!(nul(r#"{"a": "x", "b": ["\u0001", 0]}"#), None);
+    }
+
+    #[test]
+    fn lone_surrogates_are_malformed_json() {
+        assert!(matches!(
+            parse::<Login>(br#"{"email": "\ud800", "age": 3}"#),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]

@@ -5,12 +5,16 @@ mod client;
 mod json;
 mod middleware;
 mod pagination;
+mod query;
+mod query_guard;
 mod routes_table;
 
 pub use client::client_address;
 pub use json::{BodyLimit, DEFAULT_BODY_LIMIT, JsonObject, ValidJson, json_error, parse};
 pub use middleware::{cors, problem_details};
 pub use pagination::{Cursor, Page, PageQuery};
+pub use query::{Query, parse_query};
+pub use query_guard::refuse_nul_in_query;
 pub use routes_table::{RouteTable, fallback};
 
 use actix_web::web;

@@ -15,7 +15,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(format = Uuid)]
+    #[param(format = Uuid, min_length = 1)]
     pub cursor: Option<String>,
 }
 

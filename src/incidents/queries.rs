@@ -129,16 +129,20 @@ impl Cursor {
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?)
             .map_err(|_| invalid())?;
         let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+        // A forged time outside the dates Basewatch records (PostgreSQL cannot even
+        // bind one before 4713 BC) is refused like any other forgery.
         let occurred_at = micros
             .parse::<i64>()
             .ok()
             .and_then(chrono::DateTime::from_timestamp_micros)
+            .filter(|t| crate::domain::check_date(t.date_naive()).is_ok())
             .ok_or_else(invalid)?
             .naive_utc();
-        uuid::Uuid::parse_str(id).map_err(|_| invalid())?;
+        // Ids are stored hyphenated and lower case: compare with that form only.
+        let id = uuid::Uuid::parse_str(id).map_err(|_| invalid())?;
         Ok(Self {
             occurred_at,
-            id: id.to_owned(),
+            id: id.hyphenated().to_string(),
         })
     }
 }

@@ -18,7 +18,9 @@ use crate::auth::policy::{self, Action as Permission};
 use crate::db::{self, DbConnection};
 use crate::domain::parse_id;
 use crate::error::ApiError;
-use crate::http::{IfMatch, JsonObject, Page, PageQuery, ValidJson, etag, if_match, query_uuid};
+use crate::http::{
+    IfMatch, JsonObject, Page, PageQuery, Query, ValidJson, etag, if_match, query_time, query_uuid,
+};
 use crate::state::AppState;
 
 /// The answer carrying one incident, with its ETag.
@@ -191,13 +193,16 @@ pub struct IncidentListQuery {
     pub reported_by_me: Option<bool>,
     /// `min_lon,min_lat,max_lon,max_lat` (WGS 84, as in GeoJSON), `min_lat` at most
     /// `max_lat`; may cross the antimeridian (`min_lon` > `max_lon`).
+    // The pattern is BBOX_PATTERN (attributes take literals only; a test compares).
     #[param(
         example = "21.0,42.3,21.4,42.8",
-        pattern = r"^-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?),-?(?:180(?:\\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\\.[0-9]+)?),-?(?:90(?:\\.0+)?|[0-8]?[0-9](?:\\.[0-9]+)?)$"
+        pattern = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$"
     )]
     pub bbox: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -208,8 +213,8 @@ impl IncidentListQuery {
             mission_id: query_uuid(self.mission_id.as_deref(), "mission_id")?,
             base_id: query_uuid(self.base_id.as_deref(), "base_id")?,
             status: self.status,
-            occurred_from: self.occurred_from.map(|t| t.naive_utc()),
-            occurred_to: self.occurred_to.map(|t| t.naive_utc()),
+            occurred_from: query_time(self.occurred_from, "occurred_from")?,
+            occurred_to: query_time(self.occurred_to, "occurred_to")?,
             exploitation_type: self.exploitation_type,
             consent_assessment: self.consent_assessment,
             reported_by_me: self.reported_by_me.unwrap_or(false),
@@ -219,21 +224,53 @@ impl IncidentListQuery {
     }
 }
 
-fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
-    let invalid =
-        || ApiError::BadRequest("bbox must be min_lon,min_lat,max_lon,max_lat in degrees".into());
-    let parts: Vec<f64> = raw
-        .split(',')
-        .map(|p| p.trim().parse::<f64>().map_err(|_| invalid()))
-        .collect::<Result<_, _>>()?;
+/// The grammar of `bbox`, in the OpenAPI document: four decimal numbers (no
+/// exponent, no `+`, no spaces), longitudes within ±180 and latitudes within ±90.
+/// `parse_bbox` accepts exactly these strings (and refuses `min_lat > max_lat`).
+pub const BBOX_PATTERN: &str = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$";
+
+/// One coordinate of a bbox as `BBOX_PATTERN` writes it: an optional `-`, at
+/// most `int_digits` digits (three only as 1xx), an optional `.` and digits, and
+/// within `limit` degrees.
+fn bbox_number(raw: &str, longitude: bool) -> Option<f64> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    let (int, frac) = match digits.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (digits, None),
+    };
+    let int_ok = match int.len() {
+        1 | 2 => true,
+        3 => longitude && int.starts_with('1'),
+        _ => false,
+    };
+    if !int_ok
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || frac.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let value: f64 = raw.parse().ok()?;
+    let limit = if longitude { 180.0 } else { 90.0 };
+    (-limit..=limit).contains(&value).then_some(value)
+}
+
+pub fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
+    let invalid = || {
+        ApiError::BadRequest(
+            "bbox must be min_lon,min_lat,max_lon,max_lat in decimal degrees (e.g. 21.0,42.3,21.4,42.8), \
+             longitudes within ±180, latitudes within ±90, min_lat at most max_lat"
+                .into(),
+        )
+    };
+    let parts: Vec<&str> = raw.split(',').collect();
     let [min_lon, min_lat, max_lon, max_lat] = parts[..] else {
         return Err(invalid());
     };
-    let lon_ok = |v: f64| (-180.0..=180.0).contains(&v);
-    let lat_ok = |v: f64| (-90.0..=90.0).contains(&v);
-    if !(lon_ok(min_lon) && lon_ok(max_lon) && lat_ok(min_lat) && lat_ok(max_lat))
-        || min_lat > max_lat
-    {
+    let lon = |p: &str| bbox_number(p, true).ok_or_else(invalid);
+    let lat = |p: &str| bbox_number(p, false).ok_or_else(invalid);
+    let (min_lon, min_lat, max_lon, max_lat) =
+        (lon(min_lon)?, lat(min_lat)?, lon(max_lon)?, lat(max_lat)?);
+    if min_lat > max_lat {
         return Err(invalid());
     }
     Ok(BoundingBox {
@@ -260,7 +297,7 @@ fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
 pub async fn list_incidents(
     state: web::Data<AppState>,
     user: CurrentUser,
-    query: web::Query<IncidentListQuery>,
+    query: Query<IncidentListQuery>,
 ) -> Result<web::Json<Page<Incident>>, ApiError> {
     let q = query.into_inner();
     let limit = PageQuery {
@@ -405,5 +442,91 @@ mod tests {
         for bad in ["", "1,2,3", "a,b,c,d", "0,50,1,40", "0,0,0,91", "1,2,3,4,5"] {
             assert!(parse_bbox(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The document's pattern and the server agree on every string but one kind:
+    /// a pattern-valid box with min_lat > max_lat, which only the server refuses.
+    #[test]
+    fn the_bbox_pattern_is_what_the_server_accepts() {
+        let pattern = regex_lite::Regex::new(BBOX_PATTERN).unwrap();
+        let numbers = [
+            "0", "-0", "1", "09", "21.0", "42.8", "-72.34", "90", "90.0", "90.5", "-90", "91",
+            "99", "100", "179.99", "180", "180.0", "180.01", "-180", "181", "199", "200", "1000",
+            "1.", ".5", "+1", "1e1", "inf", "NaN", " 1", "1 ", "--1", "1\\x0", "١", "1.5.5", "",
+            "0x1",
+        ];
+        let mut agreed = 0;
+        for a in numbers {
+            for b in numbers {
+                for raw in [
+                    format!("{a},{b},{a},{b}"),
+                    format!("{b},{a},{b},{a}"),
+                    format!("{a},0,{b},0"),
+                ] {
+                    let server = parse_bbox(&raw).is_ok();
+                    let document = pattern.is_match(&raw);
+                    assert_eq!(
+                        server, document,
+                        "{raw:?}: server {server}, document {document}"
+                    );
+                    agreed += 1;
+                }
+            }
+        }
+        assert_eq!(agreed, numbers.len() * numbers.len() * 3);
+        // The README's example, and the forgery the old double-escaped pattern let through.
+        assert!(
+            pattern.is_match("21.0,42.3,21.4,42.8") && parse_bbox("21.0,42.3,21.4,42.8").is_ok()
+        );
+        assert!(!pattern.is_match("1\\x0,2,3,4") && parse_bbox("1\\x0,2,3,4").is_err());
+        assert!(pattern.is_match("0,50,1,40") && parse_bbox("0,50,1,40").is_err());
+        // The document states this very pattern for the list and the export.
+        let documented = |params: Vec<utoipa::openapi::path::Parameter>| {
+            let bbox = params.into_iter().find(|p| p.name == "bbox").unwrap();
+            serde_json::to_value(bbox.schema).unwrap()["pattern"].clone()
+        };
+        for params in [
+            <IncidentListQuery as IntoParams>::into_params(|| None),
+            <crate::exports::ExportQuery as IntoParams>::into_params(|| None),
+        ] {
+            assert_eq!(documented(params), BBOX_PATTERN);
+        }
+    }
+
+    #[test]
+    fn forged_cursors_are_refused() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let at = chrono::NaiveDate::from_ymd_opt(2024, 1, 10)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        assert_eq!(
+            Cursor::decode(&Cursor::encode(at, &id)).unwrap(),
+            Cursor {
+                occurred_at: at,
+                id: id.clone()
+            }
+        );
+        use base64::Engine;
+        let forge = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        for forged in [
+            String::new(),
+            "!!".into(),
+            forge(&format!("-210000000000000000:{id}")),
+            forge(&format!("{}:{id}", i64::MIN)),
+            forge(&format!("{}:{id}", i64::MAX)),
+            forge(&format!("253402300800000000:{id}")),
+            forge("1704880800000000:not-a-uuid"),
+            forge("1704880800000000"),
+            forge("1704880800000000:\u{0}"),
+        ] {
+            assert!(Cursor::decode(&forged).is_err(), "{forged}");
+        }
+        let braced = Cursor::decode(&forge(&format!(
+            "1704880800000000:{{{}}}",
+            id.to_uppercase()
+        )))
+        .unwrap();
+        assert_eq!(braced.id, id, "the stored form of the id");
     }
 }

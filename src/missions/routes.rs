@@ -40,7 +40,7 @@ fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
 pub async fn list_missions(
     state: web::Data<AppState>,
     _user: CurrentUser,
-    page: web::Query<PageQuery>,
+    page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Mission>>, ApiError> {
     let (limit, cursor) = (page.limit()?, page.cursor()?);
     let items = db::run(&state.pool, move |conn| {
@@ -181,7 +181,7 @@ pub async fn list_bases(
     state: web::Data<AppState>,
     _user: CurrentUser,
     id: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Base>>, ApiError> {
     let id = parse_id(&id, "mission")?;
     let (limit, cursor) = (page.limit()?, page.cursor()?);
@@ -333,7 +333,7 @@ pub async fn list_deployments(
     state: web::Data<AppState>,
     _user: CurrentUser,
     id: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Deployment>>, ApiError> {
     let id = parse_id(&id, "base")?;
     let (limit, cursor) = (page.limit()?, page.cursor()?);

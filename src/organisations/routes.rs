@@ -69,7 +69,7 @@ pub async fn create_organisation(
 pub async fn list_organisations(
     state: web::Data<AppState>,
     _admin: Admin,
-    page: web::Query<PageQuery>,
+    page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Organisation>>, ApiError> {
     let (limit, cursor) = (page.limit()?, page.cursor()?);
     let rows = db::run(&state.pool, move |conn| {

@@ -111,7 +111,7 @@ pub async fn get_incident_stats(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: CurrentUser,
-    query: web::Query<StatsQuery>,
+    query: crate::http::Query<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if !policy::allows(user.role, Permission::ReadAggregates) {
         return Err(ApiError::Forbidden(

@@ -104,7 +104,7 @@ pub struct UserListQuery {
 pub async fn list_users(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<UserListQuery>,
+    query: crate::http::Query<UserListQuery>,
 ) -> Result<web::Json<Page<User>>, ApiError> {
     let query = query.into_inner();
     let page = PageQuery {

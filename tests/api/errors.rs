@@ -16,6 +16,7 @@ crate::scenarios![
     responses_carry_request_ids_and_no_store,
     over_long_targets_are_414_problems,
     over_large_headers_are_431_problems,
+    hostile_query_values_are_400_naming_the_parameter,
 ];
 
 async fn unknown_routes_are_404_problems(backend: Backend) {
@@ -281,4 +282,56 @@ async fn over_large_headers_are_431_problems(backend: Backend) {
         )
         .await;
     assert_eq!(res.expect(200)["id"], admin.id.as_str());
+}
+
+/// Values a client may choose freely in a query string: a 400 problem that names
+/// the parameter, never a 500, on the routes whose queries go through `http::Query`.
+async fn hostile_query_values_are_400_naming_the_parameter(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let analyst = app.seed_user(Role::Analyst);
+    for (user, query, name) in [
+        (&analyst, "incidents?limit=0", "limit"),
+        (&analyst, "incidents?limit=201", "limit"),
+        (&analyst, "incidents?limit=-1", "limit"),
+        (&analyst, "incidents?limit=9223372036854775808", "limit"),
+        (&analyst, "incidents?limit=1e308", "limit"),
+        (&analyst, "incidents?limit=", "limit"),
+        (&analyst, "incidents?limit=1&limit=2", "limit"),
+        (&analyst, "incidents?cursor=", "cursor"),
+        (&analyst, "incidents?status=", "status"),
+        (&analyst, "incidents?reported_by_me=yes", "reported_by_me"),
+        (&analyst, "incidents?occurred_from=", "occurred_from"),
+        (&analyst, "incidents?occurred_from=1e308", "occurred_from"),
+        (&analyst, "incidents?mission_id=%ED%A0%80", "mission_id"),
+        (&analyst, "incidents?bbox=1e308,0,0,0", "bbox"),
+        (&analyst, "exports/incidents?format=", "format"),
+        (&admin, "audit?from=yesterday", "from"),
+        (&admin, "audit?to=-5000-01-01T00:00:00Z", "to"),
+        (&admin, "audit?actor_id=x", "actor_id"),
+        (&admin, "audit?limit=0", "limit"),
+        (&admin, "audit?cursor=", "cursor"),
+    ] {
+        let problem = app
+            .get(&format!("/api/v1/{query}"), Some(&user.token))
+            .await
+            .expect(400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains(name),
+            "{query}: {problem}"
+        );
+    }
+    // Long and odd free-text filters are filters like any other: nothing matches.
+    for query in [
+        format!("action={}", "x".repeat(4000)),
+        "action=%E2%80%AE%F0%9F%92%A9".to_owned(),
+        "entity_id=%27%20OR%201%3D1%20--".to_owned(),
+        "action=".to_owned(),
+    ] {
+        let page = app
+            .get(&format!("/api/v1/audit?{query}"), Some(&admin.token))
+            .await
+            .expect(200);
+        assert_eq!(page["items"], json!([]), "{query}");
+    }
 }

@@ -14,6 +14,7 @@ crate::scenarios![
     htcds_column_names,
     partners_export_only_their_organisation_without_narratives,
     exports_are_refused_to_other_roles_and_bad_parameters,
+    every_filter_is_checked_before_the_response_starts,
 ];
 
 async fn export(w: &World, user: &TestUser, query: &str) -> Response {
@@ -298,4 +299,78 @@ async fn exports_are_refused_to_other_roles_and_bad_parameters(backend: Backend)
     assert_eq!(items[1]["details"]["completed"], true);
     assert_eq!(items[1]["details"]["filters"]["schema"], "htcds");
     assert_eq!(items[0]["details"]["filters"]["format"], "geojson");
+}
+
+/// A bad filter is a 400 problem before anything streams: never 200 headers and
+/// then an aborted body. Nothing ran, so nothing was audited as exported.
+async fn every_filter_is_checked_before_the_response_starts(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    let long = "x".repeat(2000);
+    let cases = [
+        (
+            "format=csv&occurred_from=-5000-01-01T00:00:00Z",
+            "occurred_from",
+        ),
+        (
+            "format=ndjson&occurred_to=%2B10000-01-01T00:00:00Z",
+            "occurred_to",
+        ),
+        (
+            "format=geojson&occurred_from=1900-01-01T00:00:00Z",
+            "occurred_from",
+        ),
+        ("format=csv&occurred_to=yesterday", "occurred_to"),
+        ("format=csv&mission_id=not-a-uuid", "mission_id"),
+        (&*format!("format=csv&base_id={long}"), "base_id"),
+        ("format=csv&base_id=%00", "base_id"),
+        ("format=csv&status=draft", "draft"),
+        ("format=csv&status=archived", "status"),
+        ("format=csv&exploitation_type=%3D1%2B1", "exploitation_type"),
+        ("format=csv&bbox=21.0,42.3,21.4", "bbox"),
+        ("format=csv&bbox=21.0,42.8,21.4,42.3", "bbox"),
+        ("format=csv&hxl=maybe", "hxl"),
+        ("format=ndjson&hxl=true", "hxl"),
+        ("format=csv&schema=odk", "schema"),
+        ("format=csv&format=ndjson", "format"),
+        ("format=xlsx", "format"),
+        ("format=csv&cursor=abc", "cursor"),
+    ];
+    for (query, name) in cases {
+        let res = w
+            .app
+            .get(
+                &format!("/api/v1/exports/incidents?{query}"),
+                Some(&analyst.token),
+            )
+            .await;
+        let problem = res.expect(400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains(name),
+            "{query}: {problem}"
+        );
+        assert!(res.header("content-disposition").is_none(), "{query}");
+    }
+    // The same export with good filters runs, and is the only one audited.
+    export(
+        &w,
+        &analyst,
+        "format=csv&occurred_from=2024-01-01T00:00:00Z",
+    )
+    .await;
+    let mut audited = 0;
+    for _ in 0..50 {
+        audited = w.app.count("audit_log WHERE action = 'incidents.exported'");
+        if audited > 0 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        (
+            audited,
+            w.app.count("audit_log WHERE action = 'incidents.exported'")
+        ),
+        (1, 1)
+    );
 }

@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod errors;
 mod exports;
+mod hostile_input;
 mod incidents;
 mod matrix;
 mod operations;
@@ -86,6 +87,7 @@ fn main() {
         audit::scenarios(),
         stats::scenarios(),
         exports::scenarios(),
+        hostile_input::scenarios(),
         analysis::scenarios(),
         releases::scenarios(),
     ]

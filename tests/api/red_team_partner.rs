@@ -2,13 +2,16 @@
 //! beyond section 1, each through the HTTP API.
 
 use basewatch::domain::Role;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::Backend;
 use crate::releases::build_on;
 use crate::stats::fixture;
 
-crate::scenarios![the_list_of_releases_does_not_time_their_builds];
+crate::scenarios![
+    the_list_of_releases_does_not_time_their_builds,
+    a_base_without_troops_has_zero_troops_not_minus_zero,
+];
 
 /// Months built one after another in one run: the time each was built would
 /// show how long the one before took, and that grows with its exact number of
@@ -39,5 +42,86 @@ async fn the_list_of_releases_does_not_time_their_builds(backend: Backend) {
             // Built just now: the day, midnight UTC (a run across midnight gives two days).
             assert!(built_at == before || built_at == after, "{built_at}");
         }
+    }
+}
+
+/// A base added after the deployments were recorded, and so without troops:
+/// its strength is 0 in JSON, CSV and the analysis (it was `-0.0` and, in the
+/// CSV, `-0`, a cell starting with a minus sign).
+async fn a_base_without_troops_has_zero_troops_not_minus_zero(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    let app = &w.app;
+    let base = app
+        .post(
+            &format!("/api/v1/missions/{}/bases", w.mission),
+            Some(&w.admin.token),
+            &json!({"name": "Film City", "latitude": 42.65, "longitude": 21.15}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(build_on(app, "2024-03-15").len(), 321);
+    let partner = app.seed_user(Role::Partner);
+    let query = format!(
+        "group_by=base,month&base_id={base}&occurred_from=2024-01-01T00:00:00Z&occurred_to=2024-03-01T00:00:00Z"
+    );
+    for (user, scope) in [(&partner, "release"), (&analyst, "all")] {
+        let body = app
+            .get(
+                &format!("/api/v1/stats/incidents?{query}&scope={scope}"),
+                Some(&user.token),
+            )
+            .await
+            .expect(200);
+        let cells = body["cells"].as_array().unwrap();
+        // The release has the base's cell in both months, zeros included; the exact count may have none.
+        assert_eq!(
+            cells.len(),
+            if scope == "release" { 2 } else { cells.len() }
+        );
+        for cell in cells {
+            let troops = cell["troop_strength"].as_f64().unwrap();
+            assert!(troops == 0.0 && troops.is_sign_positive(), "{cell}");
+        }
+        let csv = app
+            .get(
+                &format!("/api/v1/stats/incidents?{query}&scope={scope}&format=csv"),
+                Some(&user.token),
+            )
+            .await;
+        assert_eq!(csv.status, 200);
+        let text = String::from_utf8(csv.body.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), cells.len() + 1, "{text}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.split(',').any(|f| f.starts_with('-'))),
+            "{text}"
+        );
+    }
+    let analysis = app
+        .get(
+            &format!(
+                "/api/v1/analysis/deployment-effect?mission_id={}",
+                w.mission
+            ),
+            Some(&partner.token),
+        )
+        .await
+        .expect(200);
+    let series = analysis["bases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["base_id"] == base.as_str())
+        .expect("the new base has a series");
+    let months = series["months"].as_array().unwrap();
+    assert!(!months.is_empty());
+    for month in months {
+        let troops = month["troop_strength"].as_f64().unwrap();
+        assert!(troops == 0.0 && troops.is_sign_positive(), "{month}");
     }
 }

@@ -4,13 +4,15 @@
 use basewatch::domain::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::Backend;
+use crate::helpers::{Backend, TestApp, TestUser};
+use crate::incidents::create;
 use crate::releases::build_on;
 use crate::stats::fixture;
 
 crate::scenarios![
     the_list_of_releases_does_not_time_their_builds,
     a_base_without_troops_has_zero_troops_not_minus_zero,
+    huge_perpetrator_counts_do_not_break_anyones_export,
 ];
 
 /// Months built one after another in one run: the time each was built would
@@ -123,5 +125,77 @@ async fn a_base_without_troops_has_zero_troops_not_minus_zero(backend: Backend) 
     for month in months {
         let troops = month["troop_strength"].as_f64().unwrap();
         assert!(troops == 0.0 && troops.is_sign_positive(), "{month}");
+    }
+}
+
+/// A partner in an NGO organisation of its own.
+async fn ngo_partner(app: &TestApp, admin: &TestUser) -> TestUser {
+    let org = app
+        .post(
+            "/api/v1/organisations",
+            Some(&admin.token),
+            &json!({"name": format!("NGO {}", uuid::Uuid::new_v4()), "kind": "ngo"}),
+        )
+        .await
+        .expect(201);
+    app.seed_user_in(Role::Partner, org["id"].as_str().unwrap())
+}
+
+/// A partner plants a report whose perpetrator counts add up past u32: the
+/// export summed them in u32, panicked mid-stream (the analyst's export of
+/// every organisation broke off after its header) or, built for release,
+/// wrapped to a wrong number.
+async fn huge_perpetrator_counts_do_not_break_anyones_export(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    let app = &w.app;
+    let partner = ngo_partner(app, &w.admin).await;
+    let planted = create(
+        app,
+        &partner,
+        &json!({
+            "mission_id": w.mission, "occurred_at": "2024-01-15T10:00:00Z",
+            "latitude": 42.36, "longitude": 21.25, "victims": {"count": 1}, "submit": true,
+            "perpetrators": [
+                {"affiliation": "un_military", "count": 4_000_000_000u32},
+                {"affiliation": "contractor", "count": 4_000_000_000u32},
+            ],
+        }),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The partner exports its own organisation's one report; the analyst every one.
+    let every = app
+        .get("/api/v1/stats/incidents", Some(&analyst.token))
+        .await
+        .expect(200)["total"]["incidents"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(every > 1);
+    for (user, rows) in [(&partner, 1), (&analyst, every)] {
+        let res = app
+            .get("/api/v1/exports/incidents?format=ndjson", Some(&user.token))
+            .await;
+        assert_eq!(res.status, 200);
+        let text = String::from_utf8(res.body.clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), rows, "{text}");
+        let row = lines.iter().find(|r| r["id"] == planted.as_str()).unwrap();
+        assert_eq!(row["perpetrators"], 8_000_000_000i64);
+        let csv = app
+            .get(
+                "/api/v1/exports/incidents?format=csv&schema=htcds",
+                Some(&user.token),
+            )
+            .await;
+        assert_eq!(csv.status, 200);
+        let text = String::from_utf8(csv.body.clone()).unwrap();
+        assert_eq!(text.lines().count(), rows + 1, "{text}");
+        assert!(text.contains(",8000000000,"), "{text}");
     }
 }

@@ -394,11 +394,15 @@ pub fn record<'a>(
                 .filter_map(|p| p.contingent_country.as_deref())
                 .collect(),
         ),
-        c.perpetrators
-            .iter()
-            .filter_map(|p| p.count)
-            .sum::<u32>()
-            .into(),
+        // In i64: each count may be up to u32::MAX, and a u32 sum of two of them
+        // overflowed (a panic that cut the export off, or a wrong number).
+        Cell::Int(
+            c.perpetrators
+                .iter()
+                .filter_map(|p| p.count)
+                .map(i64::from)
+                .sum(),
+        ),
         c.source.as_ref().map(|s| s.source_type.as_str()).into(),
         c.source.as_ref().map(|s| s.reliability.as_str()).into(),
         c.source.as_ref().map(|s| u32::from(s.credibility)).into(),

@@ -82,6 +82,9 @@ pub struct Coverage {
 pub struct ReleaseSummary {
     #[schema(example = "2024-06")]
     pub month: String,
+    /// The day it was built (midnight UTC), never finer: months built one
+    /// after the other would otherwise show how long each took, and that grows
+    /// with the month's exact number of incidents.
     pub built_at: chrono::NaiveDateTime,
     /// The privacy-loss budget this month's release spent.
     pub epsilon: f64,
@@ -89,7 +92,7 @@ pub struct ReleaseSummary {
 }
 
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ReleaseSummary>> {
-    releases::table
+    let mut items: Vec<ReleaseSummary> = releases::table
         .select((
             releases::month,
             releases::built_at,
@@ -97,7 +100,11 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ReleaseSummary>> {
             releases::mechanism,
         ))
         .order(releases::month)
-        .load(conn)
+        .load(conn)?;
+    for item in &mut items {
+        item.built_at = item.built_at.date().and_time(chrono::NaiveTime::MIN);
+    }
+    Ok(items)
 }
 
 /// What releases say about their noise, for the `privacy` of an answer.

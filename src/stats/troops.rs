@@ -38,7 +38,9 @@ pub fn monthly_strength(
                 0.0
             }
         })
-        .sum();
+        // From +0.0: an empty `sum()` of f64 is -0.0, which reached JSON and CSV
+        // as `-0.0` / `-0` for a base without deployments.
+        .fold(0.0, |total, n| total + n);
     troop_days / days
 }
 
@@ -77,5 +79,8 @@ mod tests {
         assert_eq!(monthly_strength(&deployments, |b| b == "a", may), 3000.0);
         let dec_2003 = month_start("2003-12").unwrap();
         assert_eq!(monthly_strength(&deployments, |_| true, dec_2003), 0.0);
+        // No deployment at all: +0.0, never -0.0 (which prints as `-0`).
+        let none = monthly_strength(&deployments, |b| b == "c", june);
+        assert!(none == 0.0 && none.is_sign_positive(), "{none}");
     }
 }

@@ -16,6 +16,7 @@ mod incidents;
 mod matrix;
 mod operations;
 mod organisations;
+mod red_team_partner;
 mod reference;
 mod releases;
 mod review;
@@ -90,6 +91,7 @@ fn main() {
         hostile_input::scenarios(),
         analysis::scenarios(),
         releases::scenarios(),
+        red_team_partner::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -388,6 +388,14 @@ fn rotate_data_key() -> Result<(), String> {
     let started = std::time::Instant::now();
     let report = crate::incidents::rotation::reseal_all(&mut conn, &settings.data_keys)
         .map_err(|e| e.to_string())?;
+    // The WAL file still holds page images from before the rotation (old sealed
+    // text) until it is overwritten: copy it back and empty it. A reader of a
+    // running server may keep it from emptying; the next checkpoints overwrite it.
+    if let DbConnection::Sqlite(_) = conn {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(|e| e.to_string())?;
+    }
     println!(
         "re-sealed {} narratives, {} override reasons and {} history comments, and keyed {} content hashes, \
          under data key {} in {:.1} s ({} changed meanwhile and were re-read); \

@@ -16,6 +16,7 @@ mod incidents;
 mod matrix;
 mod operations;
 mod organisations;
+mod red_team_storage;
 mod reference;
 mod releases;
 mod review;
@@ -90,6 +91,7 @@ fn main() {
         hostile_input::scenarios(),
         analysis::scenarios(),
         releases::scenarios(),
+        red_team_storage::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -337,10 +337,25 @@ fn create_user(
         email,
         name,
         role,
-        organisation_id: OrganisationId::from_db(organisation.id),
+        organisation_id: OrganisationId::from_db(organisation.id.clone()),
         password,
     };
-    let id = users::create_account(&mut conn, &user).map_err(|e| match e {
+    // Audited like an admin's creation through the API, with no actor: an
+    // account made from the server's shell must leave a trace in the log too.
+    let created = crate::db::in_transaction(&mut conn, |conn| {
+        let id = users::create_account(conn, &user)?;
+        crate::audit::Entry::new(crate::audit::Action::UserCreated)
+            .on("user", id.as_str())
+            .details(serde_json::json!({
+                "email": user.email.as_str(),
+                "role": user.role,
+                "organisation_id": organisation.id,
+                "via": "basewatch user create",
+            }))
+            .write(conn)?;
+        Ok::<_, crate::error::ApiError>(id)
+    });
+    let id = created.map_err(|e| match e {
         crate::error::ApiError::Validation(errors) => errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))

@@ -18,6 +18,7 @@ use crate::sealing::raw_database_text;
 crate::scenarios![
     edits_and_a_rotation_leave_no_old_sealed_text_in_the_copy,
     an_anchor_is_not_satisfied_by_a_decoy_beside_a_rewritten_chain,
+    an_account_made_from_the_shell_is_audited,
 ];
 
 /// The sealed narratives as stored: (incident id, ciphertext, key id).
@@ -201,4 +202,39 @@ fn sql_text(value: &Option<String>) -> String {
         Some(v) => format!("'{v}'"),
         None => "NULL".to_owned(),
     }
+}
+
+async fn an_account_made_from_the_shell_is_audited(backend: Backend) {
+    let app = helpers::spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let out = crate::users::create_with_cli(
+        &app,
+        &[
+            "--email",
+            "shell-admin@example.org",
+            "--role",
+            "admin",
+            "--org",
+            "Shell Oversight",
+        ],
+        "violet tractor juggles nine quiet lanterns",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = app
+        .get("/api/v1/audit?action=user.created", Some(&admin.token))
+        .await
+        .expect(200);
+    let rows = log["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{log}");
+    assert_eq!(rows[0]["actor_id"], serde_json::Value::Null);
+    assert_eq!(rows[0]["entity_type"], "user");
+    assert_eq!(rows[0]["details"]["email"], "shell-admin@example.org");
+    assert_eq!(rows[0]["details"]["role"], "admin");
+    assert_eq!(rows[0]["details"]["via"], "basewatch user create");
+    let verified = verify_url(&url_string(&app.database_url), &[]);
+    assert!(verified.status.success(), "{}", verified.stderr);
 }

@@ -429,6 +429,12 @@ fn rotate_data_key() -> Result<(), String> {
 fn verify_audit(anchor: Option<(i64, String)>) -> Result<(), String> {
     use diesel::connection::SimpleConnection;
     let url = config::database_url_from_env()?;
+    // It reads only: a mistyped path must not leave an empty database behind.
+    if let db::DatabaseUrl::Sqlite(path) = &url
+        && !path.exists()
+    {
+        return Err(format!("no SQLite database at {}", path.display()));
+    }
     let mut conn = url
         .connect()
         .map_err(|e| format!("cannot connect to {}: {e}", url.display()))?;

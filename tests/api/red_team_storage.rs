@@ -19,6 +19,7 @@ crate::scenarios![
     edits_and_a_rotation_leave_no_old_sealed_text_in_the_copy,
     an_anchor_is_not_satisfied_by_a_decoy_beside_a_rewritten_chain,
     an_account_made_from_the_shell_is_audited,
+    audit_verify_creates_no_database,
 ];
 
 /// The sealed narratives as stored: (incident id, ciphertext, key id).
@@ -237,4 +238,34 @@ async fn an_account_made_from_the_shell_is_audited(backend: Backend) {
     assert_eq!(rows[0]["details"]["via"], "basewatch user create");
     let verified = verify_url(&url_string(&app.database_url), &[]);
     assert!(verified.status.success(), "{}", verified.stderr);
+}
+
+async fn audit_verify_creates_no_database(backend: Backend) {
+    let app = helpers::spawn_app(backend).await;
+    let (url, path) = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("bw-r3-none-{}", uuid::Uuid::new_v4()));
+            let path = dir.join("basewatch.db");
+            (format!("sqlite://{}", path.display()), Some(dir))
+        }
+        Backend::Postgres => {
+            let url = url_string(&app.database_url);
+            let base = url.rsplit_once('/').unwrap().0.to_owned();
+            (format!("{base}/bw_r3_no_such_database"), None)
+        }
+    };
+    let out = verify_url(&url, &[]);
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    if let Some(dir) = path {
+        assert!(
+            out.stderr.contains("no SQLite database at"),
+            "{}",
+            out.stderr
+        );
+        assert!(!dir.exists(), "audit verify created {}", dir.display());
+    }
+    // The app's own database verifies.
+    let ok = verify_url(&url_string(&app.database_url), &[]);
+    assert!(ok.status.success(), "{}", ok.stderr);
 }

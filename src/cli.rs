@@ -337,10 +337,25 @@ fn create_user(
         email,
         name,
         role,
-        organisation_id: OrganisationId::from_db(organisation.id),
+        organisation_id: OrganisationId::from_db(organisation.id.clone()),
         password,
     };
-    let id = users::create_account(&mut conn, &user).map_err(|e| match e {
+    // Audited like an admin's creation through the API, with no actor: an
+    // account made from the server's shell must leave a trace in the log too.
+    let created = crate::db::in_transaction(&mut conn, |conn| {
+        let id = users::create_account(conn, &user)?;
+        crate::audit::Entry::new(crate::audit::Action::UserCreated)
+            .on("user", id.as_str())
+            .details(serde_json::json!({
+                "email": user.email.as_str(),
+                "role": user.role,
+                "organisation_id": organisation.id,
+                "via": "basewatch user create",
+            }))
+            .write(conn)?;
+        Ok::<_, crate::error::ApiError>(id)
+    });
+    let id = created.map_err(|e| match e {
         crate::error::ApiError::Validation(errors) => errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))
@@ -388,6 +403,14 @@ fn rotate_data_key() -> Result<(), String> {
     let started = std::time::Instant::now();
     let report = crate::incidents::rotation::reseal_all(&mut conn, &settings.data_keys)
         .map_err(|e| e.to_string())?;
+    // The WAL file still holds page images from before the rotation (old sealed
+    // text) until it is overwritten: copy it back and empty it. A reader of a
+    // running server may keep it from emptying; the next checkpoints overwrite it.
+    if let DbConnection::Sqlite(_) = conn {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(|e| e.to_string())?;
+    }
     println!(
         "re-sealed {} narratives, {} override reasons and {} history comments, and keyed {} content hashes, \
          under data key {} in {:.1} s ({} changed meanwhile and were re-read); \
@@ -406,6 +429,12 @@ fn rotate_data_key() -> Result<(), String> {
 fn verify_audit(anchor: Option<(i64, String)>) -> Result<(), String> {
     use diesel::connection::SimpleConnection;
     let url = config::database_url_from_env()?;
+    // It reads only: a mistyped path must not leave an empty database behind.
+    if let db::DatabaseUrl::Sqlite(path) = &url
+        && !path.exists()
+    {
+        return Err(format!("no SQLite database at {}", path.display()));
+    }
     let mut conn = url
         .connect()
         .map_err(|e| format!("cannot connect to {}: {e}", url.display()))?;

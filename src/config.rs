@@ -111,7 +111,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "BASEWATCH_DATA_DIR",
         "./data",
-        "where the SQLite file and the development JWT secret live",
+        "where the SQLite file and the development JWT secret and data key live",
     ),
     (
         "BASEWATCH_BIND",
@@ -151,7 +151,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "BASEWATCH_DATA_KEY",
         "generated in development",
-        "AES-256 key sealing narratives at rest, 64 hex characters; required in production",
+        "AES-256 key sealing narratives, comments and override reasons at rest and keying content hashes, 64 hex characters; required in production",
     ),
     (
         "BASEWATCH_RETIRED_DATA_KEYS",
@@ -181,7 +181,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "BASEWATCH_REQUEST_TIMEOUT",
         "30",
-        "seconds to receive a request's headers or to wait for a database connection",
+        "seconds a client gets to send its request head (408 after)",
     ),
     (
         "BASEWATCH_TRUST_PROXY",

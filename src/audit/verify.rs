@@ -19,6 +19,8 @@ pub enum Finding {
     /// before it, but the next row follows that one directly; or it carries no
     /// chain columns although written after the chain began.
     Inserted { seq: Option<i64>, id: String },
+    /// Several rows claim the same place, so that a walk by place passes one by.
+    SharedPlace { seq: i64, id: String },
     /// Rows are missing before this one (`from..=to` by place, when known).
     Missing {
         from: i64,
@@ -47,6 +49,10 @@ impl std::fmt::Display for Finding {
             Finding::Inserted { seq: None, id } => write!(
                 f,
                 "row id {id} was inserted: it carries no chain columns but was written after the chain began"
+            ),
+            Finding::SharedPlace { seq, id } => write!(
+                f,
+                "row id {id} was inserted: it shares place seq {seq} with another row"
             ),
             Finding::Missing {
                 from,
@@ -166,6 +172,10 @@ pub fn verify(
     let mut previous: (i64, String) = (0, genesis(before.n, before.last_id.as_deref()));
     let mut before_previous: Option<(i64, String)> = None;
     let mut chained = 0i64;
+    // The anchor is checked on the row the walk reached at that place, never
+    // looked up apart from it: a row the walk does not link (a decoy carrying
+    // the anchored hash beside a rewritten chain) must not satisfy it.
+    let mut anchored: Option<String> = None;
     while let Some(row) = walk.next()? {
         let (Some(seq), Some(prev_hash), Some(stored)) = (row.seq, &row.prev_hash, &row.hash)
         else {
@@ -218,23 +228,38 @@ pub fn verify(
             }));
         }
         chained += 1;
+        if anchor.is_some_and(|(anchor_seq, _)| anchor_seq == seq) && anchored.is_none() {
+            anchored = Some(stored.clone());
+        }
         before_previous = Some(std::mem::replace(&mut previous, (seq, stored.clone())));
     }
-    if let Some((anchor_seq, anchor_hash)) = anchor {
-        let found: Option<Option<String>> = audit_log::table
-            .filter(audit_log::seq.eq(anchor_seq))
-            .select(audit_log::hash)
+    // Every chained row must have been walked: rows sharing a place (the
+    // unique index dropped on a copy) would otherwise hide one from the walk.
+    let stored_chained: i64 = audit_log::table
+        .filter(audit_log::seq.is_not_null())
+        .count()
+        .get_result(walk.conn)?;
+    if stored_chained != chained {
+        let shared: Option<(Option<i64>, Option<String>)> = audit_log::table
+            .filter(audit_log::seq.is_not_null())
+            .group_by(audit_log::seq)
+            .having(diesel::dsl::count_star().gt(1))
+            .select((audit_log::seq, diesel::dsl::max(audit_log::id)))
             .first(walk.conn)
             .optional()?;
-        match found {
-            Some(Some(hash)) if hash == anchor_hash => {}
-            other => {
-                return Ok(Err(Finding::AnchorMismatch {
-                    seq: anchor_seq,
-                    found: other.flatten(),
-                }));
-            }
-        }
+        let (seq, id) = shared.unwrap_or_default();
+        return Ok(Err(Finding::SharedPlace {
+            seq: seq.unwrap_or_default(),
+            id: id.unwrap_or_default(),
+        }));
+    }
+    if let Some((anchor_seq, anchor_hash)) = anchor
+        && anchored.as_deref() != Some(anchor_hash)
+    {
+        return Ok(Err(Finding::AnchorMismatch {
+            seq: anchor_seq,
+            found: anchored,
+        }));
     }
     Ok(Ok(Summary {
         chained,

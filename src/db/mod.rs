@@ -80,9 +80,13 @@ impl DatabaseUrl {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets readers work beside the one writer; the busy timeout makes
                 // writers queue instead of failing; foreign keys are off by default.
+                // Secure delete overwrites what an update or delete frees, so a copy
+                // of the file keeps no old sealed text (under a retired data key) or
+                // old content hash in its free space.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = ON;",
                 )
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))

@@ -491,13 +491,13 @@ async fn signed_in_refusals_stay_attributable_and_bounded(backend: Backend) {
 }
 
 /// `basewatch audit verify` on the app's database (or another).
-struct Verified {
-    status: std::process::ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Verified {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-fn verify_url(url: &str, args: &[&str]) -> Verified {
+pub(crate) fn verify_url(url: &str, args: &[&str]) -> Verified {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"))
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn")
@@ -519,7 +519,11 @@ fn verify(app: &TestApp, args: &[&str]) -> Verified {
 /// A copy of the app's audit log in a database of its own, with the
 /// protections removed, as someone holding a copy of the file (or a
 /// PostgreSQL superuser) would have it; `tamper` then changes it.
-fn tampered_copy(app: &TestApp, backend: Backend, tamper: &[String]) -> (TestDatabase, Verified) {
+pub(crate) fn tampered_copy(
+    app: &TestApp,
+    backend: Backend,
+    tamper: &[String],
+) -> (TestDatabase, Verified) {
     use basewatch::db::schema::audit_log as a;
     let rows: Vec<ChainRow> = app.db(|conn| {
         a::table
@@ -552,11 +556,12 @@ fn tampered_copy(app: &TestApp, backend: Backend, tamper: &[String]) -> (TestDat
     let unprotect = match backend {
         Backend::Sqlite => {
             "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; \
-             DROP TRIGGER audit_log_chained;"
+             DROP TRIGGER audit_log_chained; DROP INDEX audit_log_seq_key;"
         }
         Backend::Postgres => {
             "ALTER TABLE audit_log DISABLE TRIGGER ALL; \
-             ALTER TABLE audit_log DROP CONSTRAINT audit_log_chained;"
+             ALTER TABLE audit_log DROP CONSTRAINT audit_log_chained; \
+             DROP INDEX audit_log_seq_key;"
         }
     };
     conn.batch_execute(unprotect).unwrap();
@@ -572,7 +577,7 @@ fn tampered_copy(app: &TestApp, backend: Backend, tamper: &[String]) -> (TestDat
 }
 
 #[track_caller]
-fn assert_names(verified: &Verified, expected: &str) {
+pub(crate) fn assert_names(verified: &Verified, expected: &str) {
     assert!(!verified.status.success(), "{}", verified.stdout);
     assert!(
         verified.stderr.contains(expected),

@@ -17,6 +17,7 @@ mod matrix;
 mod operations;
 mod organisations;
 mod red_team_partner;
+mod red_team_storage;
 mod reference;
 mod releases;
 mod review;
@@ -92,6 +93,7 @@ fn main() {
         analysis::scenarios(),
         releases::scenarios(),
         red_team_partner::scenarios(),
+        red_team_storage::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -27,7 +27,7 @@ const REASON: &str = "Per Sgt. Dario Novak the women left freely";
 
 /// Everything the database holds as text, as a client of the database sees it:
 /// the raw SQLite file (and its WAL), or every PostgreSQL table as text.
-fn raw_database_text(app: &TestApp) -> String {
+pub(crate) fn raw_database_text(app: &TestApp) -> String {
     match &app.database_url {
         DatabaseUrl::Sqlite(path) => {
             app.db(|conn| {

@@ -582,7 +582,11 @@ fn basewatch_cli(app: &TestApp) -> std::process::Command {
     cmd
 }
 
-fn create_with_cli(app: &TestApp, args: &[&str], password: &str) -> std::process::Output {
+pub(crate) fn create_with_cli(
+    app: &TestApp,
+    args: &[&str],
+    password: &str,
+) -> std::process::Output {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = basewatch_cli(app)

@@ -110,8 +110,8 @@ enum UserCommand {
         #[arg(long)]
         org: String,
         /// The kind of organisation, when it is created: oversight_office, ngo or other
-        /// [default: oversight_office for an admin, other otherwise]. Admin accounts
-        /// belong only to oversight offices.
+        /// [default: oversight_office for an admin, reviewer or analyst, other
+        /// otherwise]. Those three roles belong only to oversight offices.
         #[arg(long, value_parser = |s: &str| s.parse::<OrganisationKind>())]
         org_kind: Option<OrganisationKind>,
     },
@@ -316,15 +316,13 @@ fn create_user(
     let email = Email::parse(email).map_err(|e| format!("--email {e}"))?;
     let name = DisplayName::parse(name).map_err(|e| format!("--name {e}"))?;
     let org_name = DisplayName::parse(org).map_err(|e| format!("--org {e}"))?;
-    let org_kind = org_kind.unwrap_or(match role {
-        Role::Admin => OrganisationKind::OversightOffice,
-        _ => OrganisationKind::Other,
+    let org_kind = org_kind.unwrap_or(if role.is_oversight_only() {
+        OrganisationKind::OversightOffice
+    } else {
+        OrganisationKind::Other
     });
-    if role == Role::Admin && org_kind != OrganisationKind::OversightOffice {
-        return Err(format!(
-            "--role admin: admin accounts belong only to oversight offices, not to an organisation of kind {}",
-            org_kind.as_str()
-        ));
+    if let Some(why) = users::misplaced(role, org_kind) {
+        return Err(format!("--role {role}: {why}"));
     }
     let password = Password::parse_strong(read_password(&email)?, &[email.as_str(), name.as_str()])
         .map_err(|e| format!("the password {e}"))?;

@@ -35,6 +35,12 @@ impl Role {
             Role::Partner => "partner",
         }
     }
+
+    /// Roles that see every organisation's incidents or accounts exactly, and so
+    /// belong only to oversight offices (`users::check_placement`).
+    pub fn is_oversight_only(self) -> bool {
+        matches!(self, Role::Admin | Role::Reviewer | Role::Analyst)
+    }
 }
 
 impl fmt::Display for Role {

@@ -213,24 +213,26 @@ pub fn check_changes(
     Ok(())
 }
 
-/// Admin accounts belong only to oversight offices: an admin manages every
-/// organisation's accounts and reads the audit log, which no partner
-/// organisation may. Checked on every create and change, by the command line,
-/// and by the migration that introduced the rule.
-pub fn check_admin_placement(
-    role: Role,
-    organisation_kind: OrganisationKind,
-) -> Result<(), ApiError> {
-    if role == Role::Admin && organisation_kind != OrganisationKind::OversightOffice {
-        return Err(ApiError::invalid(
-            "role",
+/// Admin, reviewer and analyst accounts belong only to oversight offices: an
+/// admin manages every organisation's accounts and reads the audit log;
+/// reviewers and analysts read every organisation's incidents exactly (the
+/// partner release exists because no partner organisation may). Checked on
+/// every create and change, by the command line, and by the migration that
+/// introduced the rule.
+pub fn check_placement(role: Role, organisation_kind: OrganisationKind) -> Result<(), ApiError> {
+    misplaced(role, organisation_kind).map_or(Ok(()), |why| Err(ApiError::invalid("role", why)))
+}
+
+/// Why `role` may not belong to an organisation of this kind, if it may not.
+pub fn misplaced(role: Role, organisation_kind: OrganisationKind) -> Option<String> {
+    (role.is_oversight_only() && organisation_kind != OrganisationKind::OversightOffice).then(
+        || {
             format!(
-                "admin accounts belong only to oversight offices; this organisation is of kind {}",
+                "{role} accounts belong only to oversight offices; this organisation is of kind {}",
                 organisation_kind.as_str()
-            ),
-        ));
-    }
-    Ok(())
+            )
+        },
+    )
 }
 
 /// The kind of an existing organisation; an unknown id is the caller's mistake.
@@ -251,7 +253,7 @@ pub fn create_account(
     conn: &mut crate::db::DbConnection,
     user: &NewUser,
 ) -> Result<UserId, ApiError> {
-    check_admin_placement(user.role, organisation_kind(conn, &user.organisation_id)?)?;
+    check_placement(user.role, organisation_kind(conn, &user.organisation_id)?)?;
     let hash = crate::auth::password::hash(&user.password).map_err(ApiError::internal)?;
     queries::insert(conn, user, &hash)
 }
@@ -282,13 +284,14 @@ mod tests {
     }
 
     #[test]
-    fn admins_belong_only_to_oversight_offices() {
+    fn oversight_roles_belong_only_to_oversight_offices() {
         use OrganisationKind::*;
         for role in Role::ALL {
             for kind in [OversightOffice, Ngo, Other] {
-                let allowed = role != Role::Admin || kind == OversightOffice;
+                let oversight = matches!(role, Role::Admin | Role::Reviewer | Role::Analyst);
+                let allowed = !oversight || kind == OversightOffice;
                 assert_eq!(
-                    check_admin_placement(role, kind).is_ok(),
+                    check_placement(role, kind).is_ok(),
                     allowed,
                     "{role} {kind:?}"
                 );

@@ -8,8 +8,8 @@ use utoipa::IntoParams;
 
 use super::queries::{self, UserChangeset, UserFilter};
 use super::{
-    CreateUserRequest, NewUser, UpdateUserRequest, User, UserChanges, check_admin_placement,
-    check_changes, organisation_kind,
+    CreateUserRequest, NewUser, UpdateUserRequest, User, UserChanges, check_changes,
+    check_placement, organisation_kind,
 };
 use crate::audit::{self, Action};
 use crate::auth::{Admin, password, refresh};
@@ -52,7 +52,7 @@ pub async fn create_user(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let user = db::transaction(&state.pool, move |conn| {
-        check_admin_placement(new.role, organisation_kind(conn, &new.organisation_id)?)?;
+        check_placement(new.role, organisation_kind(conn, &new.organisation_id)?)?;
         let id = queries::insert(conn, &new, &hash)?;
         let (row, org) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
@@ -223,7 +223,7 @@ pub async fn update_user(
             .organisation_id
             .clone()
             .unwrap_or_else(|| OrganisationId::from_db(current.organisation_id.clone()));
-        check_admin_placement(role, organisation_kind(conn, &organisation)?)?;
+        check_placement(role, organisation_kind(conn, &organisation)?)?;
         // A reset or a deactivation ends every sign-in and every access token.
         // Role and organisation are read from this row on every request, so a
         // change to them applies to existing tokens at once without ending them.

@@ -445,32 +445,46 @@ async fn admin_accounts_belong_only_to_oversight_offices(backend: Backend) {
     let other = organisation(&app, &admin, "Some Other Body", "other").await;
     let users_before = app.count("users");
 
-    for org in [&ngo, &other] {
-        let mut body = new_user(&app, "new.admin@example.org", "admin");
-        body["organisation_id"] = json!(org);
-        let res = app
-            .post("/api/v1/users", Some(&admin.token), &body)
-            .await
-            .expect(422);
-        assert_refused_field(
-            &res,
-            "role",
-            "admin accounts belong only to oversight offices",
-        );
+    // Reviewers and analysts read every organisation's incidents exactly: an
+    // NGO holding one would bypass the partner release.
+    for role in ["admin", "reviewer", "analyst"] {
+        for org in [&ngo, &other] {
+            let mut body = new_user(&app, &format!("new.{role}@example.org"), role);
+            body["organisation_id"] = json!(org);
+            let res = app
+                .post("/api/v1/users", Some(&admin.token), &body)
+                .await
+                .expect(422);
+            assert_refused_field(
+                &res,
+                "role",
+                &format!("{role} accounts belong only to oversight offices"),
+            );
+        }
     }
     assert_eq!(app.count("users"), users_before);
+    // Monitors and partners may belong anywhere.
+    for role in ["monitor", "partner"] {
+        let mut body = new_user(&app, &format!("new.{role}@example.org"), role);
+        body["organisation_id"] = json!(ngo);
+        app.post("/api/v1/users", Some(&admin.token), &body)
+            .await
+            .expect(201);
+    }
 
-    // A partner of the NGO cannot be promoted to admin there.
+    // A partner of the NGO cannot be promoted to admin, reviewer or analyst there.
     let partner = app.seed_user_in(Role::Partner, &ngo);
-    let res = app
-        .patch(
-            &format!("/api/v1/users/{}", partner.id),
-            Some(&admin.token),
-            &json!({"role": "admin"}),
-        )
-        .await
-        .expect(422);
-    assert_refused_field(&res, "role", "of kind ngo");
+    for role in ["admin", "reviewer", "analyst"] {
+        let res = app
+            .patch(
+                &format!("/api/v1/users/{}", partner.id),
+                Some(&admin.token),
+                &json!({ "role": role }),
+            )
+            .await
+            .expect(422);
+        assert_refused_field(&res, "role", "of kind ngo");
+    }
     // An admin of the office cannot be moved to the NGO as an admin.
     let colleague = app.seed_user(Role::Admin);
     let res = app
@@ -766,7 +780,7 @@ async fn the_migration_refuses_existing_admins_outside_oversight_offices(backend
     let rule = std::fs::read_to_string(folder.join(RULE_MIGRATION).join("up.sql")).unwrap();
     let refused = format!("{}", conn.batch_execute(&rule).unwrap_err());
     assert!(
-        refused.contains("admin accounts belong only to oversight offices")
+        refused.contains("admin, reviewer and analyst accounts belong only to oversight offices")
             || refused.contains("admin_accounts_belong_only_to_oversight_offices"),
         "{refused}"
     );

@@ -9,18 +9,20 @@ ALTER TABLE users ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0;
 -- reservation is in flight until its answer is known.
 ALTER TABLE login_failures ADD COLUMN in_flight BOOLEAN NOT NULL DEFAULT FALSE;
 
--- Admin accounts belong only to oversight offices. An existing admin of another
--- organisation stops the upgrade: move the account to an oversight office or
--- give it another role, then migrate again (see the README, "Authentication").
+-- Admin, reviewer and analyst accounts belong only to oversight offices (they
+-- see every organisation's accounts or incidents exactly). An existing one in
+-- another organisation stops the upgrade: move the account to an oversight
+-- office or give it another role, then migrate again (see the README,
+-- "Authentication").
 DO $$
 DECLARE
     misplaced TEXT;
 BEGIN
     SELECT string_agg(users.email, ', ') INTO misplaced
     FROM users JOIN organisations ON organisations.id = users.organisation_id
-    WHERE users.role = 'admin' AND organisations.kind <> 'oversight_office';
+    WHERE users.role IN ('admin', 'reviewer', 'analyst') AND organisations.kind <> 'oversight_office';
     IF misplaced IS NOT NULL THEN
-        RAISE EXCEPTION 'admin accounts belong only to oversight offices; move or demote: %', misplaced;
+        RAISE EXCEPTION 'admin, reviewer and analyst accounts belong only to oversight offices; move or demote: %', misplaced;
     END IF;
 END
 $$;

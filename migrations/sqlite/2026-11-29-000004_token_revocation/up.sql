@@ -9,9 +9,11 @@ ALTER TABLE users ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0;
 -- reservation is in flight until its answer is known.
 ALTER TABLE login_failures ADD COLUMN in_flight BOOLEAN NOT NULL DEFAULT FALSE;
 
--- Admin accounts belong only to oversight offices. An existing admin of another
--- organisation stops the upgrade: move the account to an oversight office or
--- give it another role, then migrate again (see the README, "Authentication").
+-- Admin, reviewer and analyst accounts belong only to oversight offices (they
+-- see every organisation's accounts or incidents exactly). An existing one in
+-- another organisation stops the upgrade: move the account to an oversight
+-- office or give it another role, then migrate again (see the README,
+-- "Authentication").
 CREATE TEMPORARY TABLE admins_outside_oversight_offices (
     n INTEGER NOT NULL
         CONSTRAINT admin_accounts_belong_only_to_oversight_offices CHECK (n = 0)
@@ -19,5 +21,5 @@ CREATE TEMPORARY TABLE admins_outside_oversight_offices (
 INSERT INTO admins_outside_oversight_offices
 SELECT COUNT(*) FROM users
 JOIN organisations ON organisations.id = users.organisation_id
-WHERE users.role = 'admin' AND organisations.kind <> 'oversight_office';
+WHERE users.role IN ('admin', 'reviewer', 'analyst') AND organisations.kind <> 'oversight_office';
 DROP TABLE admins_outside_oversight_offices;

@@ -163,10 +163,11 @@ pub fn main() -> ExitCode {
         Command::Release {
             command: ReleaseCommand::Build { month },
         } => build_releases(month.as_deref()),
-        Command::Openapi => {
-            print!("{}", startup::openapi_json());
-            Ok(())
-        }
+        // A reader that stops early (`| head`) is not an error.
+        Command::Openapi => match std::io::stdout().write_all(startup::openapi_json().as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+            _ => Ok(()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

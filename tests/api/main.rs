@@ -16,6 +16,7 @@ mod incidents;
 mod matrix;
 mod operations;
 mod organisations;
+mod red_team_input;
 mod reference;
 mod releases;
 mod review;
@@ -88,6 +89,7 @@ fn main() {
         stats::scenarios(),
         exports::scenarios(),
         hostile_input::scenarios(),
+        red_team_input::scenarios(),
         analysis::scenarios(),
         releases::scenarios(),
     ]

@@ -5,10 +5,14 @@ use basewatch::domain::Role;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
+use crate::audit::join_all;
 use crate::helpers::{Backend, spawn_app};
 use crate::tokens::{claims, sign};
 
-crate::scenarios![a_sign_in_id_that_is_no_id_is_refused_before_any_query];
+crate::scenarios![
+    a_sign_in_id_that_is_no_id_is_refused_before_any_query,
+    admins_demoting_each_other_at_once_leave_one_admin,
+];
 
 /// The `sid` of an access token was bound into a query as sent: a NUL in it made
 /// PostgreSQL answer 500 (SQLite 401). It takes the server's key to sign such a
@@ -41,5 +45,54 @@ async fn a_sign_in_id_that_is_no_id_is_refused_before_any_query(backend: Backend
             String::from_utf8_lossy(&res.body)
         );
         res.expect(401);
+    }
+}
+
+/// Two admins demoting (or deactivating) each other at the same moment were both
+/// authorised on the role they had when their requests arrived, and both
+/// succeeded: neither was an admin afterwards, which no order of the two
+/// requests gives (the second comes from someone who is no longer an admin).
+/// Account changes now take turns and re-check the acting admin.
+async fn admins_demoting_each_other_at_once_leave_one_admin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let overseer = app.seed_user(Role::Admin);
+    for round in 0..6 {
+        let a = app.seed_user(Role::Admin);
+        let b = app.seed_user(Role::Admin);
+        let (change, refused) = if round % 2 == 0 {
+            (json!({"role": "analyst"}), [403, 403])
+        } else {
+            // The loser's own token may already be ended (401) or not yet (403).
+            (json!({"active": false}), [401, 403])
+        };
+        let answers = join_all([
+            app.patch(&format!("/api/v1/users/{}", b.id), Some(&a.token), &change),
+            app.patch(&format!("/api/v1/users/{}", a.id), Some(&b.token), &change),
+        ])
+        .await;
+        let ok: Vec<_> = answers.iter().filter(|r| r.status == 200).collect();
+        assert_eq!(ok.len(), 1, "round {round}: exactly one change wins");
+        let loser = answers.iter().find(|r| r.status != 200).unwrap();
+        assert!(
+            refused.contains(&loser.status),
+            "round {round}: {}",
+            String::from_utf8_lossy(&loser.body)
+        );
+        loser.expect(loser.status);
+        let still_admins = join_all([a.id.as_str(), b.id.as_str()].map(|id| {
+            let path = format!("/api/v1/users/{id}");
+            let token = overseer.token.clone();
+            let app = &app;
+            async move {
+                let user = app.get(&path, Some(&token)).await.expect(200);
+                user["role"] == "admin" && user["active"] == true
+            }
+        }))
+        .await;
+        assert_eq!(
+            still_admins.iter().filter(|&&admin| admin).count(),
+            1,
+            "round {round}: one of the two is still an active admin"
+        );
     }
 }

@@ -159,6 +159,9 @@ impl Password {
     pub fn check_strength(&self, user_inputs: &[&str]) -> Result<(), String> {
         let judged: String = self.0.chars().take(Self::JUDGED_CHARS).collect();
         let mut inputs: Vec<String> = vec!["basewatch".into()];
+        // The demo accounts' passwords are published in the README: the first
+        // ones anyone guessing at a Basewatch server tries.
+        inputs.extend(Role::ALL.into_iter().map(crate::demo::password_for));
         for input in user_inputs {
             inputs.push(input.to_string());
             // What a guesser makes of an email or a name: its parts, and its

@@ -6,12 +6,13 @@ use jsonwebtoken::Algorithm;
 use serde_json::json;
 
 use crate::audit::join_all;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, PASSWORD, spawn_app};
 use crate::tokens::{claims, sign};
 
 crate::scenarios![
     a_sign_in_id_that_is_no_id_is_refused_before_any_query,
     admins_demoting_each_other_at_once_leave_one_admin,
+    the_published_demo_passwords_are_refused,
 ];
 
 /// The `sid` of an access token was bound into a query as sent: a NUL in it made
@@ -95,4 +96,50 @@ async fn admins_demoting_each_other_at_once_leave_one_admin(backend: Backend) {
             "round {round}: one of the two is still an active admin"
         );
     }
+}
+
+/// `demo-password-admin` and its siblings are printed in the README: the first
+/// passwords anyone guessing at a Basewatch server tries. zxcvbn scored them
+/// strong (long, three words), so a user could pick one; now they are refused
+/// wherever a password is chosen, and nothing changes.
+async fn the_published_demo_passwords_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let user = app.seed_user(Role::Monitor);
+    for role in ["admin", "reviewer", "analyst", "monitor", "partner"] {
+        let published = format!("demo-password-{role}");
+        let own = app
+            .post(
+                "/api/v1/me/password",
+                Some(&user.token),
+                &json!({"current_password": PASSWORD, "new_password": published}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(own["errors"][0]["field"], "new_password", "{own}");
+        let reset = app
+            .patch(
+                &format!("/api/v1/users/{}", user.id),
+                Some(&admin.token),
+                &json!({"password": published}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(reset["errors"][0]["field"], "password", "{reset}");
+        let created = app
+            .post(
+                "/api/v1/users",
+                Some(&admin.token),
+                &json!({
+                    "email": format!("new-{role}@example.org"), "name": "New User",
+                    "role": "monitor", "organisation_id": app.org_id, "password": published,
+                }),
+            )
+            .await
+            .expect(422);
+        assert_eq!(created["errors"][0]["field"], "password", "{created}");
+    }
+    // Nothing changed: the old password still signs in, the token still works.
+    app.get("/api/v1/me", Some(&user.token)).await.expect(200);
+    app.login(&user.email, PASSWORD).await.expect(200);
 }

@@ -159,9 +159,6 @@ impl Password {
     pub fn check_strength(&self, user_inputs: &[&str]) -> Result<(), String> {
         let judged: String = self.0.chars().take(Self::JUDGED_CHARS).collect();
         let mut inputs: Vec<String> = vec!["basewatch".into()];
-        // The demo accounts' passwords are published in the README: the first
-        // ones anyone guessing at a Basewatch server tries.
-        inputs.extend(Role::ALL.into_iter().map(crate::demo::password_for));
         for input in user_inputs {
             inputs.push(input.to_string());
             // What a guesser makes of an email or a name: its parts, and its
@@ -175,6 +172,10 @@ impl Password {
                     .map(str::to_owned),
             );
         }
+        // The demo accounts' passwords are published in the README, so anyone
+        // guessing at a Basewatch server tries them. Last: zxcvbn ranks its user
+        // inputs by position, and the account's own words come first.
+        inputs.extend(Role::ALL.into_iter().map(crate::demo::password_for));
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let estimate = zxcvbn::zxcvbn(&judged, &inputs);
         let score = u8::from(estimate.score());
@@ -383,6 +384,12 @@ mod tests {
                 "{weak}: {err}"
             );
             assert!(err.ends_with('.'), "{err}");
+        }
+        for published in ["demo-password-admin", "demo-password-partner"] {
+            assert!(
+                Password::parse_strong(published.into(), &[]).is_err(),
+                "{published} is printed in the README"
+            );
         }
         let err = Password::parse_strong("password1234".into(), &[]).unwrap_err();
         assert!(err.contains("common password"), "{err}");

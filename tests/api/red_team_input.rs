@@ -13,6 +13,7 @@ crate::scenarios![
     a_sign_in_id_that_is_no_id_is_refused_before_any_query,
     admins_demoting_each_other_at_once_leave_one_admin,
     the_published_demo_passwords_are_refused,
+    bytes_that_are_not_text_do_not_hide_the_entry_our_proxy_appended,
 ];
 
 /// The `sid` of an access token was bound into a query as sent: a NUL in it made
@@ -142,4 +143,35 @@ async fn the_published_demo_passwords_are_refused(backend: Backend) {
     // Nothing changed: the old password still signs in, the token still works.
     app.get("/api/v1/me", Some(&user.token)).await.expect(200);
     app.login(&user.email, PASSWORD).await.expect(200);
+}
+
+/// Behind a proxy that adds an `X-Forwarded-For` line of its own (HAProxy's
+/// `option forwardfor`), a client that sent one holding bytes that are not text
+/// (`\xff`) made the whole header unreadable, so its attempts were counted
+/// against the proxy's address instead of the address the proxy appended.
+async fn bytes_that_are_not_text_do_not_hide_the_entry_our_proxy_appended(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut settings = app.settings.clone();
+    settings.trust_proxy = true;
+    settings.trusted_proxy_hops = 1;
+    let proxied = app.spawn_sibling(settings);
+    for client_wrote in [&b"\xff\xfe"[..], b"\xc0\x80, 198.51.100.1", b"\x80"] {
+        let res = app
+            .client
+            .post(format!("{proxied}/api/v1/auth/login"))
+            .append_header((
+                "x-forwarded-for",
+                awc::http::header::HeaderValue::from_bytes(client_wrote).unwrap(),
+            ))
+            .append_header(("x-forwarded-for", "203.0.113.7"))
+            .send_json(&json!({"email": "guess@example.org", "password": "wrong password!"}))
+            .await
+            .expect("sent");
+        assert_eq!(res.status().as_u16(), 401);
+    }
+    assert_eq!(app.count("login_failures WHERE address = '203.0.113.7'"), 3);
+    assert_eq!(
+        app.count("login_failures WHERE address <> '203.0.113.7'"),
+        0
+    );
 }

@@ -178,6 +178,10 @@ impl Password {
                     .map(str::to_owned),
             );
         }
+        // The demo accounts' passwords are published in the README, so anyone
+        // guessing at a Basewatch server tries them. Last: zxcvbn ranks its user
+        // inputs by position, and the account's own words come first.
+        inputs.extend(Role::ALL.into_iter().map(crate::demo::password_for));
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let estimate = zxcvbn::zxcvbn(&judged, &inputs);
         let score = u8::from(estimate.score());
@@ -386,6 +390,12 @@ mod tests {
                 "{weak}: {err}"
             );
             assert!(err.ends_with('.'), "{err}");
+        }
+        for published in ["demo-password-admin", "demo-password-partner"] {
+            assert!(
+                Password::parse_strong(published.into(), &[]).is_err(),
+                "{published} is printed in the README"
+            );
         }
         let err = Password::parse_strong("password1234".into(), &[]).unwrap_err();
         assert!(err.contains("common password"), "{err}");

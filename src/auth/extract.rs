@@ -49,6 +49,11 @@ impl FromRequest for CurrentUser {
             })?;
             let id =
                 UserId::parse(&claims.sub).map_err(|_| ApiError::Unauthorized(BEARER_REQUIRED))?;
+            // A sign-in id is a UUID the server issued. Anything else (a NUL, which
+            // PostgreSQL cannot bind in text, or 10,000 characters) never reaches a query.
+            if uuid::Uuid::parse_str(&claims.sid).is_err() {
+                return Err(ApiError::Unauthorized(BEARER_REQUIRED).into());
+            }
             // One round trip decides it: an active account at the token's
             // generation, and a sign-in that was not ended.
             let found = crate::db::run(&state.pool, move |conn| {

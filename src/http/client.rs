@@ -35,10 +35,18 @@ pub fn client_address(req: &HttpRequest, trust_proxy: bool, trusted_hops: usize)
 }
 
 fn forwarded_for(req: &HttpRequest, trusted_hops: usize) -> Option<IpAddr> {
-    // Several headers make one list, in order (RFC 9110, section 5.3).
-    let mut entries = Vec::new();
+    // Several headers make one list, in order (RFC 9110, section 5.3). Split as
+    // bytes: what the client wrote to the left (even bytes that are not text, as
+    // proxies that add a header line of their own pass on) must not hide the
+    // entry our proxy appended.
+    let mut entries: Vec<&[u8]> = Vec::new();
     for value in req.headers().get_all(header::X_FORWARDED_FOR) {
-        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
+        entries.extend(
+            value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii),
+        );
     }
     if trusted_hops == 0 || entries.len() < trusted_hops {
         return None;
@@ -47,7 +55,7 @@ fn forwarded_for(req: &HttpRequest, trusted_hops: usize) -> Option<IpAddr> {
     // the chain is not what we were told it is.
     let trusted: Vec<IpAddr> = entries[entries.len() - trusted_hops..]
         .iter()
-        .map(|entry| parse(entry))
+        .map(|entry| std::str::from_utf8(entry).ok().and_then(parse))
         .collect::<Option<_>>()?;
     trusted.first().copied()
 }
@@ -89,6 +97,16 @@ mod tests {
             "2001:db8:1:2::/64"
         );
         assert_eq!(address(&["::ffff:192.0.2.9"], true, 1), "192.0.2.9");
+        // Bytes that are not text, to the left of our proxy's entry, change nothing.
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.9:5555".parse().unwrap())
+            .append_header((
+                header::X_FORWARDED_FOR,
+                header::HeaderValue::from_bytes(b"\xff\xfe, 1.1.1.1").unwrap(),
+            ))
+            .append_header((header::X_FORWARDED_FOR, "203.0.113.7"))
+            .to_http_request();
+        assert_eq!(client_address(&req, true, 1), "203.0.113.7");
     }
 
     #[test]

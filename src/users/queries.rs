@@ -106,6 +106,33 @@ pub fn hold_if_current(conn: &mut DbConnection, id: &UserId, generation: i64) ->
     .map(|n| n == 1)
 }
 
+/// Any key will do as long as nothing else takes it: "bw-users".
+const ADMINISTRATION_LOCK_KEY: i64 = 0x6277_2d75_7365_7273;
+
+/// Serialises changes to accounts and confirms, once that turn is held, that the
+/// acting admin still is an active admin. Two admins demoting or deactivating
+/// each other at once were both authorised on the role they had when their
+/// requests arrived and both succeeded, leaving neither an admin, an outcome
+/// no order of the two requests gives. Now the second one sees the first and is
+/// refused. PostgreSQL: a transaction-scoped advisory lock (row locks on the
+/// two rows would deadlock, each admin holding their own); SQLite's
+/// `BEGIN IMMEDIATE` serialises every writing transaction already.
+pub fn hold_admin(conn: &mut DbConnection, admin: &UserId) -> QueryResult<bool> {
+    if let DbConnection::Postgres(_) = conn {
+        diesel::sql_query(format!(
+            "SELECT pg_advisory_xact_lock({ADMINISTRATION_LOCK_KEY})"
+        ))
+        .execute(conn)?;
+    }
+    let admins: i64 = users::table
+        .filter(users::id.eq(admin.as_str()))
+        .filter(users::active.eq(true))
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(admins == 1)
+}
+
 /// Ends every access token of a user issued so far; returns the new generation.
 pub fn bump_generation(conn: &mut DbConnection, id: &UserId) -> QueryResult<i64> {
     diesel::update(users::table.filter(users::id.eq(id.as_str())))

@@ -216,6 +216,11 @@ pub async fn update_user(
         None => None,
     };
     let user = db::transaction(&state.pool, move |conn| {
+        if !queries::hold_admin(conn, &admin.id)? {
+            return Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ));
+        }
         let now = db::now();
         let (current, _) = queries::find(conn, &id)?.ok_or_else(|| ApiError::not_found("user"))?;
         let role = changes.role.unwrap_or(current.role()?);

@@ -16,6 +16,7 @@ mod incidents;
 mod matrix;
 mod operations;
 mod organisations;
+mod red_team_input;
 mod red_team_partner;
 mod red_team_storage;
 mod reference;
@@ -90,6 +91,7 @@ fn main() {
         stats::scenarios(),
         exports::scenarios(),
         hostile_input::scenarios(),
+        red_team_input::scenarios(),
         analysis::scenarios(),
         releases::scenarios(),
         red_team_partner::scenarios(),

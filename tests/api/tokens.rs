@@ -19,7 +19,7 @@ crate::scenarios![
 ];
 
 /// The claims of a token as login issues it, for the sign-in `token` belongs to.
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     let issued: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(token.split('.').nth(1).unwrap())
@@ -34,7 +34,7 @@ fn claims(token: &str) -> Value {
     })
 }
 
-fn sign(app: &TestApp, alg: Algorithm, claims: &Value) -> String {
+pub(crate) fn sign(app: &TestApp, alg: Algorithm, claims: &Value) -> String {
     jsonwebtoken::encode(
         &Header::new(alg),
         claims,

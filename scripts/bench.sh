@@ -145,7 +145,10 @@ LUA
         if [ "$backend" = postgres ]; then
             # Two baselines, both with prepared statements as Basewatch uses: the four
             # rows one report writes (the incident, its exploitation type, its history
-            # event, its audit row) in one transaction, and the incident row alone.
+            # event, its audit row) in one transaction, the audit row appended to the
+            # hash chain as Basewatch does (the chain's advisory lock, the head read,
+            # the next seq and a SHA-256), and the incident row alone.
+            CHAIN_LOCK=7095189634550098292   # audit::chain::LOCK_KEY
             template="FROM incidents WHERE id = (SELECT min(id) FROM incidents)"
             new_id="md5(:client_id || '-' || :n)::uuid::text"
             incident="INSERT INTO incidents (id, mission_id, base_id, base_distance_km, status, version, reporter_id, organisation_id, occurred_at, latitude, longitude, location_precision, venue, victim_count, source_type, source_reliability, source_credibility, content, content_hash, narrative, narrative_key_id, consent_assessment, computed_assessment, assessment_indicators, assessment_override_reason, synthetic, created_at, updated_at, submitted_at) SELECT $new_id, mission_id, base_id, base_distance_km, 'submitted', 1, reporter_id, organisation_id, now(), latitude, longitude, location_precision, venue, victim_count, source_type, source_reliability, source_credibility, content, md5(random()::text), narrative, narrative_key_id, consent_assessment, computed_assessment, assessment_indicators, NULL, false, now(), now(), now() $template;"
@@ -153,7 +156,8 @@ LUA
             printf '%s\n' '\set n random(1, 9000000000000000)' 'BEGIN;' "$incident" \
                 "INSERT INTO incident_exploitation_types (incident_id, exploitation_type) VALUES ($new_id, 'sexual_exploitation');" \
                 "INSERT INTO incident_events (id, incident_id, at, actor_id, kind, from_status, to_status, comment, version, changed_fields) SELECT gen_random_uuid()::text, $new_id, now(), reporter_id, 'created', NULL, 'submitted', NULL, 1, NULL $template;" \
-                "INSERT INTO audit_log (id, at, actor_id, action, entity_type, entity_id, details, request_id) SELECT gen_random_uuid()::text, now(), reporter_id, 'incident.created', 'incident', $new_id, '{\"consent_assessment\":\"' || consent_assessment || '\",\"mission_id\":\"' || mission_id || '\",\"status\":\"submitted\"}', NULL $template;" \
+                "SELECT pg_advisory_xact_lock($CHAIN_LOCK);" \
+                "INSERT INTO audit_log (id, at, actor_id, action, entity_type, entity_id, details, request_id, seq, prev_hash, hash) SELECT gen_random_uuid()::text, now(), i.reporter_id, 'incident.created', 'incident', $new_id, '{\"consent_assessment\":\"' || i.consent_assessment || '\",\"mission_id\":\"' || i.mission_id || '\",\"status\":\"submitted\"}', NULL, h.seq + 1, h.hash, encode(sha256(convert_to(h.hash || $new_id, 'UTF8')), 'hex') FROM (SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1) h, (SELECT reporter_id, consent_assessment, mission_id $template) i;" \
                 'END;' >"$WORK/report.sql"
             tps() { pgbench -n -M prepared -c "$conns" -j 2 -T "$LOAD_SECONDS" -f "$WORK/$1.sql" "$URL" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}'; }
             same=$(tps report)

@@ -78,21 +78,21 @@ pub struct Coverage {
 }
 
 /// One built release, as listed.
-#[derive(Debug, Clone, Serialize, ToSchema, Queryable)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReleaseSummary {
     #[schema(example = "2024-06")]
     pub month: String,
-    /// The day it was built (midnight UTC), never finer: months built one
-    /// after the other would otherwise show how long each took, and that grows
-    /// with the month's exact number of incidents.
-    pub built_at: chrono::NaiveDateTime,
+    /// The day (UTC) it was built, never the time: months built one after the
+    /// other would otherwise show how long each took, and that grows with the
+    /// month's exact number of incidents.
+    pub built_on: chrono::NaiveDate,
     /// The privacy-loss budget this month's release spent.
     pub epsilon: f64,
     pub mechanism: String,
 }
 
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ReleaseSummary>> {
-    let mut items: Vec<ReleaseSummary> = releases::table
+    let rows: Vec<(String, chrono::NaiveDateTime, f64, String)> = releases::table
         .select((
             releases::month,
             releases::built_at,
@@ -101,10 +101,15 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ReleaseSummary>> {
         ))
         .order(releases::month)
         .load(conn)?;
-    for item in &mut items {
-        item.built_at = item.built_at.date().and_time(chrono::NaiveTime::MIN);
-    }
-    Ok(items)
+    Ok(rows
+        .into_iter()
+        .map(|(month, built_at, epsilon, mechanism)| ReleaseSummary {
+            month,
+            built_on: built_at.date(),
+            epsilon,
+            mechanism,
+        })
+        .collect())
 }
 
 /// What releases say about their noise, for the `privacy` of an answer.

@@ -656,7 +656,7 @@ async fn analysts_stay_exact_and_releases_are_listed(backend: Backend) {
         assert_eq!(items[0]["month"], "1997-06");
         assert_eq!(items[320]["month"], "2024-02");
         assert_eq!(items[0]["epsilon"], 1.0);
-        assert!(items[0]["built_at"].is_string());
+        assert!(items[0]["built_on"].is_string());
     }
     for role in [Role::Monitor, Role::Reviewer] {
         let user = app.seed_user(role);

@@ -209,6 +209,14 @@ pub fn check_changes(
                 "you cannot remove your own admin role; another admin can".into(),
             ));
         }
+        // POST /me/password asks for the current password so that a stolen
+        // access token cannot set one its thief knows; a reset of one's own
+        // account here would skip that question.
+        if changes.password.is_some() {
+            return Err(ApiError::Conflict(
+                "you cannot reset your own password here; change it with POST /api/v1/me/password, which asks for the current one".into(),
+            ));
+        }
     }
     Ok(())
 }

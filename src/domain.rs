@@ -132,6 +132,11 @@ impl Password {
     pub const MAX_CHARS: usize = 1024;
 
     pub fn parse(raw: String) -> Result<Self, String> {
+        // The API refuses a NUL in any JSON string, so a password holding one
+        // (set with `basewatch user create`) could never be typed at sign-in.
+        if raw.contains('\0') {
+            return Err("must not contain a NUL character (U+0000)".into());
+        }
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(format!("must be at least {} characters", Self::MIN_CHARS));

@@ -17,6 +17,7 @@ crate::scenarios![
     an_admin_cannot_reset_their_own_password_without_the_current_one,
     demo_passwords_with_other_separators_are_refused,
     an_anchor_below_the_first_row_is_refused_not_reported_as_tampering,
+    the_cli_refuses_a_password_with_a_nul_that_no_sign_in_could_send,
 ];
 
 /// The `sid` of an access token was bound into a query as sent: a NUL in it made
@@ -328,4 +329,53 @@ async fn an_anchor_below_the_first_row_is_refused_not_reported_as_tampering(back
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `basewatch user create` took a password holding a NUL from standard input and
+/// created the account, but the API refuses a NUL in any JSON string: no sign-in
+/// could ever send that password. The command refuses it now, and creates nothing.
+async fn the_cli_refuses_a_password_with_a_nul_that_no_sign_in_could_send(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let users = app.count("users");
+    let out = crate::users::create_with_cli(
+        &app,
+        &[
+            "--email",
+            "nul@example.org",
+            "--role",
+            "monitor",
+            "--org",
+            "Cli Org",
+        ],
+        "Tangerine volcano\0ledger 42?",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("must not contain a NUL character"),
+        "{stderr}"
+    );
+    assert_eq!(app.count("users"), users);
+    // The same password without the NUL is accepted and signs in.
+    let out = crate::users::create_with_cli(
+        &app,
+        &[
+            "--email",
+            "nul@example.org",
+            "--role",
+            "monitor",
+            "--org",
+            "Cli Org",
+        ],
+        "Tangerine volcano ledger 42?",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.count("users"), users + 1);
+    app.login("nul@example.org", "Tangerine volcano ledger 42?")
+        .await
+        .expect(200);
 }

@@ -244,7 +244,8 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A person's or organisation's display name: trimmed, 1 to 200 characters, no control characters.
+/// A person's or organisation's display name: trimmed, 1 to 200 characters, no control
+/// characters and no bidirectional embeddings, overrides or isolates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -256,6 +257,15 @@ impl DisplayName {
             n if n > 200 => Err("must be at most 200 characters".into()),
             _ if name.chars().any(char::is_control) => {
                 Err("must not contain control characters".into())
+            }
+            // Embeddings, overrides and isolates reorder the text shown after
+            // them (`\u{202E}` makes a name read backwards in a list, an export
+            // or the audit log); the marks U+200E/U+200F stay allowed.
+            _ if name
+                .chars()
+                .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) =>
+            {
+                Err("must not contain bidirectional embedding, override or isolate characters (U+202A to U+202E, U+2066 to U+2069)".into())
             }
             _ => Ok(Self(name.to_owned())),
         }

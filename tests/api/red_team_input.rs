@@ -18,6 +18,7 @@ crate::scenarios![
     demo_passwords_with_other_separators_are_refused,
     an_anchor_below_the_first_row_is_refused_not_reported_as_tampering,
     the_cli_refuses_a_password_with_a_nul_that_no_sign_in_could_send,
+    names_with_bidirectional_overrides_are_refused,
 ];
 
 /// The `sid` of an access token was bound into a query as sent: a NUL in it made
@@ -378,4 +379,58 @@ async fn the_cli_refuses_a_password_with_a_nul_that_no_sign_in_could_send(backen
     app.login("nul@example.org", "Tangerine volcano ledger 42?")
         .await
         .expect(200);
+}
+
+/// A name holding U+202E (right-to-left override) was stored and shown as sent:
+/// it reads backwards wherever the name is displayed after it (user lists, the
+/// audit log, exports). Embeddings, overrides and isolates are refused now; the
+/// marks U+200E/U+200F and right-to-left scripts stay allowed.
+async fn names_with_bidirectional_overrides_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let user = app.seed_user(Role::Monitor);
+    let users = app.count("users");
+    for (i, name) in ["\u{202E}nimda", "Ana \u{2066}Lopez\u{2069}", "a\u{202A}b"]
+        .into_iter()
+        .enumerate()
+    {
+        let created = app
+            .post(
+                "/api/v1/users",
+                Some(&admin.token),
+                &json!({
+                    "email": format!("bidi-{i}@example.org"), "name": name,
+                    "role": "monitor", "organisation_id": app.org_id,
+                    "password": "Tangerine volcano ledger 42?",
+                }),
+            )
+            .await
+            .expect(422);
+        assert_eq!(created["errors"][0]["field"], "name", "{created}");
+        let renamed = app
+            .patch(
+                &format!("/api/v1/users/{}", user.id),
+                Some(&admin.token),
+                &json!({"name": name}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(renamed["errors"][0]["field"], "name", "{renamed}");
+    }
+    assert_eq!(app.count("users"), users);
+    let me = app.get("/api/v1/me", Some(&user.token)).await.expect(200);
+    assert!(!me["name"].as_str().unwrap().contains('\u{202E}'));
+    let created = app
+        .post(
+            "/api/v1/users",
+            Some(&admin.token),
+            &json!({
+                "email": "rtl@example.org", "name": "\u{200F}\u{0633}\u{0627}\u{0631}\u{0629}",
+                "role": "monitor", "organisation_id": app.org_id,
+                "password": "Tangerine volcano ledger 42?",
+            }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created["name"], "\u{200F}\u{0633}\u{0627}\u{0631}\u{0629}");
 }

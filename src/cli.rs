@@ -88,7 +88,9 @@ fn parse_anchor(s: &str) -> Result<(i64, String), String> {
         .ok_or("expected SEQ:HASH, e.g. 1042:9f86d0…")?;
     let seq = seq
         .parse::<i64>()
-        .map_err(|_| format!("{seq:?} is not a sequence number"))?;
+        .ok()
+        .filter(|seq| *seq >= 1)
+        .ok_or_else(|| format!("{seq:?} is not a sequence number (1 or more)"))?;
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("the hash is 64 hexadecimal characters".into());
     }

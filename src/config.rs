@@ -387,7 +387,10 @@ impl Settings {
         let data_keys = current_data_key.and_then(|key| {
             let retired: Vec<&str> = retired.iter().map(String::as_str).collect();
             DataKeys::parse(&key, &retired)
-                .map_err(|e| check("BASEWATCH_DATA_KEY", Err(e)))
+                .map_err(|e| match e.strip_prefix("retired key: ") {
+                    Some(why) => check("BASEWATCH_RETIRED_DATA_KEYS", Err(why.to_owned())),
+                    None => check("BASEWATCH_DATA_KEY", Err(e)),
+                })
                 .ok()
         });
 
@@ -529,7 +532,10 @@ mod tests {
         assert!(err.contains("64 hexadecimal characters"), "{err}");
         let err =
             settings(&[base[0], base[1], ("BASEWATCH_RETIRED_DATA_KEYS", "old")]).unwrap_err();
-        assert!(err.contains("retired key"), "{err}");
+        assert!(
+            err.contains("BASEWATCH_RETIRED_DATA_KEYS: a data key is 64"),
+            "{err}"
+        );
         assert!(settings(&base).is_ok());
     }
 

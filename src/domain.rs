@@ -132,6 +132,11 @@ impl Password {
     pub const MAX_CHARS: usize = 1024;
 
     pub fn parse(raw: String) -> Result<Self, String> {
+        // The API refuses a NUL in any JSON string, so a password holding one
+        // (set with `basewatch user create`) could never be typed at sign-in.
+        if raw.contains('\0') {
+            return Err("must not contain a NUL character (U+0000)".into());
+        }
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(format!("must be at least {} characters", Self::MIN_CHARS));
@@ -182,8 +187,31 @@ impl Password {
         // guessing at a Basewatch server tries them. Last: zxcvbn ranks its user
         // inputs by position, and the account's own words come first.
         inputs.extend(Role::ALL.into_iter().map(crate::demo::password_for));
+        // The same words with other separators or none (`demo password admin`,
+        // `demopasswordadmin`): zxcvbn matches user inputs only as written, so
+        // the password is also judged with everything but letters and digits
+        // left out, against the inputs squashed alike; the weaker answer counts.
+        let squash = |s: &str| -> String {
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let squashed_inputs: Vec<String> = inputs.iter().map(|i| squash(i)).collect();
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let estimate = zxcvbn::zxcvbn(&judged, &inputs);
+        let mut estimate = zxcvbn::zxcvbn(&judged, &inputs);
+        let squashed = squash(&judged);
+        if !squashed.is_empty() {
+            let squashed_inputs: Vec<&str> = squashed_inputs
+                .iter()
+                .map(String::as_str)
+                .filter(|i| !i.is_empty())
+                .collect();
+            let other = zxcvbn::zxcvbn(&squashed, &squashed_inputs);
+            if other.score() < estimate.score() {
+                estimate = other;
+            }
+        }
         let score = u8::from(estimate.score());
         if score >= Self::MIN_SCORE {
             return Ok(());
@@ -216,7 +244,8 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A person's or organisation's display name: trimmed, 1 to 200 characters, no control characters.
+/// A person's or organisation's display name: trimmed, 1 to 200 characters, no control
+/// characters and no bidirectional embeddings, overrides or isolates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -228,6 +257,15 @@ impl DisplayName {
             n if n > 200 => Err("must be at most 200 characters".into()),
             _ if name.chars().any(char::is_control) => {
                 Err("must not contain control characters".into())
+            }
+            // Embeddings, overrides and isolates reorder the text shown after
+            // them (`\u{202E}` makes a name read backwards in a list, an export
+            // or the audit log); the marks U+200E/U+200F stay allowed.
+            _ if name
+                .chars()
+                .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) =>
+            {
+                Err("must not contain bidirectional embedding, override or isolate characters (U+202A to U+202E, U+2066 to U+2069)".into())
             }
             _ => Ok(Self(name.to_owned())),
         }
@@ -391,7 +429,15 @@ mod tests {
             );
             assert!(err.ends_with('.'), "{err}");
         }
-        for published in ["demo-password-admin", "demo-password-partner"] {
+        for published in [
+            "demo-password-admin",
+            "demo-password-partner",
+            "demo password admin",
+            "demo_password_admin",
+            "demopasswordadmin",
+            "Demo.Password.Reviewer",
+            "demo password monitor!",
+        ] {
             assert!(
                 Password::parse_strong(published.into(), &[]).is_err(),
                 "{published} is printed in the README"

@@ -93,7 +93,7 @@ pub struct CreateUserRequest {
         example = "New Monitor",
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
     )]
     pub name: String,
     pub role: Role,
@@ -115,7 +115,7 @@ pub struct UpdateUserRequest {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
     )]
     pub name: Option<String>,
     pub role: Option<Role>,
@@ -207,6 +207,14 @@ pub fn check_changes(
         if changes.role.is_some_and(|r| r != Role::Admin) {
             return Err(ApiError::Conflict(
                 "you cannot remove your own admin role; another admin can".into(),
+            ));
+        }
+        // POST /me/password asks for the current password so that a stolen
+        // access token cannot set one its thief knows; a reset of one's own
+        // account here would skip that question.
+        if changes.password.is_some() {
+            return Err(ApiError::Conflict(
+                "you cannot reset your own password here; change it with POST /api/v1/me/password, which asks for the current one".into(),
             ));
         }
     }

@@ -165,8 +165,9 @@ pub async fn get_user(
 ///
 /// Deactivating a user or resetting their password ends all their sessions at
 /// once, access tokens included; a role or organisation change applies to their
-/// existing tokens at once. Admins cannot deactivate themselves
-/// or drop their own admin role, and admin accounts belong only to oversight
+/// existing tokens at once. Admins cannot deactivate themselves, drop their
+/// own admin role or reset their own password (409; `POST /me/password` asks for
+/// the current one), and admin accounts belong only to oversight
 /// offices (422 naming `role` otherwise).
 #[utoipa::path(
     tag = "users",

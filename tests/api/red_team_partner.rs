@@ -14,6 +14,7 @@ crate::scenarios![
     a_base_without_troops_has_zero_troops_not_minus_zero,
     huge_perpetrator_counts_do_not_break_anyones_export,
     release_build_keeps_to_the_range_and_the_analysis_to_released_months,
+    accept_chooses_csv_by_media_type,
 ];
 
 /// Months built one after another in one run: the time each was built would
@@ -275,5 +276,42 @@ async fn release_build_keeps_to_the_range_and_the_analysis_to_released_months(ba
             .map(|m| m["month"].as_str().unwrap())
             .collect();
         assert_eq!(months, ["2023-06", "2024-01"], "{}", s["name"]);
+    }
+}
+
+/// `Accept` chose CSV by substring: `Text/CSV` (media types are
+/// case-insensitive) got JSON and `text/csv;q=0` ("anything but CSV") got CSV.
+async fn accept_chooses_csv_by_media_type(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    let partner = w.app.seed_user(Role::Partner);
+    for user in [&partner, &analyst] {
+        let auth = format!("Bearer {}", user.token);
+        for (accept, csv) in [
+            ("Text/CSV", true),
+            ("application/json;q=0.9, text/csv", true),
+            ("text/csv;q=0, application/json", false),
+            ("application/json", false),
+        ] {
+            let res = w
+                .app
+                .raw(
+                    awc::http::Method::GET,
+                    "/api/v1/stats/incidents?group_by=venue&scope=own",
+                    &[("accept", accept), ("authorization", &auth)],
+                    vec![],
+                )
+                .await;
+            assert_eq!(res.status, 200, "{accept}");
+            let body = String::from_utf8_lossy(&res.body);
+            if csv {
+                assert_eq!(res.header("content-type"), Some("text/csv; charset=utf-8"));
+                assert!(
+                    body.starts_with("venue,incidents,victims,suppressed\n"),
+                    "{body}"
+                );
+            } else {
+                assert!(body.starts_with('{'), "{accept}: {body}");
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ crate::scenarios![
     huge_perpetrator_counts_do_not_break_anyones_export,
     release_build_keeps_to_the_range_and_the_analysis_to_released_months,
     accept_chooses_csv_by_media_type,
+    the_list_of_releases_refuses_parameters_it_does_not_take,
 ];
 
 /// Months built one after another in one run: the time each was built would
@@ -314,4 +315,33 @@ async fn accept_chooses_csv_by_media_type(backend: Backend) {
             }
         }
     }
+}
+
+/// `/releases` ignored `limit` and `cursor` without a word (a client asking for
+/// 5 got every month): it takes no parameter, and says so.
+async fn the_list_of_releases_refuses_parameters_it_does_not_take(backend: Backend) {
+    let (w, _analyst) = fixture(backend).await;
+    let partner = w.app.seed_user(Role::Partner);
+    for query in ["limit=5", "cursor=x", "month=2024-01"] {
+        let res = w
+            .app
+            .get(&format!("/api/v1/releases?{query}"), Some(&partner.token))
+            .await;
+        let body = res.expect(400);
+        let name = query.split('=').next().unwrap();
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{name}`")),
+            "{body}"
+        );
+    }
+    let list = w
+        .app
+        .get("/api/v1/releases", Some(&partner.token))
+        .await
+        .expect(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    assert_eq!(list["next_cursor"], Value::Null);
 }

@@ -389,7 +389,9 @@ pub fn assemble(
 
 fn to_csv(aggregate: &Aggregate, dims: &[Dimension]) -> Result<Vec<u8>, csv::Error> {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let with_troops = aggregate.cells.iter().any(|c| c.troop_strength.is_some());
+    // From the question, never from the cells: an empty answer has the same columns.
+    let with_troops = dims.contains(&Dimension::Month)
+        && (dims.contains(&Dimension::Base) || dims.contains(&Dimension::Mission));
     let mut header: Vec<&str> = Vec::new();
     for d in dims {
         header.push(d.column());

@@ -16,6 +16,7 @@ crate::scenarios![
     release_build_keeps_to_the_range_and_the_analysis_to_released_months,
     accept_chooses_csv_by_media_type,
     the_list_of_releases_refuses_parameters_it_does_not_take,
+    csv_columns_do_not_depend_on_the_cells,
 ];
 
 /// Months built one after another in one run: the time each was built would
@@ -344,4 +345,35 @@ async fn the_list_of_releases_refuses_parameters_it_does_not_take(backend: Backe
         .expect(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
     assert_eq!(list["next_cursor"], Value::Null);
+}
+
+/// The troop columns of a CSV answer came and went with its cells: an empty
+/// answer to `group_by=mission,month` had no `troop_strength` column.
+async fn csv_columns_do_not_depend_on_the_cells(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    assert_eq!(build_on(&w.app, "2024-03-15").len(), 321);
+    let partner = w.app.seed_user(Role::Partner);
+    let header = "mission_id,mission_name,month,incidents,victims,suppressed,troop_strength,incidents_per_1000_troops";
+    for (user, query, rows) in [
+        (&analyst, "occurred_from=2024-01-01T00:00:00Z", 2),
+        (&analyst, "occurred_from=2099-01-01T00:00:00Z", 0),
+        (&partner, "occurred_from=2024-01-01T00:00:00Z", 2),
+        (&partner, "occurred_from=2099-01-01T00:00:00Z", 0),
+    ] {
+        let res = w
+            .app
+            .get(
+                &format!("/api/v1/stats/incidents?group_by=mission,month&format=csv&{query}"),
+                Some(&user.token),
+            )
+            .await;
+        assert_eq!(res.status, 200);
+        let body = String::from_utf8_lossy(&res.body).into_owned();
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), 1 + rows, "{body}");
+        assert_eq!(lines[0], header);
+        for line in &lines[1..] {
+            assert_eq!(line.split(',').count(), 8, "{line}");
+        }
+    }
 }

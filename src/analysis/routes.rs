@@ -152,6 +152,8 @@ pub fn analyse(
     // (base id or `none`, month) → incidents.
     let mut privacy = None;
     let mut released_months: Option<(NaiveDate, NaiveDate)> = None;
+    // Every month built: a series shows no month that was never released.
+    let mut released_set: std::collections::HashSet<NaiveDate> = Default::default();
     let counts: HashMap<(String, NaiveDate), i64> = match source {
         Source::Exact { radius_km } => {
             let filter = Filter {
@@ -177,6 +179,10 @@ pub fn analyse(
                 .and_then(month_of)
                 .zip(budget.coverage.last_month.as_deref().and_then(month_of));
             privacy = Some(budget.privacy(Table::Base));
+            released_set = released::list(conn)?
+                .iter()
+                .filter_map(|r| month_of(&r.month))
+                .collect();
             let mut counts = HashMap::new();
             for cell in released::cells(conn, Table::Base, &selection)? {
                 if let Some(m) = month_of(&cell.month) {
@@ -223,7 +229,10 @@ pub fn analyse(
     let months = match (source, firsts.min(), lasts.max()) {
         // Only released months, however far deployments reach.
         (Source::Release, Some(first), _) => match released_months {
-            Some((from, to)) => months_between(first.max(from), to),
+            Some((from, to)) => months_between(first.max(from), to)
+                .into_iter()
+                .filter(|m| released_set.contains(m))
+                .collect(),
             None => Vec::new(),
         },
         (Source::Exact { .. }, Some(first), Some(last)) => {

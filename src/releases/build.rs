@@ -88,6 +88,23 @@ pub fn build_month(
             earliest_month()
         )));
     }
+    // Only the documented range: a month before it (or with no mission at
+    // all) would leave a gap in what partners are told was released.
+    let earliest: Option<NaiveDate> = missions::table
+        .select(diesel::dsl::min(missions::mandate_start))
+        .first(conn)?;
+    let Some(first) = earliest.map(super::first_month) else {
+        return Err(ApiError::BadRequest(
+            "no mission exists yet: there is nothing to release".into(),
+        ));
+    };
+    if month < first {
+        return Err(ApiError::BadRequest(format!(
+            "{month} is before {first}, the first month released ({} months before the \
+             earliest mandate start)",
+            super::MONTHS_BEFORE_MANDATE
+        )));
+    }
     let parts = plan(schedule.epsilon).map_err(ApiError::internal)?;
     let result = db::in_transaction(conn, |conn| {
         let exists: i64 = releases::table

@@ -241,8 +241,11 @@ impl Month {
         Month(date.with_day(1).expect("day 1 exists"))
     }
 
+    /// Exactly `YYYY-MM` in ASCII digits (chrono alone also took `+2024-1`).
     pub fn parse(s: &str) -> Option<Self> {
-        if s.len() != 7 {
+        let b = s.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        if b.len() != 7 || b[4] != b'-' || !digits(0..4) || !digits(5..7) {
             return None;
         }
         NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
@@ -287,11 +290,16 @@ pub fn last_due(today: NaiveDate, lag_days: u32) -> Month {
 /// deployment-effect analysis has a "before" period (the demo's data starts there too).
 pub const MONTHS_BEFORE_MANDATE: u32 = 24;
 
+/// The first month released: `MONTHS_BEFORE_MANDATE` before the earliest mandate start.
+pub fn first_month(earliest_mandate: NaiveDate) -> Month {
+    Month::containing(earliest_mandate - Months::new(MONTHS_BEFORE_MANDATE))
+}
+
 /// The months a release covers: from `MONTHS_BEFORE_MANDATE` before the earliest
 /// mandate start to the last due month. Chosen from reference data, never from
 /// incidents: a range starting at the first incident would tell when it happened.
 pub fn range(earliest_mandate: NaiveDate, last_due: Month) -> Vec<Month> {
-    let first = Month::containing(earliest_mandate - Months::new(MONTHS_BEFORE_MANDATE));
+    let first = first_month(earliest_mandate);
     std::iter::successors(Some(first), |m| Some(m.next()))
         .take_while(|m| *m <= last_due)
         .collect()
@@ -365,5 +373,15 @@ mod tests {
         assert_eq!(months.first().unwrap().to_string(), "1997-06");
         assert_eq!(months.len(), 49);
         assert!(Month::parse("2024-1").is_none() && Month::parse("2024-13").is_none());
+        for bad in [
+            "+2024-1",
+            " 2024-1",
+            "2024-1 ",
+            "-001-01",
+            "2024+01",
+            "２０-01",
+        ] {
+            assert!(Month::parse(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -10,6 +10,12 @@ use crate::error::ApiError;
 use crate::http::Page;
 use crate::state::AppState;
 
+/// `/releases` takes no parameter: a `limit` or `cursor` would otherwise be
+/// ignored without a word (every release is in the one page).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParameters {}
+
 /// The partner releases built so far, oldest month first: one per closed
 /// calendar month, each built once after the lag and never recomputed, with the
 /// privacy-loss budget ε it spent. One page holds them all (one row per month).
@@ -19,6 +25,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every release built", body = Page<ReleaseSummary>),
+        (status = 400, response = crate::openapi::BadRequest),
         (status = 403, response = crate::openapi::Forbidden),
         crate::openapi::SignedIn,
     )
@@ -27,6 +34,7 @@ use crate::state::AppState;
 pub async fn list_releases(
     state: web::Data<AppState>,
     user: CurrentUser,
+    _query: crate::http::Query<NoParameters>,
 ) -> Result<web::Json<Page<ReleaseSummary>>, ApiError> {
     if !policy::allows(user.role, Permission::ReadAggregates) {
         return Err(ApiError::Forbidden(

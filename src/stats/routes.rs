@@ -172,7 +172,7 @@ pub async fn get_incident_stats(
                 .headers()
                 .get(header::ACCEPT)
                 .and_then(|a| a.to_str().ok())
-                .is_some_and(|a| a.contains("text/csv")));
+                .is_some_and(accepts_csv));
 
     let audit_filter = json!({
         "scope": scope,
@@ -207,6 +207,23 @@ pub async fn get_incident_stats(
     } else {
         Ok(HttpResponse::Ok().json(aggregate))
     }
+}
+
+/// Whether an `Accept` header asks for CSV: a `text/csv` range (media types
+/// are case-insensitive) whose `q` is not 0 (`q=0` means "not this").
+fn accepts_csv(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        parts
+            .next()
+            .is_some_and(|t| t.eq_ignore_ascii_case("text/csv"))
+            && !parts.any(|p| {
+                p.split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("q")
+                        && v.trim().parse::<f32>().is_ok_and(|q| q == 0.0)
+                })
+            })
+    })
 }
 
 enum Work {
@@ -372,7 +389,9 @@ pub fn assemble(
 
 fn to_csv(aggregate: &Aggregate, dims: &[Dimension]) -> Result<Vec<u8>, csv::Error> {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let with_troops = aggregate.cells.iter().any(|c| c.troop_strength.is_some());
+    // From the question, never from the cells: an empty answer has the same columns.
+    let with_troops = dims.contains(&Dimension::Month)
+        && (dims.contains(&Dimension::Base) || dims.contains(&Dimension::Mission));
     let mut header: Vec<&str> = Vec::new();
     for d in dims {
         header.push(d.column());
@@ -425,4 +444,30 @@ fn to_csv(aggregate: &Aggregate, dims: &[Dimension]) -> Result<Vec<u8>, csv::Err
     }
     out.into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_csv;
+
+    #[test]
+    fn accept_asks_for_csv_by_media_type_not_by_substring() {
+        for yes in [
+            "text/csv",
+            "Text/CSV",
+            "application/json, text/csv;q=0.5",
+            " text/csv ; charset=utf-8",
+        ] {
+            assert!(accepts_csv(yes), "{yes}");
+        }
+        for no in [
+            "application/json",
+            "text/csv;q=0",
+            "text/csv; q=0.0, application/json",
+            "text/csvx",
+            "*/*",
+        ] {
+            assert!(!accepts_csv(no), "{no}");
+        }
+    }
 }

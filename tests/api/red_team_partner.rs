@@ -6,13 +6,17 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, TestUser};
 use crate::incidents::create;
-use crate::releases::build_on;
+use crate::releases::{build_on, schedule};
 use crate::stats::fixture;
 
 crate::scenarios![
     the_list_of_releases_does_not_time_their_builds,
     a_base_without_troops_has_zero_troops_not_minus_zero,
     huge_perpetrator_counts_do_not_break_anyones_export,
+    release_build_keeps_to_the_range_and_the_analysis_to_released_months,
+    accept_chooses_csv_by_media_type,
+    the_list_of_releases_refuses_parameters_it_does_not_take,
+    csv_columns_do_not_depend_on_the_cells,
 ];
 
 /// Months built one after another in one run: the time each was built would
@@ -197,5 +201,179 @@ async fn huge_perpetrator_counts_do_not_break_anyones_export(backend: Backend) {
         let text = String::from_utf8(csv.body.clone()).unwrap();
         assert_eq!(text.lines().count(), rows + 1, "{text}");
         assert!(text.contains(",8000000000,"), "{text}");
+    }
+}
+
+/// `basewatch release build --month` took any month from 1945 on: an admin's
+/// `--month 1950-06` was released, and a partner's analysis then listed every
+/// month from 1950 on (decades never released) as 0 incidents. It now refuses
+/// a month before the documented range, and the analysis shows released
+/// months only, even when `--month` left a gap inside the range.
+async fn release_build_keeps_to_the_range_and_the_analysis_to_released_months(backend: Backend) {
+    use basewatch::releases::{Month, build};
+    let (w, _analyst) = fixture(backend).await;
+    let app = &w.app;
+    let build = |month: &str| {
+        app.db(|conn| {
+            Ok(
+                build::build_month(conn, Month::parse(month).unwrap(), schedule("2024-03-15"))
+                    .map(|b| b.map(|b| b.month.to_string()))
+                    .map_err(|e| e.to_string()),
+            )
+        })
+    };
+    let refused = build("1950-06").unwrap_err();
+    assert!(refused.contains("1950-06 is before"), "{refused}");
+    assert!(Month::parse("+2024-1").is_none() && Month::parse(" 2024-1").is_none());
+    // Two months inside the range, with a gap between them.
+    assert_eq!(build("2023-06").unwrap().as_deref(), Some("2023-06"));
+    assert_eq!(build("2024-01").unwrap().as_deref(), Some("2024-01"));
+    // A deployment long before them, so the analysis has months to show.
+    let bases = app
+        .get(
+            &format!("/api/v1/missions/{}/bases", w.mission),
+            Some(&w.admin.token),
+        )
+        .await
+        .expect(200);
+    let base = bases["items"][0]["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/api/v1/bases/{base}/deployments"),
+        Some(&w.admin.token),
+        &json!({"start_date": "2020-01-01", "troop_count": 500, "contributing_country": "NP"}),
+    )
+    .await
+    .expect(201);
+    let partner = app.seed_user(Role::Partner);
+    let list = app
+        .get("/api/v1/releases", Some(&partner.token))
+        .await
+        .expect(200);
+    let listed: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["month"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["2023-06", "2024-01"]);
+    let res = app
+        .get(
+            &format!(
+                "/api/v1/analysis/deployment-effect?mission_id={}",
+                w.mission
+            ),
+            Some(&partner.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(res["privacy"]["release"]["months"], 2);
+    let mut series = vec![&res["mission"]];
+    series.extend(res["bases"].as_array().unwrap());
+    assert!(series.len() >= 2);
+    for s in series {
+        let months: Vec<&str> = s["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["month"].as_str().unwrap())
+            .collect();
+        assert_eq!(months, ["2023-06", "2024-01"], "{}", s["name"]);
+    }
+}
+
+/// `Accept` chose CSV by substring: `Text/CSV` (media types are
+/// case-insensitive) got JSON and `text/csv;q=0` ("anything but CSV") got CSV.
+async fn accept_chooses_csv_by_media_type(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    let partner = w.app.seed_user(Role::Partner);
+    for user in [&partner, &analyst] {
+        let auth = format!("Bearer {}", user.token);
+        for (accept, csv) in [
+            ("Text/CSV", true),
+            ("application/json;q=0.9, text/csv", true),
+            ("text/csv;q=0, application/json", false),
+            ("application/json", false),
+        ] {
+            let res = w
+                .app
+                .raw(
+                    awc::http::Method::GET,
+                    "/api/v1/stats/incidents?group_by=venue&scope=own",
+                    &[("accept", accept), ("authorization", &auth)],
+                    vec![],
+                )
+                .await;
+            assert_eq!(res.status, 200, "{accept}");
+            let body = String::from_utf8_lossy(&res.body);
+            if csv {
+                assert_eq!(res.header("content-type"), Some("text/csv; charset=utf-8"));
+                assert!(
+                    body.starts_with("venue,incidents,victims,suppressed\n"),
+                    "{body}"
+                );
+            } else {
+                assert!(body.starts_with('{'), "{accept}: {body}");
+            }
+        }
+    }
+}
+
+/// `/releases` ignored `limit` and `cursor` without a word (a client asking for
+/// 5 got every month): it takes no parameter, and says so.
+async fn the_list_of_releases_refuses_parameters_it_does_not_take(backend: Backend) {
+    let (w, _analyst) = fixture(backend).await;
+    let partner = w.app.seed_user(Role::Partner);
+    for query in ["limit=5", "cursor=x", "month=2024-01"] {
+        let res = w
+            .app
+            .get(&format!("/api/v1/releases?{query}"), Some(&partner.token))
+            .await;
+        let body = res.expect(400);
+        let name = query.split('=').next().unwrap();
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{name}`")),
+            "{body}"
+        );
+    }
+    let list = w
+        .app
+        .get("/api/v1/releases", Some(&partner.token))
+        .await
+        .expect(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    assert_eq!(list["next_cursor"], Value::Null);
+}
+
+/// The troop columns of a CSV answer came and went with its cells: an empty
+/// answer to `group_by=mission,month` had no `troop_strength` column.
+async fn csv_columns_do_not_depend_on_the_cells(backend: Backend) {
+    let (w, analyst) = fixture(backend).await;
+    assert_eq!(build_on(&w.app, "2024-03-15").len(), 321);
+    let partner = w.app.seed_user(Role::Partner);
+    let header = "mission_id,mission_name,month,incidents,victims,suppressed,troop_strength,incidents_per_1000_troops";
+    for (user, query, rows) in [
+        (&analyst, "occurred_from=2024-01-01T00:00:00Z", 2),
+        (&analyst, "occurred_from=2099-01-01T00:00:00Z", 0),
+        (&partner, "occurred_from=2024-01-01T00:00:00Z", 2),
+        (&partner, "occurred_from=2099-01-01T00:00:00Z", 0),
+    ] {
+        let res = w
+            .app
+            .get(
+                &format!("/api/v1/stats/incidents?group_by=mission,month&format=csv&{query}"),
+                Some(&user.token),
+            )
+            .await;
+        assert_eq!(res.status, 200);
+        let body = String::from_utf8_lossy(&res.body).into_owned();
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), 1 + rows, "{body}");
+        assert_eq!(lines[0], header);
+        for line in &lines[1..] {
+            assert_eq!(line.split(',').count(), 8, "{line}");
+        }
     }
 }

@@ -390,12 +390,18 @@ pub async fn change_password(
                 .on("user", user.id.as_str())
                 .details(json!({"reason": "wrong current password"}))
                 .write(conn)?;
-            return Ok(None);
+            return Ok(Err(ApiError::invalid(
+                "current_password",
+                "is not the account's current password",
+            )));
         };
         if !users::hold_if_current(conn, &user.id, row.token_generation)? {
-            return Err(ApiError::Unauthorized(
+            // The reservation is settled (committed with this answer), not left
+            // in flight to count as a burst.
+            throttle::settle_failure(conn, &ticket)?;
+            return Ok(Err(ApiError::Unauthorized(
                 "the account changed meanwhile; sign in again",
-            ));
+            )));
         }
         throttle::settle_success(conn, &ticket)?;
         let now = db::now();
@@ -417,12 +423,10 @@ pub async fn change_password(
             .on("user", user.id.as_str())
             .details(json!({"revoked_refresh_tokens": ended}))
             .write(conn)?;
-        Ok(Some(session))
+        Ok(Ok(session))
     })
     .await?;
-    let session = outcome.ok_or_else(|| {
-        ApiError::invalid("current_password", "is not the account's current password")
-    })?;
+    let session = outcome?;
     tracing::info!(user_id = %me.id, "changed their password");
     Ok(web::Json(tokens(&state, &me.id, &session)?))
 }

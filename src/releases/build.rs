@@ -142,8 +142,19 @@ pub fn build_month(
         }))
     });
     match result {
-        // Another builder inserted the month first.
-        Err(ApiError::Conflict(_)) => Ok(None),
+        // Another builder inserted the month first, and committed it. Any other
+        // unique violation is a fault, not a lost race: it must not skip a month.
+        Err(ApiError::Conflict(e)) => {
+            let built = releases::table
+                .filter(releases::month.eq(month.to_string()))
+                .count()
+                .get_result::<i64>(conn)?;
+            if built == 1 {
+                Ok(None)
+            } else {
+                Err(ApiError::internal(format!("building {month}: {e}")))
+            }
+        }
         other => other,
     }
 }

@@ -419,7 +419,7 @@ impl Settings {
             }
             (None, Environment::Development) => {
                 load_or_create_dev_key(&data_dir, JWT_SECRET_FILE, MIN_JWT_SECRET_BYTES, || {
-                    crate::auth::random_token_hex(32)
+                    crate::crypto::random_token_hex(32)
                 })
                 .map(String::into_bytes)
                 .map_err(|e| check("BASEWATCH_JWT_SECRET", Err(e)))

@@ -103,8 +103,16 @@ fn derive_sub_key(prk: &[u8], info: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal, two digits a byte.
+pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `bytes` random bytes from the operating system, hex-encoded.
+pub fn random_token_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the operating system provides randomness");
+    to_hex(&buf)
 }
 
 /// The current data key and the retired ones that still open old rows.
@@ -164,7 +172,7 @@ impl DataKeys {
 
     /// A fresh random key, as 64 hex characters.
     pub fn generate_hex() -> String {
-        crate::auth::random_token_hex(32)
+        random_token_hex(32)
     }
 
     pub fn current_id(&self) -> &str {

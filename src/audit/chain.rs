@@ -83,10 +83,6 @@ fn field(h: &mut Sha256, value: Option<&str>) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The hash of a row that follows `prev_hash`.
 pub fn hash(prev_hash: &str, c: &Content<'_>) -> String {
     let mut h = Sha256::new();
@@ -105,7 +101,7 @@ pub fn hash(prev_hash: &str, c: &Content<'_>) -> String {
     ] {
         field(&mut h, value);
     }
-    hex(&h.finalize())
+    crate::crypto::to_hex(&h.finalize())
 }
 
 /// What the first chained row follows: the rows written before the chain, by
@@ -116,7 +112,7 @@ pub fn genesis(unchained: i64, last_unchained_id: Option<&str>) -> String {
     h.update(b" genesis");
     h.update(unchained.to_be_bytes());
     field(&mut h, last_unchained_id);
-    hex(&h.finalize())
+    crate::crypto::to_hex(&h.finalize())
 }
 
 /// The rows written before the chain: how many, and the last id.

@@ -10,10 +10,3 @@ pub mod routes;
 pub mod throttle;
 
 pub use extract::{Admin, AuthenticatedActor, CurrentUser};
-
-/// `bytes` random bytes from the operating system, hex-encoded.
-pub fn random_token_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the operating system provides randomness");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}

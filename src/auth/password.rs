@@ -31,7 +31,7 @@ pub fn verify(stored: Option<&str>, candidate: &str) -> bool {
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        let random = super::random_token_hex(16);
+        let random = crate::crypto::random_token_hex(16);
         hash(&Password::parse(random).expect("32 hex chars are a valid password"))
             .expect("hashing works")
     })

@@ -136,7 +136,7 @@ fn lock(conn: &mut DbConnection, namespace: i32, key: &str) -> QueryResult<()> {
 }
 
 /// `Some(wait)` while the account or the address has used up its attempts.
-pub fn check(
+fn check(
     conn: &mut DbConnection,
     limits: &LoginThrottle,
     account: &str,

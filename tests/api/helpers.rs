@@ -136,10 +136,16 @@ impl Response {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// `spawn_app` with settings changed before the server starts (a short
+/// request timeout, no CORS origins, a small throttle window...).
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDatabase::create(backend);
     let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4()).into_bytes();
     let data_key_hex = DataKeys::generate_hex();
-    let settings = Settings {
+    let mut settings = Settings {
         environment: Environment::Development,
         database_url: db.url.clone(),
         bind: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
@@ -161,6 +167,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         release_builder: false,
         trusted_proxy_hops: 1,
     };
+    configure(&mut settings);
     let data_keys = settings.data_keys.clone();
     let kept_settings = settings.clone();
     if std::env::var_os("TEST_LOG").is_some() {
@@ -420,6 +427,14 @@ fn with_database(url: &str, name: &str) -> String {
         None => base,
     };
     format!("{server}/{name}{query}")
+}
+
+/// The `basewatch` binary, pointed at a database.
+pub fn basewatch(database_url: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"));
+    cmd.env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn");
+    cmd
 }
 
 /// A database URL as the command line takes it.

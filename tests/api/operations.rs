@@ -9,7 +9,7 @@ use basewatch::domain::Role;
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestDatabase, spawn_app};
+use crate::helpers::{Backend, TestDatabase, basewatch, spawn_app};
 use crate::{Check, helpers};
 
 crate::scenarios![
@@ -229,13 +229,6 @@ async fn demo_data_is_seeded_once_and_its_accounts_sign_in(backend: Backend) {
                 .all(|i| i["synthetic"] == true)
         );
     }
-}
-
-fn basewatch(database_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_basewatch"));
-    cmd.env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn");
-    cmd
 }
 
 async fn seed_synthetic_bulk_loads_whole_incidents(backend: Backend) {

@@ -927,7 +927,9 @@ async fn rotation_never_overwrites_a_concurrent_edit(backend: Backend) {
         ROWS as i64,
         "{stdout}"
     );
-    let rows: Vec<(String, String, String, Option<String>, Option<String>)> = app.db(|conn| {
+    /// (id, content, content_hash, narrative, narrative_key_id)
+    type Stored = (String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Stored> = app.db(|conn| {
         incidents::table
             .select((
                 incidents::id,

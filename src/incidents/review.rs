@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use serde_json::json;
 
 use super::intake::event;
-use super::routes::{current_version, find_visible, respond, stale};
+use super::routes::{current_version, find_visible, lost_race, respond};
 use super::view::HistoryEntry;
 use super::vocabulary::Status;
 use super::workflow::{self, Refusal};
@@ -96,7 +96,7 @@ pub async fn transition_incident(
             _ => row.submitted_at,
         };
         if !queries::update_status(conn, &id, expected, body.to, submitted_at)? {
-            return Err(stale(row.version));
+            return Err(lost_race(conn, &id));
         }
         let version = expected + 1;
         queries::insert_event(
@@ -174,7 +174,7 @@ pub async fn override_assessment(
         let expected = current_version(expected, row.version)?;
         let sealed = keys.seal(&override_reason_context(&id), &reason);
         if !queries::update_assessment(conn, &id, expected, body.assessment, &sealed)? {
-            return Err(stale(row.version));
+            return Err(lost_race(conn, &id));
         }
         let version = expected + 1;
         let comment = format!("{} → {}: {reason}", row.consent_assessment, body.assessment.as_str());

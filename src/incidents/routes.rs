@@ -399,7 +399,7 @@ pub async fn update_incident(
             changes.consent_assessment = row.consent_assessment.clone();
         }
         if !queries::update_content(conn, &id, expected, &changes)? {
-            return Err(stale(row.version));
+            return Err(lost_race(conn, &id));
         }
         queries::replace_dimensions(conn, &id, &content)?;
         queries::insert_event(conn, &event(&keys, &id, &user, "edited", None, None, None, expected + 1, Some(changed.clone())))?;
@@ -422,6 +422,16 @@ pub fn current_version(if_match: Result<IfMatch, ApiError>, current: i32) -> Res
         Ok(current)
     } else {
         Err(stale(current))
+    }
+}
+
+/// A versioned update found another version than the one read (a concurrent
+/// writer won): the answer names the version stored now.
+pub fn lost_race(conn: &mut DbConnection, id: &str) -> ApiError {
+    match queries::find(conn, id) {
+        Ok(Some((row, _))) => stale(row.version),
+        Ok(None) => ApiError::not_found("incident"),
+        Err(e) => e.into(),
     }
 }
 

@@ -191,6 +191,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         address,
         client: awc::Client::builder()
             .timeout(Duration::from_secs(30))
+            // Below the server's 5 s keep-alive: a test that blocks its runtime (a
+            // release build) would otherwise reuse a connection the server closed.
+            .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(3)))
             .disable_redirects()
             .finish(),
         pool,

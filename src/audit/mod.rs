@@ -120,7 +120,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    pub fn by(mut self, actor: &'a crate::auth::CurrentUser) -> Self {
+    pub fn by(mut self, actor: &'a crate::auth::Actor) -> Self {
         self.actor_id = Some(actor.id.as_str());
         self.request_id = actor.request_id.as_deref();
         self

@@ -7,7 +7,7 @@ use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{CurrentUser, password, refresh, throttle};
+use super::{Actor, password, refresh, throttle};
 use crate::audit::{self, Action};
 use crate::db;
 use crate::domain::{Email, Password, UserId};
@@ -295,10 +295,7 @@ pub async fn logout(
     )
 )]
 #[get("/me")]
-pub async fn get_me(
-    state: web::Data<AppState>,
-    me: CurrentUser,
-) -> Result<web::Json<User>, ApiError> {
+pub async fn get_me(state: web::Data<AppState>, me: Actor) -> Result<web::Json<User>, ApiError> {
     let (row, org) = db::run(&state.pool, move |conn| Ok(users::find(conn, &me.id)?))
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
@@ -340,7 +337,7 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     state: web::Data<AppState>,
     http: HttpRequest,
-    me: CurrentUser,
+    me: Actor,
     ValidJson(mut req): ValidJson<ChangePasswordRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let id = me.id.clone();

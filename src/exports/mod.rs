@@ -22,11 +22,10 @@ use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db::schema::{bases, missions};
 use crate::db::{self, Pool};
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::http::Query;
 use crate::incidents::queries::{self as incidents, Cursor, Filter};
@@ -125,10 +124,10 @@ fn exported_status() -> utoipa::openapi::schema::Object {
 #[get("/exports/incidents")]
 pub async fn export_incidents(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     query: Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !policy::allows(user.role, Permission::ExportIncidents) {
+    if !user.may(Permission::ExportIncidents) {
         return Err(ApiError::Forbidden(
             "exports are for analysts, admins and partners".into(),
         ));
@@ -158,7 +157,9 @@ pub async fn export_incidents(
     }
     filter.non_draft_only = true;
     // Partners never get narratives: without the keys they cannot even be opened.
-    let narrative_keys = (user.role != Role::Partner).then(|| state.settings.data_keys.clone());
+    let narrative_keys = user
+        .may(Permission::ExportNarratives)
+        .then(|| state.settings.data_keys.clone());
     let format = q.format;
     let audit_filters = json!({
         "format": format, "hxl": hxl, "schema": if htcds { "htcds" } else { "basewatch" },
@@ -241,7 +242,7 @@ impl MessageBody for Streamed {
 
 struct Job {
     pool: Pool,
-    user: CurrentUser,
+    user: Actor,
     filter: Filter,
     format: ExportFormat,
     hxl: bool,

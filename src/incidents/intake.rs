@@ -8,7 +8,7 @@ use super::content::IncidentContent;
 use super::queries::{ContentChanges, EventRow};
 use super::vocabulary::Status;
 use super::{IncidentRow, classify, geo};
-use crate::auth::CurrentUser;
+use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
@@ -80,7 +80,7 @@ pub fn derive_with(
 
 pub fn row_from(
     id: &str,
-    reporter: &CurrentUser,
+    reporter: &Actor,
     d: ContentChanges,
     status: Status,
     now: NaiveDateTime,
@@ -126,7 +126,7 @@ pub fn row_from(
 pub fn event(
     keys: &DataKeys,
     incident_id: &str,
-    actor: &CurrentUser,
+    actor: &Actor,
     kind: &str,
     from: Option<Status>,
     to: Option<Status>,

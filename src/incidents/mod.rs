@@ -25,10 +25,8 @@ use utoipa::ToSchema;
 
 use self::content::IncidentContent;
 use self::vocabulary::{ConsentAssessment, Status};
-use crate::auth::CurrentUser;
 use crate::crypto::DataKeys;
 use crate::db::schema::incidents;
-use crate::domain::Role;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -141,23 +139,6 @@ impl IncidentRow {
                 .map_err(ApiError::internal),
             None => Ok(self.content == stored_json && self.narrative(keys)? == content.narrative),
         }
-    }
-}
-
-/// Who may see an incident. Nobody sees another's draft; monitors see their own
-/// reports, partners their organisation's, reviewers, analysts and admins all.
-/// `queries::visible_to` is the same rule in SQL, for lists.
-pub fn can_see(viewer: &CurrentUser, row: &IncidentRow) -> bool {
-    if row.reporter_id == viewer.id.as_str() {
-        return true;
-    }
-    if row.status == Status::Draft.as_str() {
-        return false;
-    }
-    match viewer.role {
-        Role::Reviewer | Role::Analyst | Role::Admin => true,
-        Role::Partner => row.organisation_id == viewer.organisation_id.as_str(),
-        Role::Monitor => false,
     }
 }
 

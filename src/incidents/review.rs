@@ -13,8 +13,8 @@ use super::{
     AssessmentOverrideRequest, Incident, TransitionRequest, override_reason_context, queries,
 };
 use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db;
 use crate::domain::parse_id;
 use crate::error::ApiError;
@@ -52,7 +52,7 @@ use crate::state::AppState;
 pub async fn transition_incident(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
     ValidJson(body): ValidJson<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -63,12 +63,11 @@ pub async fn transition_incident(
         let (row, _) = find_visible(conn, &user, &id)?;
         let expected = current_version(expected, row.version)?;
         let from = row.status()?;
-        let is_reporter = row.reporter_id == user.id.as_str();
         let comment = body
             .comment
             .map(|c| c.trim().to_owned())
             .filter(|c| !c.is_empty());
-        workflow::check(from, body.to, user.role, is_reporter, comment.as_deref()).map_err(
+        workflow::check(from, body.to, &user, &row.reporter_id, comment.as_deref()).map_err(
             |refusal| match refusal {
                 Refusal::Illegal { allowed } => ApiError::Conflict(format!(
                     "{} → {} is not a move of the workflow; from {} the moves are: {}",
@@ -152,7 +151,7 @@ pub async fn transition_incident(
 pub async fn override_assessment(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
     ValidJson(body): ValidJson<AssessmentOverrideRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -165,10 +164,10 @@ pub async fn override_assessment(
     let keys = state.settings.data_keys.clone();
     db::transaction(&state.pool, move |conn| {
         let (row, _) = find_visible(conn, &user, &id)?;
-        if !policy::allows(user.role, Permission::ReviewIncidents) {
+        if !user.may(Permission::ReviewIncidents) {
             return Err(ApiError::Forbidden("only reviewers and admins assess incidents".into()));
         }
-        if row.reporter_id == user.id.as_str() {
+        if user.is(&row.reporter_id) {
             return Err(ApiError::Forbidden("four eyes: you may not assess an incident you reported".into()));
         }
         let expected = current_version(expected, row.version)?;
@@ -210,7 +209,7 @@ pub async fn override_assessment(
 #[get("/incidents/{id}/history")]
 pub async fn list_incident_history(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
     let id = parse_id(&id, "incident")?;

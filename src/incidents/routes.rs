@@ -11,10 +11,10 @@ use super::content::IncidentContent;
 use super::intake::{changed_fields, derive, event, merge_patch, row_from};
 use super::queries::{self, BoundingBox, Cursor, Filter};
 use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
-use super::{CreateIncidentRequest, Incident, IncidentRow, can_see, workflow};
+use super::{CreateIncidentRequest, Incident, IncidentRow, workflow};
 use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db::{self, DbConnection};
 use crate::domain::parse_id;
 use crate::error::ApiError;
@@ -37,11 +37,11 @@ pub fn respond(status: StatusCode, incident: &Incident) -> HttpResponse {
 /// Loads an incident the caller may see; any other answers 404, as if it did not exist.
 pub fn find_visible(
     conn: &mut DbConnection,
-    user: &CurrentUser,
+    user: &Actor,
     id: &str,
 ) -> Result<(IncidentRow, Option<String>), ApiError> {
     match queries::find(conn, id)? {
-        Some((row, base)) if can_see(user, &row) => Ok((row, base)),
+        Some((row, base)) if user.sees(&row) => Ok((row, base)),
         _ => Err(ApiError::not_found("incident")),
     }
 }
@@ -88,10 +88,10 @@ fn take_submit(body: &mut Map<String, Value>) -> Result<bool, ApiError> {
 #[post("/incidents")]
 pub async fn create_incident(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     ValidJson(JsonObject(mut body)): ValidJson<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
-    if !policy::allows(user.role, Permission::ReportIncidents) {
+    if !user.may(Permission::ReportIncidents) {
         return Err(ApiError::Forbidden(
             "analysts read incidents; they do not report them".into(),
         ));
@@ -160,7 +160,7 @@ pub async fn create_incident(
 #[get("/incidents/{id}")]
 pub async fn get_incident(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "incident")?;
@@ -296,7 +296,7 @@ pub fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
 #[get("/incidents")]
 pub async fn list_incidents(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     query: Query<IncidentListQuery>,
 ) -> Result<web::Json<Page<Incident>>, ApiError> {
     let q = query.into_inner();
@@ -353,7 +353,7 @@ pub async fn list_incidents(
 pub async fn update_incident(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
     ValidJson(JsonObject(patch)): ValidJson<JsonObject>,
 ) -> Result<HttpResponse, ApiError> {

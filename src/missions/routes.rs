@@ -11,7 +11,7 @@ use super::{
     check_longitude,
 };
 use crate::audit::{self, Action};
-use crate::auth::{Admin, CurrentUser};
+use crate::auth::{Actor, Admin};
 use crate::db;
 use crate::domain::{CountryCode, DisplayName, check_date, parse_id};
 use crate::error::ApiError;
@@ -39,7 +39,7 @@ fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
 #[get("/missions")]
 pub async fn list_missions(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Mission>>, ApiError> {
     let (limit, cursor) = (page.limit()?, page.cursor()?);
@@ -104,7 +104,7 @@ pub async fn create_mission(
 #[get("/missions/{id}")]
 pub async fn get_mission(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Mission>, ApiError> {
     let id = parse_id(&id, "mission")?;
@@ -179,7 +179,7 @@ pub async fn update_mission(
 #[get("/missions/{id}/bases")]
 pub async fn list_bases(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Base>>, ApiError> {
@@ -261,7 +261,7 @@ fn base_fields(name: &str, lat: f64, lon: f64) -> Result<(DisplayName, f64, f64)
 #[get("/bases/{id}")]
 pub async fn get_base(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Base>, ApiError> {
     let id = parse_id(&id, "base")?;
@@ -331,7 +331,7 @@ pub async fn update_base(
 #[get("/bases/{id}/deployments")]
 pub async fn list_deployments(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Deployment>>, ApiError> {

@@ -113,7 +113,7 @@ pub async fn get_deployment_effect(
     db::run(&state.pool, move |conn| {
         Ok(audit::Entry::new(Action::AnalysisQueried)
             .by(&user)
-            .on("mission", &mission_id)
+            .on(audit::Entity::Mission, &mission_id)
             .details(json!({"filters": {"analysis": "deployment-effect", "scope": scope, "radius_km": result_radius}, "rows": months}))
             .write(conn)?)
     })

@@ -182,7 +182,7 @@ pub async fn login(
                     audit::Entry::new(Action::LoginSucceeded)
                         .actor(Some(id.as_str()))
                         .request(request_id.as_deref())
-                        .on("user", id.as_str())
+                        .on(audit::Entity::User, id.as_str())
                         .write(conn)?;
                     return Ok(Ok((id, session)));
                 }
@@ -194,7 +194,7 @@ pub async fn login(
             .request(request_id.as_deref())
             .details(json!({"email": email, "reason": reason}));
         if let Some(u) = &user {
-            entry = entry.on("user", &u.id);
+            entry = entry.on(audit::Entity::User, &u.id);
         }
         entry.write(conn)?;
         Ok(Err(()))
@@ -384,7 +384,7 @@ pub async fn change_password(
             throttle::settle_failure(conn, &ticket)?;
             audit::Entry::new(Action::PasswordChangeRefused)
                 .by(&user)
-                .on("user", user.id.as_str())
+                .on(audit::Entity::User, user.id.as_str())
                 .details(json!({"reason": "wrong current password"}))
                 .write(conn)?;
             return Ok(Err(ApiError::invalid(
@@ -417,7 +417,7 @@ pub async fn change_password(
         let session = start_session(conn, &user.id, generation, ttl)?;
         audit::Entry::new(Action::PasswordChanged)
             .by(&user)
-            .on("user", user.id.as_str())
+            .on(audit::Entity::User, user.id.as_str())
             .details(json!({"revoked_refresh_tokens": ended}))
             .write(conn)?;
         Ok(Ok(session))

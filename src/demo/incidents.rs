@@ -323,7 +323,7 @@ fn generate(
         keys,
         &row.id,
         reporter,
-        "created",
+        queries::HistoryKind::Created,
         None,
         Some(status),
         Some("synthetic demo data"),

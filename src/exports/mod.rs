@@ -28,8 +28,8 @@ use crate::db::schema::{bases, missions};
 use crate::db::{self, Pool};
 use crate::error::ApiError;
 use crate::http::Query;
+use crate::incidents::filter::IncidentListQuery;
 use crate::incidents::queries::{self as incidents, Cursor, Filter};
-use crate::incidents::routes::IncidentListQuery;
 use crate::incidents::vocabulary::{ConsentAssessment, ExploitationType, Status};
 use crate::state::AppState;
 
@@ -78,7 +78,7 @@ pub struct ExportQuery {
     pub exploitation_type: Option<ExploitationType>,
     pub consent_assessment: Option<ConsentAssessment>,
     /// `min_lon,min_lat,max_lon,max_lat` (WGS 84), `min_lat` at most `max_lat`.
-    // The pattern is incidents::routes::BBOX_PATTERN (a test compares).
+    // The pattern is incidents::filter::BBOX_PATTERN (a test compares).
     #[param(
         example = "21.0,42.3,21.4,42.8",
         pattern = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$"

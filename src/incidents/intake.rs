@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
 use super::content::IncidentContent;
-use super::queries::{ContentChanges, EventRow};
+use super::queries::{ContentChanges, EventRow, HistoryKind};
 use super::vocabulary::Status;
 use super::{IncidentRow, classify, geo};
 use crate::auth::Actor;
@@ -127,7 +127,7 @@ pub fn event(
     keys: &DataKeys,
     incident_id: &str,
     actor: &Actor,
-    kind: &str,
+    kind: HistoryKind,
     from: Option<Status>,
     to: Option<Status>,
     comment: Option<&str>,
@@ -142,7 +142,7 @@ pub fn event(
         incident_id: incident_id.to_owned(),
         at: db::now(),
         actor_id: actor.id.as_str().to_owned(),
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         from_status: from.map(|s| s.as_str().to_owned()),
         to_status: to.map(|s| s.as_str().to_owned()),
         comment,

@@ -2,18 +2,22 @@
 //! the review workflow and the history of every change.
 //!
 //! `routes.rs` (create, read, list, edit) and `review.rs` (transitions,
-//! assessment overrides, history) are the handlers; `queries.rs` the SQL;
+//! assessment overrides, history) are the handlers, which parse, call
+//! `service.rs` (the only code that changes an incident) and respond;
+//! `filter.rs` the list's filters (the export takes them too); `queries.rs` the SQL;
 //! `content.rs`, `classify.rs`, `geo.rs` and `workflow.rs` the rules;
 //! `view.rs` what each viewer reads of an incident and its history.
 
 pub mod classify;
 pub mod content;
+pub mod filter;
 pub mod geo;
 pub mod intake;
 pub mod queries;
 pub mod review;
 pub mod rotation;
 pub mod routes;
+pub mod service;
 pub mod view;
 pub mod vocabulary;
 pub mod workflow;

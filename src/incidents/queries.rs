@@ -360,6 +360,26 @@ pub fn update_assessment(
     )
 }
 
+/// What a history entry records; `as_str` is what is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryKind {
+    Created,
+    Edited,
+    Transition,
+    AssessmentOverridden,
+}
+
+impl HistoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Edited => "edited",
+            Self::Transition => "transition",
+            Self::AssessmentOverridden => "assessment_overridden",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = incident_events)]
 // NULL for None, not DEFAULT: PostgreSQL's COPY (bulk loads) needs every column.

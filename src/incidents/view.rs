@@ -6,6 +6,8 @@
 //! `queries::visible` in SQL); which parts they read is `Actor::sight`, which
 //! this module applies.
 
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -16,8 +18,17 @@ use super::{Consent, Incident, IncidentRow, NearestBase, comment_context};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::error::ApiError;
+use crate::http::etag;
 
 impl Incident {
+    /// The answer carrying this incident, with its ETag and address.
+    pub fn respond(&self, status: StatusCode) -> HttpResponse {
+        HttpResponse::build(status)
+            .insert_header((header::ETAG, etag(self.version)))
+            .insert_header((header::LOCATION, format!("/api/v1/incidents/{}", self.id)))
+            .json(self)
+    }
+
     /// The incident as `viewer` reads it.
     pub fn view(
         row: IncidentRow,

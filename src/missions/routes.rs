@@ -77,7 +77,7 @@ pub async fn create_mission(
         let id = queries::insert_mission(conn, &fields)?;
         audit::Entry::new(Action::MissionCreated)
             .by(&admin)
-            .on("mission", &id)
+            .on(audit::Entity::Mission, &id)
             .details(json!({"name": fields.name.as_str(), "country": fields.country.as_str()}))
             .write(conn)?;
         queries::find_mission(conn, &id)?.ok_or_else(|| ApiError::internal("mission vanished"))
@@ -154,7 +154,7 @@ pub async fn update_mission(
             .ok_or_else(|| ApiError::internal("mission vanished"))?;
         audit::Entry::new(Action::MissionUpdated)
             .by(&admin)
-            .on("mission", &id)
+            .on(audit::Entity::Mission, &id)
             .details(json!({"before": current, "after": updated}))
             .write(conn)?;
         Ok(updated)
@@ -225,7 +225,7 @@ pub async fn create_base(
         let id = queries::insert_base(conn, &mission_id, name.as_str(), lat, lon)?;
         audit::Entry::new(Action::BaseCreated)
             .by(&admin)
-            .on("base", &id)
+            .on(audit::Entity::Base, &id)
             .details(json!({"mission_id": mission_id, "name": name.as_str(), "latitude": lat, "longitude": lon}))
             .write(conn)?;
         queries::find_base(conn, &id)?.ok_or_else(|| ApiError::internal("base vanished"))
@@ -306,7 +306,7 @@ pub async fn update_base(
             queries::find_base(conn, &id)?.ok_or_else(|| ApiError::internal("base vanished"))?;
         audit::Entry::new(Action::BaseUpdated)
             .by(&admin)
-            .on("base", &id)
+            .on(audit::Entity::Base, &id)
             .details(json!({"before": current, "after": updated}))
             .write(conn)?;
         Ok(updated)
@@ -405,7 +405,7 @@ pub async fn create_deployment(
             .ok_or_else(|| ApiError::internal("deployment vanished"))?;
         audit::Entry::new(Action::DeploymentCreated)
             .by(&admin)
-            .on("deployment", &id)
+            .on(audit::Entity::Deployment, &id)
             .details(json!(deployment))
             .write(conn)?;
         Ok(deployment)

@@ -415,6 +415,26 @@ mod tests {
     }
 
     #[test]
+    fn only_a_dead_connection_is_classified_as_lost() {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        let db = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_owned()));
+        let lost = |e| matches!(StoreError::from(e), StoreError::ConnectionLost(_));
+        assert!(lost(db(Kind::ClosedConnection, "server closed")));
+        assert!(lost(db(Kind::UnableToSendCommand, "no route")));
+        assert!(lost(Error::BrokenTransactionManager));
+        assert!(!lost(db(Kind::UniqueViolation, "dup")));
+        assert!(!lost(db(Kind::SerializationFailure, "retry")));
+        assert!(matches!(
+            crate::error::ApiError::from(db(Kind::ClosedConnection, "x")),
+            crate::error::ApiError::ConnectionLost
+        ));
+        assert!(matches!(
+            crate::error::ApiError::from(db(Kind::UniqueViolation, "x")),
+            crate::error::ApiError::Conflict(_)
+        ));
+    }
+
+    #[test]
     fn passwords_never_reach_the_logs() {
         let url = DatabaseUrl::parse("postgres://bw:s3cret@db:5432/basewatch").unwrap();
         assert_eq!(url.display(), "postgres://bw:***@db:5432/basewatch");

@@ -350,7 +350,7 @@ fn create_user(
     let created = crate::db::in_transaction(&mut conn, |conn| {
         let id = users::create_account(conn, &user)?;
         crate::audit::Entry::new(crate::audit::Action::UserCreated)
-            .on("user", id.as_str())
+            .on(crate::audit::Entity::User, id.as_str())
             .details(serde_json::json!({
                 "email": user.email.as_str(),
                 "role": user.role,

@@ -100,11 +100,37 @@ impl Action {
     }
 }
 
+/// What an audit row is about; `as_str` is what is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entity {
+    Organisation,
+    User,
+    Mission,
+    Base,
+    Deployment,
+    Incident,
+    Release,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisation",
+            Self::User => "user",
+            Self::Mission => "mission",
+            Self::Base => "base",
+            Self::Deployment => "deployment",
+            Self::Incident => "incident",
+            Self::Release => "release",
+        }
+    }
+}
+
 /// One row to append.
 pub struct Entry<'a> {
     pub actor_id: Option<&'a str>,
     pub action: Action,
-    pub entity: Option<(&'a str, &'a str)>,
+    pub entity: Option<(Entity, &'a str)>,
     pub details: Value,
     pub request_id: Option<&'a str>,
 }
@@ -120,7 +146,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    pub fn by(mut self, actor: &'a crate::auth::CurrentUser) -> Self {
+    pub fn by(mut self, actor: &'a crate::auth::Actor) -> Self {
         self.actor_id = Some(actor.id.as_str());
         self.request_id = actor.request_id.as_deref();
         self
@@ -136,8 +162,8 @@ impl<'a> Entry<'a> {
         self
     }
 
-    pub fn on(mut self, entity_type: &'a str, entity_id: &'a str) -> Self {
-        self.entity = Some((entity_type, entity_id));
+    pub fn on(mut self, entity: Entity, entity_id: &'a str) -> Self {
+        self.entity = Some((entity, entity_id));
         self
     }
 
@@ -162,7 +188,7 @@ impl<'a> Entry<'a> {
                 at,
                 actor_id: self.actor_id,
                 action: self.action.as_str(),
-                entity_type: self.entity.map(|e| e.0),
+                entity_type: self.entity.map(|e| e.0.as_str()),
                 entity_id: self.entity.map(|e| e.1),
                 details: &details,
                 request_id: self.request_id,

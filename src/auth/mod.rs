@@ -1,6 +1,7 @@
 //! Authentication: passwords, access tokens, refresh tokens, and the extractors
 //! that make a handler unreachable without the right identity.
 
+pub mod actor;
 mod extract;
 pub mod jwt;
 pub mod password;
@@ -9,4 +10,6 @@ pub mod refresh;
 pub mod routes;
 pub mod throttle;
 
-pub use extract::{Admin, AuthenticatedActor, CurrentUser};
+pub use actor::Actor;
+pub use extract::{Admin, AuthenticatedActor};
+pub use policy::Permission;

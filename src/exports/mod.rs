@@ -22,15 +22,14 @@ use tokio::sync::{mpsc, oneshot};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db::schema::{bases, missions};
 use crate::db::{self, Pool};
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::http::Query;
+use crate::incidents::filter::IncidentListQuery;
 use crate::incidents::queries::{self as incidents, Cursor, Filter};
-use crate::incidents::routes::IncidentListQuery;
 use crate::incidents::vocabulary::{ConsentAssessment, ExploitationType, Status};
 use crate::state::AppState;
 
@@ -79,7 +78,7 @@ pub struct ExportQuery {
     pub exploitation_type: Option<ExploitationType>,
     pub consent_assessment: Option<ConsentAssessment>,
     /// `min_lon,min_lat,max_lon,max_lat` (WGS 84), `min_lat` at most `max_lat`.
-    // The pattern is incidents::routes::BBOX_PATTERN (a test compares).
+    // The pattern is incidents::filter::BBOX_PATTERN (a test compares).
     #[param(
         example = "21.0,42.3,21.4,42.8",
         pattern = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$"
@@ -125,10 +124,10 @@ fn exported_status() -> utoipa::openapi::schema::Object {
 #[get("/exports/incidents")]
 pub async fn export_incidents(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     query: Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !policy::allows(user.role, Permission::ExportIncidents) {
+    if !user.may(Permission::ExportIncidents) {
         return Err(ApiError::Forbidden(
             "exports are for analysts, admins and partners".into(),
         ));
@@ -158,7 +157,9 @@ pub async fn export_incidents(
     }
     filter.non_draft_only = true;
     // Partners never get narratives: without the keys they cannot even be opened.
-    let narrative_keys = (user.role != Role::Partner).then(|| state.settings.data_keys.clone());
+    let narrative_keys = user
+        .may(Permission::ExportNarratives)
+        .then(|| state.settings.data_keys.clone());
     let format = q.format;
     let audit_filters = json!({
         "format": format, "hxl": hxl, "schema": if htcds { "htcds" } else { "basewatch" },
@@ -300,7 +301,7 @@ impl Drop for Streamed {
 
 struct Job {
     pool: Pool,
-    user: CurrentUser,
+    user: Actor,
     filter: Filter,
     format: ExportFormat,
     hxl: bool,

@@ -11,7 +11,7 @@ use super::{
     check_longitude,
 };
 use crate::audit::{self, Action};
-use crate::auth::{Admin, CurrentUser};
+use crate::auth::{Actor, Admin};
 use crate::db;
 use crate::domain::{CountryCode, DisplayName, check_date, parse_id};
 use crate::error::ApiError;
@@ -39,7 +39,7 @@ fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
 #[get("/missions")]
 pub async fn list_missions(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Mission>>, ApiError> {
     let (limit, cursor) = (page.limit()?, page.cursor()?);
@@ -77,7 +77,7 @@ pub async fn create_mission(
         let id = queries::insert_mission(conn, &fields)?;
         audit::Entry::new(Action::MissionCreated)
             .by(&admin)
-            .on("mission", &id)
+            .on(audit::Entity::Mission, &id)
             .details(json!({"name": fields.name.as_str(), "country": fields.country.as_str()}))
             .write(conn)?;
         queries::find_mission(conn, &id)?.ok_or_else(|| ApiError::internal("mission vanished"))
@@ -104,7 +104,7 @@ pub async fn create_mission(
 #[get("/missions/{id}")]
 pub async fn get_mission(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Mission>, ApiError> {
     let id = parse_id(&id, "mission")?;
@@ -154,7 +154,7 @@ pub async fn update_mission(
             .ok_or_else(|| ApiError::internal("mission vanished"))?;
         audit::Entry::new(Action::MissionUpdated)
             .by(&admin)
-            .on("mission", &id)
+            .on(audit::Entity::Mission, &id)
             .details(json!({"before": current, "after": updated}))
             .write(conn)?;
         Ok(updated)
@@ -179,7 +179,7 @@ pub async fn update_mission(
 #[get("/missions/{id}/bases")]
 pub async fn list_bases(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Base>>, ApiError> {
@@ -225,7 +225,7 @@ pub async fn create_base(
         let id = queries::insert_base(conn, &mission_id, name.as_str(), lat, lon)?;
         audit::Entry::new(Action::BaseCreated)
             .by(&admin)
-            .on("base", &id)
+            .on(audit::Entity::Base, &id)
             .details(json!({"mission_id": mission_id, "name": name.as_str(), "latitude": lat, "longitude": lon}))
             .write(conn)?;
         queries::find_base(conn, &id)?.ok_or_else(|| ApiError::internal("base vanished"))
@@ -261,7 +261,7 @@ fn base_fields(name: &str, lat: f64, lon: f64) -> Result<(DisplayName, f64, f64)
 #[get("/bases/{id}")]
 pub async fn get_base(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Base>, ApiError> {
     let id = parse_id(&id, "base")?;
@@ -306,7 +306,7 @@ pub async fn update_base(
             queries::find_base(conn, &id)?.ok_or_else(|| ApiError::internal("base vanished"))?;
         audit::Entry::new(Action::BaseUpdated)
             .by(&admin)
-            .on("base", &id)
+            .on(audit::Entity::Base, &id)
             .details(json!({"before": current, "after": updated}))
             .write(conn)?;
         Ok(updated)
@@ -331,7 +331,7 @@ pub async fn update_base(
 #[get("/bases/{id}/deployments")]
 pub async fn list_deployments(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Deployment>>, ApiError> {
@@ -405,7 +405,7 @@ pub async fn create_deployment(
             .ok_or_else(|| ApiError::internal("deployment vanished"))?;
         audit::Entry::new(Action::DeploymentCreated)
             .by(&admin)
-            .on("deployment", &id)
+            .on(audit::Entity::Deployment, &id)
             .details(json!(deployment))
             .write(conn)?;
         Ok(deployment)

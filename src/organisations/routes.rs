@@ -38,7 +38,7 @@ pub async fn create_organisation(
         let row = queries::insert(conn, &name, req.kind)?;
         audit::Entry::new(Action::OrganisationCreated)
             .by(&admin)
-            .on("organisation", &row.id)
+            .on(audit::Entity::Organisation, &row.id)
             .details(json!({"name": row.name, "kind": row.kind}))
             .write(conn)?;
         Ok(row)

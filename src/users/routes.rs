@@ -59,7 +59,7 @@ pub async fn create_user(
         let user = User::from_row(row, org)?;
         audit::Entry::new(Action::UserCreated)
             .by(&admin)
-            .on("user", id.as_str())
+            .on(audit::Entity::User, id.as_str())
             .details(json!({"email": user.email, "role": user.role, "organisation_id": user.organisation.id}))
             .write(conn)?;
         Ok(user)
@@ -263,7 +263,7 @@ pub async fn update_user(
         }
         audit::Entry::new(Action::UserUpdated)
             .by(&admin)
-            .on("user", id.as_str())
+            .on(audit::Entity::User, id.as_str())
             .details(details)
             .write(conn)?;
         let (row, org) =

@@ -152,13 +152,12 @@ pub async fn update_organisation(
             queries::find(conn, &id)?.ok_or_else(|| ApiError::not_found("organisation"))?,
         )?;
         let kind = req.kind.unwrap_or(current.kind);
-        if kind != current.kind {
-            if let Some(why) = queries::roles_in(conn, &id)?
+        if kind != current.kind
+            && let Some(why) = queries::roles_in(conn, &id)?
                 .into_iter()
                 .find_map(|role| crate::users::misplaced(role, kind))
-            {
-                return Err(ApiError::invalid("kind", why));
-            }
+        {
+            return Err(ApiError::invalid("kind", why));
         }
         let name = match name {
             Some(name) => name,

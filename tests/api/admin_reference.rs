@@ -142,10 +142,7 @@ async fn admins_correct_and_delete_deployments(backend: Backend) {
         .await
         .expect(404);
     assert_eq!(stats_troops(app, &admin.token, "Camp Bondsteel").await, 0.0);
-    assert_eq!(
-        audit_details(app, "deployment.deleted", &id),
-        [reopened.clone()]
-    );
+    assert_eq!(audit_details(app, "deployment.deleted", &id), [reopened]);
     let list = app
         .get(
             &format!("/api/v1/bases/{}/deployments", w.bondsteel),

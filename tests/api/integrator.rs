@@ -155,10 +155,9 @@ fn texts(value: &Value, at: &str, leaks: &mut Vec<String>) {
                 let here = format!("{at}/{key}");
                 if let ("description" | "summary" | "title", Value::String(text)) =
                     (key.as_str(), value)
+                    && let Some(word) = INTERNALS.iter().find(|w| text.contains(*w))
                 {
-                    if let Some(word) = INTERNALS.iter().find(|w| text.contains(*w)) {
-                        leaks.push(format!("{here}: {word:?} in {text:?}"));
-                    }
+                    leaks.push(format!("{here}: {word:?} in {text:?}"));
                 }
                 texts(value, &here, leaks);
             }

@@ -26,6 +26,7 @@ pub enum Action {
     LoginFailed,
     RequestRefused,
     OrganisationCreated,
+    OrganisationUpdated,
     UserCreated,
     UserUpdated,
     MissionCreated,
@@ -33,6 +34,8 @@ pub enum Action {
     BaseCreated,
     BaseUpdated,
     DeploymentCreated,
+    DeploymentUpdated,
+    DeploymentDeleted,
     IncidentCreated,
     IncidentUpdated,
     IncidentTransitioned,
@@ -47,11 +50,12 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 25] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
         Action::OrganisationCreated,
+        Action::OrganisationUpdated,
         Action::UserCreated,
         Action::UserUpdated,
         Action::MissionCreated,
@@ -59,6 +63,8 @@ impl Action {
         Action::BaseCreated,
         Action::BaseUpdated,
         Action::DeploymentCreated,
+        Action::DeploymentUpdated,
+        Action::DeploymentDeleted,
         Action::IncidentCreated,
         Action::IncidentUpdated,
         Action::IncidentTransitioned,
@@ -78,6 +84,7 @@ impl Action {
             Action::LoginFailed => "auth.login_failed",
             Action::RequestRefused => "request.refused",
             Action::OrganisationCreated => "organisation.created",
+            Action::OrganisationUpdated => "organisation.updated",
             Action::UserCreated => "user.created",
             Action::UserUpdated => "user.updated",
             Action::MissionCreated => "mission.created",
@@ -85,6 +92,8 @@ impl Action {
             Action::BaseCreated => "base.created",
             Action::BaseUpdated => "base.updated",
             Action::DeploymentCreated => "deployment.created",
+            Action::DeploymentUpdated => "deployment.updated",
+            Action::DeploymentDeleted => "deployment.deleted",
             Action::IncidentCreated => "incident.created",
             Action::IncidentUpdated => "incident.updated",
             Action::IncidentTransitioned => "incident.transitioned",

@@ -169,7 +169,7 @@ pub async fn list_incidents(
         ("If-Match" = String, Header, description = "The ETag of the version being edited (`\"3\"`), several (`\"3\", \"4\"`), or `*` for whatever version is current"),
     ),
     request_body(
-        content = Object,
+        content = crate::openapi::IncidentPatch,
         content_type = "application/merge-patch+json",
         description = "Any fields of the incident's content (see CreateIncidentRequest), merged into it"
     ),

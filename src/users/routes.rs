@@ -52,6 +52,11 @@ pub async fn create_user(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let user = db::transaction(&state.pool, move |conn| {
+        if !queries::hold_admin(conn, &admin.id)? {
+            return Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ));
+        }
         check_placement(new.role, organisation_kind(conn, &new.organisation_id)?)?;
         let id = queries::insert(conn, &new, &hash)?;
         let (row, org) =

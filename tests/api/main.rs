@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod admin_reference;
 mod analysis;
 mod audit;
 mod auth;
@@ -13,6 +14,7 @@ mod errors;
 mod exports;
 mod hostile_input;
 mod incidents;
+mod integrator;
 mod matrix;
 mod operations;
 mod organisations;
@@ -98,6 +100,8 @@ fn main() {
         red_team_partner::scenarios(),
         red_team_storage::scenarios(),
         shutdown::scenarios(),
+        integrator::scenarios(),
+        admin_reference::scenarios(),
     ]
     .into_iter()
     .flatten()
@@ -121,7 +125,7 @@ fn main() {
             );
         }
     }
-    for check in operations::checks() {
+    for check in operations::checks().into_iter().chain(integrator::checks()) {
         let run = check.run;
         trials.push(Trial::test(
             check.name.trim_start_matches("api::"),

@@ -43,6 +43,10 @@ enum Object {
     /// Reference data belongs to nobody.
     Mission,
     Base,
+    /// A fresh deployment at the base, made for the cell.
+    Deployment,
+    /// A fresh NGO organisation, made for the cell.
+    Organisation,
 }
 
 use Object::*;
@@ -67,6 +71,8 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("GET /health",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /ready",                                     NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/openapi.json",                       NoId,                            [200, 200, 200, 200, 200, 200]),
+    ("GET /",                                          NoId,                            [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/login",                        NoId,                            [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/refresh",                      NoId,                            [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/logout",                       NoId,                            [204, 204, 204, 204, 204, 204]),
@@ -76,6 +82,8 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
 
     ("GET /api/v1/organisations",                      NoId,                            [401, 403, 403, 403, 403, 200]),
     ("POST /api/v1/organisations",                     NoId,                            [401, 403, 403, 403, 403, 201]),
+    ("GET /api/v1/organisations/{id}",                 Organisation,                    [401, 403, 403, 403, 403, 200]),
+    ("PATCH /api/v1/organisations/{id}",               Organisation,                    [401, 403, 403, 403, 403, 200]),
     ("GET /api/v1/users",                              NoId,                            [401, 403, 403, 403, 403, 200]),
     ("POST /api/v1/users",                             NoId,                            [401, 403, 403, 403, 403, 201]),
     // Admin accounts belong only to oversight offices.
@@ -101,6 +109,9 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("PATCH /api/v1/bases/{id}",                       Base,                            [401, 403, 403, 403, 403, 200]),
     ("GET /api/v1/bases/{id}/deployments",             Base,                            [401, 200, 200, 200, 200, 200]),
     ("POST /api/v1/bases/{id}/deployments",            Base,                            [401, 403, 403, 403, 403, 201]),
+    ("GET /api/v1/deployments/{id}",                   Deployment,                      [401, 200, 200, 200, 200, 200]),
+    ("PATCH /api/v1/deployments/{id}",                 Deployment,                      [401, 403, 403, 403, 403, 200]),
+    ("DELETE /api/v1/deployments/{id}",                Deployment,                      [401, 403, 403, 403, 403, 204]),
 
     ("GET /api/v1/incidents",                          NoId,                            [401, 200, 200, 200, 200, 200]),
     ("POST /api/v1/incidents",                         NoId,                            [401, 201, 201, 201, 403, 201]),
@@ -323,7 +334,13 @@ async fn cell(
             ),
             "PATCH /api/v1/users/{id}"
             | "PATCH /api/v1/missions/{id}"
-            | "PATCH /api/v1/bases/{id}" => (String::new(), Some(json!({"name": unique}))),
+            | "PATCH /api/v1/bases/{id}"
+            | "PATCH /api/v1/organisations/{id}" => (String::new(), Some(json!({"name": unique}))),
+            "PATCH /api/v1/deployments/{id}" => (
+                String::new(),
+                Some(json!({"troop_count": 4321, "end_date": "2001-01-01"})),
+            ),
+            "DELETE /api/v1/deployments/{id}" => (String::new(), None),
             "POST /api/v1/incidents" => (String::new(), Some(report(&fx.mission))),
             "PATCH /api/v1/incidents/{id}" => {
                 headers.push(("content-type".into(), "application/merge-patch+json".into()));
@@ -409,6 +426,29 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
         },
         Mission => plain("mission", &fx.mission),
         Base => plain("base", &fx.base),
+        Deployment => {
+            let deployment = app
+                .post(
+                    &format!("/api/v1/bases/{}/deployments", fx.base),
+                    Some(&fx.admin.token),
+                    &json!({"start_date": "2000-01-01", "troop_count": 100, "contributing_country": "US"}),
+                )
+                .await
+                .expect(201);
+            plain("deployment", deployment["id"].as_str().unwrap())
+        }
+        Organisation => {
+            let unique = uuid::Uuid::new_v4().simple().to_string();
+            let organisation = app
+                .post(
+                    "/api/v1/organisations",
+                    Some(&fx.admin.token),
+                    &json!({"name": unique, "kind": "ngo"}),
+                )
+                .await
+                .expect(201);
+            plain("organisation", organisation["id"].as_str().unwrap())
+        }
         Account(who) | Promote(who) => plain("user", &owner(who).id),
         MoveAdminToNgo => plain("user", &app.seed_user(Role::Admin).id),
         Incident(who, status) => {
@@ -473,6 +513,8 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
             let path = match kind {
                 "user" => format!("/api/v1/users/{id}"),
                 "mission" => format!("/api/v1/missions/{id}"),
+                "deployment" => format!("/api/v1/deployments/{id}"),
+                "organisation" => format!("/api/v1/organisations/{id}"),
                 _ => format!("/api/v1/bases/{id}"),
             };
             app.get(&path, Some(&fx.admin.token)).await.expect(200)

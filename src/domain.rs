@@ -255,13 +255,15 @@ impl DisplayName {
         match name.chars().count() {
             0 => Err("must not be empty".into()),
             n if n > 200 => Err("must be at most 200 characters".into()),
-            _ if name.chars().any(char::is_control) => {
+            // Checked before trimming too: trimming would drop a trailing NEL
+            // (U+0085, a control character), which the document's pattern refuses.
+            _ if raw.chars().any(char::is_control) => {
                 Err("must not contain control characters".into())
             }
             // Embeddings, overrides and isolates reorder the text shown after
             // them (`\u{202E}` makes a name read backwards in a list, an export
             // or the audit log); the marks U+200E/U+200F stay allowed.
-            _ if name
+            _ if raw
                 .chars()
                 .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) =>
             {
@@ -275,6 +277,31 @@ impl DisplayName {
         &self.0
     }
 }
+
+/// The document's grammar of a display name, as `DisplayName::parse` accepts it
+/// (after trimming): at least one character that is not a space, no control
+/// characters, no bidirectional embeddings, overrides or isolates.
+pub const DISPLAY_NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$";
+
+/// One schema for every display name (people, organisations, missions, bases).
+impl utoipa::PartialSchema for DisplayName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A display name: 1 to 200 characters once trimmed, no control characters, no \
+                 bidirectional embedding, override or isolate characters (U+202A to U+202E, \
+                 U+2066 to U+2069).",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(200))
+            .pattern(Some(DISPLAY_NAME_PATTERN))
+            .examples(["Mission Oversight Office"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DisplayName {}
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
@@ -470,6 +497,41 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(201)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
+    }
+
+    /// The document's pattern says what `DisplayName::parse` accepts (lengths
+    /// apart, which the schema states as minLength and maxLength). regex-lite's
+    /// `\s` is ASCII only, so names of Unicode spaces alone are left out here.
+    #[test]
+    fn the_display_name_pattern_is_what_the_server_accepts() {
+        let pattern = regex_lite::Regex::new(DISPLAY_NAME_PATTERN).unwrap();
+        let names = [
+            "Ana",
+            "  Ana  ",
+            "Ana\u{200E}",
+            "O\u{2019}Brien",
+            "\u{202E}evil",
+            "a\u{2066}b",
+            "a\u{2069}",
+            "a\u{0}b",
+            "a\tb",
+            "a\nb",
+            "a\u{7F}",
+            "a\u{85}",
+            "   ",
+            "",
+            "\u{3000}x",
+            "\u{200F}",
+            "ناصر",
+            "李",
+        ];
+        for name in names {
+            assert_eq!(
+                pattern.is_match(name),
+                DisplayName::parse(name).is_ok(),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,12 +32,7 @@ pub struct Mission {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMissionRequest {
-    #[schema(
-        example = "MINUSTAH",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = crate::domain::DisplayName)]
     pub name: String,
     #[schema(example = "HT", value_type = CountryCode)]
     pub country: String,
@@ -53,11 +48,7 @@ pub struct CreateMissionRequest {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMissionRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = Option<crate::domain::DisplayName>)]
     pub name: Option<String>,
     #[schema(value_type = Option<CountryCode>)]
     pub country: Option<String>,
@@ -156,12 +147,7 @@ pub struct Base {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBaseRequest {
-    #[schema(
-        example = "Camp Bondsteel",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = crate::domain::DisplayName)]
     pub name: String,
     #[schema(example = 42.36, minimum = -90, maximum = 90)]
     pub latitude: f64,
@@ -172,11 +158,7 @@ pub struct CreateBaseRequest {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBaseRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = Option<crate::domain::DisplayName>)]
     pub name: Option<String>,
     #[schema(minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,

@@ -51,12 +51,7 @@ impl TryFrom<OrganisationRow> for Organisation {
 pub struct CreateOrganisationRequest {
     /// Unique regardless of case.
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(
-        example = "Mission Oversight Office",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = crate::domain::DisplayName)]
     pub name: String,
     pub kind: OrganisationKind,
 }
@@ -68,12 +63,7 @@ pub struct CreateOrganisationRequest {
 pub struct UpdateOrganisationRequest {
     /// Unique regardless of case.
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(
-        example = "Mission Oversight Office",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = Option<crate::domain::DisplayName>)]
     pub name: Option<String>,
     pub kind: Option<OrganisationKind>,
 }

@@ -89,12 +89,7 @@ pub struct CreateUserRequest {
     #[schema(example = "new.monitor@example.org", format = Email, max_length = 254)]
     pub email: String,
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(
-        example = "New Monitor",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = crate::domain::DisplayName)]
     pub name: String,
     pub role: Role,
     #[validate(custom(function = "valid_uuid"))]
@@ -112,11 +107,7 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = Option<crate::domain::DisplayName>)]
     pub name: Option<String>,
     pub role: Option<Role>,
     /// `false` deactivates the account and revokes its sessions at once.

@@ -3,8 +3,10 @@
 //! from keyset queries, so memory stays flat however many rows there are.
 
 pub mod columns;
+mod encode;
 
-use self::columns::{ExportRow, Object};
+use self::columns::ExportRow;
+use self::encode::Encoder;
 use crate::crypto::DataKeys;
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -175,11 +177,11 @@ pub async fn export_incidents(
         pool: state.pool.clone(),
         user,
         filter,
-        format,
-        hxl,
+        encoder: format.encoder(hxl),
         htcds,
         narrative_keys,
     };
+    let (content_type, extension) = (job.encoder.content_type(), job.encoder.extension());
     actix_web::rt::spawn(async move {
         let (produced, result) = job.run(&tx).await;
         if let Err(e) = &result {
@@ -216,11 +218,6 @@ pub async fn export_incidents(
         }
     });
 
-    let (content_type, extension) = match format {
-        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
-        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
-        ExportFormat::Geojson => ("application/geo+json", "geojson"),
-    };
     let filename = format!(
         "basewatch-incidents-{}.{extension}",
         Utc::now().format("%Y%m%dT%H%M%SZ")
@@ -303,8 +300,7 @@ struct Job {
     pool: Pool,
     user: Actor,
     filter: Filter,
-    format: ExportFormat,
-    hxl: bool,
+    encoder: Box<dyn Encoder>,
     htcds: bool,
     narrative_keys: Option<DataKeys>,
 }
@@ -322,18 +318,9 @@ impl Job {
             .iter()
             .map(|(b, h, _)| if self.htcds { *h } else { *b })
             .collect();
-        let head = match self.format {
-            ExportFormat::Csv => {
-                let mut head = csv_line(names.iter().map(|n| n.to_string()));
-                if self.hxl {
-                    head.push_str(&csv_line(cols.iter().map(|(_, _, tag)| tag.to_string())));
-                }
-                head
-            }
-            ExportFormat::Ndjson => String::new(),
-            ExportFormat::Geojson => "{\"type\":\"FeatureCollection\",\"features\":[\n".into(),
-        };
-        if !send(tx, head.into_bytes(), 0).await {
+        let tags: Vec<&str> = cols.iter().map(|(_, _, tag)| *tag).collect();
+        let head = self.encoder.head(&names, &tags);
+        if !send(tx, head, 0).await {
             return (0, Ok(()));
         }
         let names_of = db::run(&self.pool, |conn| {
@@ -383,9 +370,7 @@ impl Job {
             }
             rows += page.len();
         }
-        if self.format == ExportFormat::Geojson {
-            send(tx, b"\n]}\n".to_vec(), 0).await;
-        }
+        send(tx, self.encoder.tail().to_vec(), 0).await;
         (rows, Ok(()))
     }
 
@@ -411,45 +396,9 @@ impl Job {
                 base_name.map(String::as_str),
                 with_narrative,
             );
-            match self.format {
-                ExportFormat::Csv => {
-                    for (n, cell) in cells.iter().enumerate() {
-                        if n > 0 {
-                            out.push(b',');
-                        }
-                        cell.write_csv(&mut out);
-                    }
-                    out.push(b'\n');
-                }
-                ExportFormat::Ndjson => {
-                    let object = Object {
-                        names,
-                        cells: &cells,
-                        skip: &[],
-                    };
-                    serde_json::to_writer(&mut out, &object).map_err(ApiError::internal)?;
-                    out.push(b'\n');
-                }
-                ExportFormat::Geojson => {
-                    if before + i > 0 {
-                        out.extend_from_slice(b",\n");
-                    }
-                    out.extend_from_slice(
-                        b"{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":",
-                    );
-                    let point = [&cells[columns::LONGITUDE], &cells[columns::LATITUDE]];
-                    serde_json::to_writer(&mut out, &point).map_err(ApiError::internal)?;
-                    out.extend_from_slice(b"},\"properties\":");
-                    let skip = [columns::LATITUDE, columns::LONGITUDE];
-                    let object = Object {
-                        names,
-                        cells: &cells,
-                        skip: &skip,
-                    };
-                    serde_json::to_writer(&mut out, &object).map_err(ApiError::internal)?;
-                    out.push(b'}');
-                }
-            }
+            self.encoder
+                .record(&mut out, names, &cells, before + i == 0)
+                .map_err(ApiError::internal)?;
         }
         Ok(out)
     }
@@ -459,12 +408,4 @@ impl Job {
 /// in chunked transfer encoding an empty chunk ends the body.
 async fn send(tx: &mpsc::Sender<Chunk>, bytes: Vec<u8>, rows: usize) -> bool {
     bytes.is_empty() || tx.send(Ok((Bytes::from(bytes), rows))).await.is_ok()
-}
-
-/// One CSV line, quoted by the csv crate's rules.
-fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let fields: Vec<String> = fields.into_iter().collect();
-    let _ = writer.write_record(&fields);
-    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }

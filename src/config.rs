@@ -31,7 +31,6 @@ pub struct Settings {
     pub pool_size: u32,
     pub body_limit: usize,
     pub workers: usize,
-    pub data_dir: PathBuf,
     /// Seals narratives at rest (AES-256-GCM).
     pub data_keys: DataKeys,
     pub login_throttle: LoginThrottle,
@@ -82,7 +81,6 @@ impl fmt::Debug for Settings {
             .field("pool_size", &self.pool_size)
             .field("body_limit", &self.body_limit)
             .field("workers", &self.workers)
-            .field("data_dir", &self.data_dir)
             .field("data_keys", &self.data_keys)
             .field("login_throttle", &self.login_throttle)
             .field("cors_origins", &self.cors_origins)
@@ -439,7 +437,6 @@ impl Settings {
                     pool_size,
                     body_limit,
                     workers,
-                    data_dir,
                     data_keys,
                     login_throttle,
                     cors_origins,

@@ -155,7 +155,6 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         pool_size: 4,
         body_limit: 1 << 20,
         workers: 1,
-        data_dir: std::env::temp_dir(),
         data_keys: DataKeys::parse(&data_key_hex, &[]).unwrap(),
         login_throttle: LoginThrottle::default(),
         cors_origins: vec![CORS_ORIGIN.to_owned()],

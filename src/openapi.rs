@@ -13,7 +13,8 @@ use crate::error::{FieldError, Problem};
         title = "Basewatch API",
         description = "Reporting and oversight of suspected human trafficking around military and \
                        peacekeeping bases. Every error is an RFC 9457 problem document \
-                       (`application/problem+json`) carrying the request id.",
+                       (`application/problem+json`) carrying the request id, except at \
+                       POST /api/v1/oauth/token, whose errors RFC 6749 §5.2 fixes.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
     ),
     components(
@@ -28,6 +29,7 @@ use crate::error::{FieldError, Problem};
         (name = "auth", description = "Sign in, refresh and sign out"),
         (name = "organisations", description = "Organisations (admin only)"),
         (name = "users", description = "User accounts (admin only)"),
+        (name = "service-accounts", description = "Service accounts of partner systems and their client secrets (admin only)"),
         (name = "reference data", description = "Missions, bases and deployments: admins write, everyone signed in reads"),
         (name = "incidents", description = "Reports, their review and their history"),
         (name = "analysis", description = "Aggregates, exports and the deployment-effect analysis"),

@@ -44,10 +44,16 @@ pub enum Action {
     ReleaseBuilt,
     PasswordChanged,
     PasswordChangeRefused,
+    ServiceAccountCreated,
+    ServiceAccountUpdated,
+    ServiceAccountSecretAdded,
+    ServiceAccountSecretRevoked,
+    ClientTokenIssued,
+    ClientAuthFailed,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 28] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
@@ -70,6 +76,12 @@ impl Action {
         Action::ReleaseBuilt,
         Action::PasswordChanged,
         Action::PasswordChangeRefused,
+        Action::ServiceAccountCreated,
+        Action::ServiceAccountUpdated,
+        Action::ServiceAccountSecretAdded,
+        Action::ServiceAccountSecretRevoked,
+        Action::ClientTokenIssued,
+        Action::ClientAuthFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +108,12 @@ impl Action {
             Action::ReleaseBuilt => "release.built",
             Action::PasswordChanged => "user.password_changed",
             Action::PasswordChangeRefused => "user.password_change_refused",
+            Action::ServiceAccountCreated => "service_account.created",
+            Action::ServiceAccountUpdated => "service_account.updated",
+            Action::ServiceAccountSecretAdded => "service_account.secret_added",
+            Action::ServiceAccountSecretRevoked => "service_account.secret_revoked",
+            Action::ClientTokenIssued => "auth.client_token_issued",
+            Action::ClientAuthFailed => "auth.client_auth_failed",
         }
     }
 }

@@ -54,6 +54,20 @@ impl FromRequest for CurrentUser {
             if uuid::Uuid::parse_str(&claims.sid).is_err() {
                 return Err(ApiError::Unauthorized(BEARER_REQUIRED).into());
             }
+            if let Some(granted) = claims.scope.as_deref() {
+                let client =
+                    super::client::check(&state, &id, &claims.sid, claims.r#gen, granted).await?;
+                req.extensions_mut()
+                    .insert(AuthenticatedActor(client.id.as_str().to_owned()));
+                req.extensions_mut().insert(client.quota);
+                client.admit(req.method().as_str(), req.match_pattern().as_deref())?;
+                return Ok(CurrentUser {
+                    id: client.id,
+                    role: client.role,
+                    organisation_id: client.organisation_id,
+                    request_id,
+                });
+            }
             // One round trip decides it: an active account at the token's
             // generation, and a sign-in that was not ended.
             let found = crate::db::run(&state.pool, move |conn| {

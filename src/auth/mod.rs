@@ -1,8 +1,10 @@
 //! Authentication: passwords, access tokens, refresh tokens, and the extractors
 //! that make a handler unreachable without the right identity.
 
+mod client;
 mod extract;
 pub mod jwt;
+pub mod oauth;
 pub mod password;
 pub mod policy;
 pub mod refresh;

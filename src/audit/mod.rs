@@ -238,6 +238,9 @@ pub struct AuditRecord {
     /// The user who acted; absent for anonymous requests.
     #[schema(format = Uuid)]
     pub actor_id: Option<String>,
+    /// What acted: `person` or `service` (a service account); absent with `actor_id`.
+    #[schema(example = "person")]
+    pub actor_kind: Option<String>,
     #[schema(example = "incident.transitioned")]
     pub action: String,
     #[schema(example = "incident")]
@@ -255,6 +258,7 @@ impl From<AuditRow> for AuditRecord {
             id: row.id,
             at: row.at.and_utc(),
             actor_id: row.actor_id,
+            actor_kind: None,
             action: row.action,
             entity_type: row.entity_type,
             entity_id: row.entity_id,
@@ -262,6 +266,20 @@ impl From<AuditRow> for AuditRecord {
             request_id: row.request_id,
         }
     }
+}
+
+/// The kind (`person` or `service`) of each of these actors.
+pub fn actor_kinds(
+    conn: &mut DbConnection,
+    actors: &[String],
+) -> QueryResult<std::collections::HashMap<String, String>> {
+    use crate::db::schema::users;
+    Ok(users::table
+        .filter(users::id.eq_any(actors))
+        .select((users::id, users::kind))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 #[derive(Debug, Default)]

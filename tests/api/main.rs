@@ -24,6 +24,7 @@ mod releases;
 mod review;
 mod sealing;
 mod security;
+mod service_accounts;
 mod stats;
 mod tokens;
 mod users;
@@ -96,6 +97,7 @@ fn main() {
         releases::scenarios(),
         red_team_partner::scenarios(),
         red_team_storage::scenarios(),
+        service_accounts::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -48,7 +48,10 @@ pub async fn check(
         id: UserId::from_db(id),
         role: role.parse().map_err(ApiError::internal)?,
         organisation_id: OrganisationId::from_db(organisation_id),
-        scopes: granted.into_iter().filter(|s| current.contains(s)).collect(),
+        scopes: granted
+            .into_iter()
+            .filter(|s| current.contains(s))
+            .collect(),
         quota,
     })
 }

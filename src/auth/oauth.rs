@@ -112,7 +112,11 @@ fn basic_credentials(value: &HeaderValue) -> Option<Result<(String, String), Ref
         return None;
     }
     let bad = || refuse("invalid_client", "the Basic credentials cannot be decoded");
-    let decoded = match B64.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()) {
+    let decoded = match B64
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+    {
         Some(decoded) => decoded,
         None => return Some(Err(bad())),
     };
@@ -120,10 +124,12 @@ fn basic_credentials(value: &HeaderValue) -> Option<Result<(String, String), Ref
         return Some(Err(bad()));
     };
     let form_decode = |part: &str| -> String {
-        form_urlencoded::parse(format!("x={}", part.replace('&', "%26").replace('=', "%3D")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        form_urlencoded::parse(
+            format!("x={}", part.replace('&', "%26").replace('=', "%3D")).as_bytes(),
+        )
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
     };
     Some(Ok((form_decode(id), form_decode(secret))))
 }
@@ -244,7 +250,10 @@ async fn issue(
         Some(other) => {
             return Ok(Err(refuse(
                 "unsupported_grant_type",
-                format!("the grant type {:?} is not supported; use client_credentials", audit::cut(other, 64)),
+                format!(
+                    "the grant type {:?} is not supported; use client_credentials",
+                    audit::cut(other, 64)
+                ),
             )));
         }
     };
@@ -257,7 +266,10 @@ async fn issue(
     let address =
         crate::http::client_address(http, settings.trust_proxy, settings.trusted_proxy_hops);
     let limits = settings.login_throttle;
-    let key = format!("client:{}", throttle::account_key(audit::cut(&client_id, 64)));
+    let key = format!(
+        "client:{}",
+        throttle::account_key(audit::cut(&client_id, 64))
+    );
     let ticket = db::transaction(&state.pool, move |conn| {
         throttle::reserve(conn, &limits, &key, &address)
     })
@@ -310,7 +322,9 @@ async fn issue(
         if grant_type != "client_credentials" {
             return Ok(Err(refuse(
                 "unauthorized_client",
-                format!("a service account may use only the client_credentials grant, not {grant_type}"),
+                format!(
+                    "a service account may use only the client_credentials grant, not {grant_type}"
+                ),
             )));
         }
         let allowed = scopes::split(&account.scopes).map_err(ApiError::internal)?;

@@ -91,7 +91,9 @@ pub fn hit(
 
 /// 429 for a client over its limit.
 #[derive(Debug, thiserror::Error)]
-#[error("this client made more than {limit} requests in {window_secs} seconds; try again in {retry_after} seconds")]
+#[error(
+    "this client made more than {limit} requests in {window_secs} seconds; try again in {retry_after} seconds"
+)]
 pub struct RateLimited {
     pub limit: u32,
     pub window_secs: u64,
@@ -122,11 +124,7 @@ pub async fn headers(
     if let Some(quota) = quota {
         let headers = res.headers_mut();
         let policy = format!("\"default\";q={};w={}", quota.limit, quota.window_secs);
-        let state = format!(
-            "\"default\";r={};t={}",
-            quota.remaining(),
-            quota.reset_secs
-        );
+        let state = format!("\"default\";r={};t={}", quota.remaining(), quota.reset_secs);
         for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);

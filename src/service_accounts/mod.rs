@@ -41,7 +41,10 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// Whether `secret` hashes to `stored`, in time independent of where they differ.
 pub fn secret_matches(secret: &str, stored: &str) -> bool {
-    hash_secret(secret).as_bytes().ct_eq(stored.as_bytes()).into()
+    hash_secret(secret)
+        .as_bytes()
+        .ct_eq(stored.as_bytes())
+        .into()
 }
 
 /// What a list shows of a secret: enough to tell two apart, never enough to use one.

@@ -197,7 +197,11 @@ pub fn add_secret(
 }
 
 /// Revokes one live secret of the account; false if it has no such live secret.
-pub fn revoke_secret(conn: &mut DbConnection, account_id: &str, secret_id: &str) -> QueryResult<bool> {
+pub fn revoke_secret(
+    conn: &mut DbConnection,
+    account_id: &str,
+    secret_id: &str,
+) -> QueryResult<bool> {
     diesel::update(
         service_account_secrets::table
             .filter(service_account_secrets::id.eq(secret_id))

@@ -8,9 +8,8 @@ use utoipa::IntoParams;
 
 use super::queries::{self, AccountRow, SecretAdded, SecretRow};
 use super::{
-    CreateServiceAccountRequest, CreatedServiceAccount, MAX_LIVE_SECRETS, NewSecret,
-    SecretInfo, ServiceAccount, UpdateServiceAccountRequest, hash_secret, new_secret, scopes,
-    secret_hint,
+    CreateServiceAccountRequest, CreatedServiceAccount, MAX_LIVE_SECRETS, NewSecret, SecretInfo,
+    ServiceAccount, UpdateServiceAccountRequest, hash_secret, new_secret, scopes, secret_hint,
 };
 use crate::audit::{self, Action};
 use crate::auth::Admin;

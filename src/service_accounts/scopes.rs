@@ -6,7 +6,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 pub enum Scope {
     /// Report, edit and move incidents (as far as the role allows).
     #[serde(rename = "incidents:write")]
@@ -225,6 +227,9 @@ mod tests {
         assert_eq!(scoped, 16, "{operations:?}");
         assert_eq!(required("GET", "/api/v1/users"), Need::PeopleOnly);
         assert_eq!(required("GET", "/api/v1/me"), Need::PeopleOnly);
-        assert_eq!(required("POST", "/api/v1/service-accounts"), Need::PeopleOnly);
+        assert_eq!(
+            required("POST", "/api/v1/service-accounts"),
+            Need::PeopleOnly
+        );
     }
 }

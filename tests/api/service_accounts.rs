@@ -62,7 +62,10 @@ pub async fn client(
         .await
         .expect(201);
     Client {
-        id: body["credentials"]["client_id"].as_str().unwrap().to_owned(),
+        id: body["credentials"]["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         secret: body["credentials"]["client_secret"]
             .as_str()
             .unwrap()
@@ -109,12 +112,7 @@ pub async fn access_token(app: &TestApp, client: &Client, scope: &str) -> String
         )
     };
     let res = token_basic(app, &client.id, &client.secret, &form).await;
-    assert_eq!(
-        res.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&res.body)
-    );
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     res.json()["access_token"].as_str().unwrap().to_owned()
 }
 
@@ -129,12 +127,7 @@ fn caller(client: &Client, token: String) -> TestUser {
 
 #[track_caller]
 fn assert_oauth_error(res: &Response, status: u16, error: &str) {
-    assert_eq!(
-        res.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&res.body)
-    );
+    assert_eq!(res.status, status, "{}", String::from_utf8_lossy(&res.body));
     assert_eq!(res.header("content-type"), Some("application/json"));
     assert_eq!(res.header("cache-control"), Some("no-store"));
     let body = res.json();
@@ -174,8 +167,14 @@ async fn the_lifecycle_of_a_service_account(backend: Backend) {
     let w = world(backend).await;
     let app = &w.app;
     let ngo = organisation(app, &w.admin, "Partner NGO", "ngo").await;
-    let res = create_client(app, &w.admin, &ngo, "partner", &["incidents:write", "incidents:read"])
-        .await;
+    let res = create_client(
+        app,
+        &w.admin,
+        &ngo,
+        "partner",
+        &["incidents:write", "incidents:read"],
+    )
+    .await;
     let created = res.expect(201);
     let id = created["account"]["id"].as_str().unwrap();
     assert_eq!(
@@ -184,11 +183,17 @@ async fn the_lifecycle_of_a_service_account(backend: Backend) {
     );
     assert_eq!(created["credentials"]["client_id"], id);
     let secret = created["credentials"]["client_secret"].as_str().unwrap();
-    assert!(secret.starts_with("bwsk_") && secret.len() == 5 + 64, "{secret}");
+    assert!(
+        secret.starts_with("bwsk_") && secret.len() == 5 + 64,
+        "{secret}"
+    );
     let account = &created["account"];
     assert_eq!(account["role"], "partner");
     assert_eq!(account["organisation"]["id"], ngo.as_str());
-    assert_eq!(account["scopes"], json!(["incidents:write", "incidents:read"]));
+    assert_eq!(
+        account["scopes"],
+        json!(["incidents:write", "incidents:read"])
+    );
     assert_eq!(account["active"], true);
     assert!(account["last_used_at"].is_null());
     assert_eq!(account["secrets"].as_array().unwrap().len(), 1);
@@ -218,7 +223,10 @@ async fn the_lifecycle_of_a_service_account(backend: Backend) {
 
     // Read back, listed; never among the people.
     let fetched = app
-        .get(&format!("/api/v1/service-accounts/{id}"), Some(&w.admin.token))
+        .get(
+            &format!("/api/v1/service-accounts/{id}"),
+            Some(&w.admin.token),
+        )
         .await
         .expect(200);
     assert_eq!(&fetched, account);
@@ -297,7 +305,10 @@ async fn the_lifecycle_of_a_service_account(backend: Backend) {
     let refused = token_basic(app, id, secret, "grant_type=client_credentials").await;
     assert_oauth_error(&refused, 401, "invalid_client");
     let retired = app
-        .get(&format!("/api/v1/service-accounts/{id}"), Some(&w.admin.token))
+        .get(
+            &format!("/api/v1/service-accounts/{id}"),
+            Some(&w.admin.token),
+        )
         .await
         .expect(200);
     assert_eq!(retired["active"], false);
@@ -317,8 +328,14 @@ async fn the_lifecycle_of_a_service_account(backend: Backend) {
 async fn both_client_authentication_methods_and_every_oauth_error(backend: Backend) {
     let w = world(backend).await;
     let app = &w.app;
-    let c = client(app, &w.admin, &app.org_id, "monitor", &["incidents:write", "incidents:read"])
-        .await;
+    let c = client(
+        app,
+        &w.admin,
+        &app.org_id,
+        "monitor",
+        &["incidents:write", "incidents:read"],
+    )
+    .await;
 
     // client_secret_basic, with a narrower scope.
     let res = token_basic(
@@ -333,9 +350,12 @@ async fn both_client_authentication_methods_and_every_oauth_error(backend: Backe
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["scope"], "incidents:read");
-    app.get("/api/v1/incidents", Some(body["access_token"].as_str().unwrap()))
-        .await
-        .expect(200);
+    app.get(
+        "/api/v1/incidents",
+        Some(body["access_token"].as_str().unwrap()),
+    )
+    .await
+    .expect(200);
 
     // client_secret_post, every scope of the account.
     let form = format!(
@@ -350,12 +370,19 @@ async fn both_client_authentication_methods_and_every_oauth_error(backend: Backe
     let auth = basic(&c.id, &c.secret);
     let with_basic = [("content-type", FORM), ("authorization", auth.as_str())];
     // Both methods at once.
-    assert_oauth_error(&token_raw(app, &with_basic, &form).await, 400, "invalid_request");
+    assert_oauth_error(
+        &token_raw(app, &with_basic, &form).await,
+        400,
+        "invalid_request",
+    );
     // Not a form.
     assert_oauth_error(
         &token_raw(
             app,
-            &[("content-type", "application/json"), ("authorization", &auth)],
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
             r#"{"grant_type":"client_credentials"}"#,
         )
         .await,
@@ -363,7 +390,11 @@ async fn both_client_authentication_methods_and_every_oauth_error(backend: Backe
         "invalid_request",
     );
     // No grant type; a parameter twice.
-    assert_oauth_error(&token_raw(app, &with_basic, "scope=incidents%3Aread").await, 400, "invalid_request");
+    assert_oauth_error(
+        &token_raw(app, &with_basic, "scope=incidents%3Aread").await,
+        400,
+        "invalid_request",
+    );
     assert_oauth_error(
         &token_raw(
             app,
@@ -375,20 +406,39 @@ async fn both_client_authentication_methods_and_every_oauth_error(backend: Backe
         "invalid_request",
     );
     // A grant type nobody knows; one that exists but is not for this client.
-    assert_oauth_error(&token_raw(app, &with_basic, "grant_type=magic").await, 400, "unsupported_grant_type");
     assert_oauth_error(
-        &token_raw(app, &with_basic, "grant_type=password&username=a&password=b").await,
+        &token_raw(app, &with_basic, "grant_type=magic").await,
+        400,
+        "unsupported_grant_type",
+    );
+    assert_oauth_error(
+        &token_raw(
+            app,
+            &with_basic,
+            "grant_type=password&username=a&password=b",
+        )
+        .await,
         400,
         "unauthorized_client",
     );
     // A scope that does not exist; one the account does not have.
     assert_oauth_error(
-        &token_raw(app, &with_basic, "grant_type=client_credentials&scope=admin").await,
+        &token_raw(
+            app,
+            &with_basic,
+            "grant_type=client_credentials&scope=admin",
+        )
+        .await,
         400,
         "invalid_scope",
     );
     assert_oauth_error(
-        &token_raw(app, &with_basic, "grant_type=client_credentials&scope=stats%3Aread").await,
+        &token_raw(
+            app,
+            &with_basic,
+            "grant_type=client_credentials&scope=stats%3Aread",
+        )
+        .await,
         400,
         "invalid_scope",
     );
@@ -403,19 +453,33 @@ async fn both_client_authentication_methods_and_every_oauth_error(backend: Backe
         &token_raw(
             app,
             &[("content-type", FORM)],
-            &format!("grant_type=client_credentials&client_id={}&client_secret={wrong}", c.id),
+            &format!(
+                "grant_type=client_credentials&client_id={}&client_secret={wrong}",
+                c.id
+            ),
         )
         .await,
         401,
         "invalid_client",
     );
     assert_oauth_error(
-        &token_basic(app, &uuid::Uuid::new_v4().to_string(), &c.secret, "grant_type=client_credentials").await,
+        &token_basic(
+            app,
+            &uuid::Uuid::new_v4().to_string(),
+            &c.secret,
+            "grant_type=client_credentials",
+        )
+        .await,
         401,
         "invalid_client",
     );
     assert_oauth_error(
-        &token_raw(app, &[("content-type", FORM)], "grant_type=client_credentials").await,
+        &token_raw(
+            app,
+            &[("content-type", FORM)],
+            "grant_type=client_credentials",
+        )
+        .await,
         401,
         "invalid_client",
     );
@@ -434,7 +498,11 @@ async fn password_paths_refuse_service_accounts(backend: Backend) {
     let c = client(app, &w.admin, &app.org_id, "monitor", &["incidents:read"]).await;
     let email = format!("{}@service-accounts.invalid", c.id);
     assert_eq!(app.count(&format!("users WHERE email = '{email}'")), 1);
-    for password in [PASSWORD, c.secret.as_str(), "!service-account: signs in with a client secret"] {
+    for password in [
+        PASSWORD,
+        c.secret.as_str(),
+        "!service-account: signs in with a client secret",
+    ] {
         app.login(&email, password).await.expect(401);
     }
     let token = access_token(app, &c, "").await;
@@ -460,7 +528,10 @@ async fn password_paths_refuse_service_accounts(backend: Backend) {
     )
     .await
     .expect(401);
-    assert_eq!(app.count(&format!("refresh_tokens WHERE user_id = '{}'", c.id)), 0);
+    assert_eq!(
+        app.count(&format!("refresh_tokens WHERE user_id = '{}'", c.id)),
+        0
+    );
 }
 
 async fn scopes_narrow_what_the_role_allows(backend: Backend) {
@@ -484,22 +555,32 @@ async fn scopes_narrow_what_the_role_allows(backend: Backend) {
         "this token lacks the scope incidents:write"
     );
     assert_eq!(app.count("incidents"), 0);
-    app.get("/api/v1/incidents", Some(&reader)).await.expect(200);
+    app.get("/api/v1/incidents", Some(&reader))
+        .await
+        .expect(200);
     app.get("/api/v1/missions", Some(&reader)).await.expect(200);
     let res = app.get("/api/v1/stats/incidents", Some(&reader)).await;
-    assert_eq!(res.expect(403)["detail"], "this token lacks the scope stats:read");
+    assert_eq!(
+        res.expect(403)["detail"],
+        "this token lacks the scope stats:read"
+    );
 
     let writer = access_token(app, &c, "incidents:write").await;
     app.post("/api/v1/incidents", Some(&writer), &report(&w.mission))
         .await
         .expect(201);
     let res = app.get("/api/v1/incidents", Some(&writer)).await;
-    assert_eq!(res.expect(403)["detail"], "this token lacks the scope incidents:read");
+    assert_eq!(
+        res.expect(403)["detail"],
+        "this token lacks the scope incidents:read"
+    );
 
     // The role still rules: a partner's token with every scope cannot export
     // beyond what partners may, nor administer.
     let all = access_token(app, &c, "").await;
-    app.get("/api/v1/stats/incidents", Some(&all)).await.expect(200);
+    app.get("/api/v1/stats/incidents", Some(&all))
+        .await
+        .expect(200);
     app.get("/api/v1/users", Some(&all)).await.expect(403);
 
     // Narrowing the account narrows its live tokens at once.
@@ -511,14 +592,21 @@ async fn scopes_narrow_what_the_role_allows(backend: Backend) {
     .await
     .expect(200);
     let res = app.get("/api/v1/stats/incidents", Some(&all)).await;
-    assert_eq!(res.expect(403)["detail"], "this token lacks the scope stats:read");
+    assert_eq!(
+        res.expect(403)["detail"],
+        "this token lacks the scope stats:read"
+    );
     app.get("/api/v1/incidents", Some(&all)).await.expect(200);
 
     // A person's token is not narrowed.
     let person = app.seed_user(Role::Monitor);
-    app.post("/api/v1/incidents", Some(&person.token), &report(&w.mission))
-        .await
-        .expect(201);
+    app.post(
+        "/api/v1/incidents",
+        Some(&person.token),
+        &report(&w.mission),
+    )
+    .await
+    .expect(201);
 }
 
 async fn roles_are_capped(backend: Backend) {
@@ -571,7 +659,10 @@ async fn secrets_rotate_two_at_a_time_and_revoke_at_once(backend: Backend) {
     // last_used_at on the account and the secret, set at token issue.
     let account = app.get(&path, Some(&w.admin.token)).await.expect(200);
     assert!(account["last_used_at"].is_string(), "{account}");
-    assert!(account["secrets"][0]["last_used_at"].is_string(), "{account}");
+    assert!(
+        account["secrets"][0]["last_used_at"].is_string(),
+        "{account}"
+    );
     assert_eq!(
         app.count(&format!(
             "service_account_secrets WHERE id = '{first_secret_id}' AND last_used_at IS NOT NULL"
@@ -605,8 +696,12 @@ async fn secrets_rotate_two_at_a_time_and_revoke_at_once(backend: Backend) {
 
     // Both secrets work during the rotation.
     let new_token = access_token(app, &second, "").await;
-    app.get("/api/v1/incidents", Some(&old_token)).await.expect(200);
-    app.get("/api/v1/incidents", Some(&new_token)).await.expect(200);
+    app.get("/api/v1/incidents", Some(&old_token))
+        .await
+        .expect(200);
+    app.get("/api/v1/incidents", Some(&new_token))
+        .await
+        .expect(200);
 
     // Revoking the first stops its token on the next request.
     app.request(
@@ -617,10 +712,20 @@ async fn secrets_rotate_two_at_a_time_and_revoke_at_once(backend: Backend) {
     )
     .await
     .expect(204);
-    app.get("/api/v1/incidents", Some(&old_token)).await.expect(401);
-    app.get("/api/v1/incidents", Some(&new_token)).await.expect(200);
+    app.get("/api/v1/incidents", Some(&old_token))
+        .await
+        .expect(401);
+    app.get("/api/v1/incidents", Some(&new_token))
+        .await
+        .expect(200);
     assert_oauth_error(
-        &token_basic(app, &first.id, &first.secret, "grant_type=client_credentials").await,
+        &token_basic(
+            app,
+            &first.id,
+            &first.secret,
+            "grant_type=client_credentials",
+        )
+        .await,
         401,
         "invalid_client",
     );
@@ -745,16 +850,31 @@ async fn the_request_limit_is_shared_by_every_instance(backend: Backend) {
     for address in [&app.address, &sibling] {
         let res = get(address.clone(), token.clone()).await;
         let body = res.expect(429);
-        assert!(body["detail"].as_str().unwrap().contains("more than 4 requests"));
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("more than 4 requests")
+        );
         let retry: u64 = res.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=3600).contains(&retry));
         assert_eq!(rate_limit_header(&res).0, Some("\"default\";q=4;w=3600"));
-        assert!(rate_limit_header(&res).1.unwrap().starts_with("\"default\";r=0;t="));
+        assert!(
+            rate_limit_header(&res)
+                .1
+                .unwrap()
+                .starts_with("\"default\";r=0;t=")
+        );
     }
     // Another client has its own count; a person has none.
     let res = get(sibling.clone(), other_token).await;
     res.expect(200);
-    assert!(rate_limit_header(&res).1.unwrap().starts_with("\"default\";r=3;"));
+    assert!(
+        rate_limit_header(&res)
+            .1
+            .unwrap()
+            .starts_with("\"default\";r=3;")
+    );
     let person = app.seed_user(Role::Monitor);
     let res = get(app.address.clone(), person.token.clone()).await;
     res.expect(200);
@@ -798,7 +918,9 @@ async fn two_service_accounts_and_a_person_act_at_once(backend: Backend) {
         let id = incident["id"].as_str().unwrap();
         assert_eq!(incident["reported_by_me"], true);
         assert_eq!(
-            app.count(&format!("incidents WHERE id = '{id}' AND reporter_id = '{who}'")),
+            app.count(&format!(
+                "incidents WHERE id = '{id}' AND reporter_id = '{who}'"
+            )),
             1
         );
         assert_eq!(
@@ -815,7 +937,10 @@ async fn two_service_accounts_and_a_person_act_at_once(backend: Backend) {
         );
     }
     assert_eq!(
-        app.count(&format!("incidents WHERE reporter_id = '{}' AND organisation_id = '{ngo}'", a.id)),
+        app.count(&format!(
+            "incidents WHERE reporter_id = '{}' AND organisation_id = '{ngo}'",
+            a.id
+        )),
         4
     );
 }

@@ -59,15 +59,21 @@ macro_rules! account_columns {
     };
 }
 
+/// A new service account, validated.
+pub struct NewAccount<'a> {
+    pub name: &'a str,
+    pub role: Role,
+    pub organisation_id: &'a OrganisationId,
+    /// Space-separated, as `scopes::join` makes them.
+    pub scopes: &'a str,
+    pub created_by: &'a str,
+}
+
 /// A new service account's identity row in `users`, its account row and its
-/// first secret; returns the account id and the secret's id.
+/// first secret (hash and hint); returns the account id and the secret's id.
 pub fn insert(
     conn: &mut DbConnection,
-    name: &str,
-    role: Role,
-    organisation_id: &OrganisationId,
-    scopes: &str,
-    created_by: &str,
+    account: &NewAccount<'_>,
     secret_hash: &str,
     hint: &str,
 ) -> QueryResult<(String, String)> {
@@ -76,12 +82,12 @@ pub fn insert(
     diesel::insert_into(users::table)
         .values((
             users::id.eq(&id),
-            users::organisation_id.eq(organisation_id.as_str()),
+            users::organisation_id.eq(account.organisation_id.as_str()),
             // Unique like every account's, and in a reserved domain (RFC 2606)
             // that no person's address can be.
             users::email.eq(format!("{id}@service-accounts.invalid")),
-            users::name.eq(name),
-            users::role.eq(role.as_str()),
+            users::name.eq(account.name),
+            users::role.eq(account.role.as_str()),
             users::password_hash.eq(NO_PASSWORD),
             users::active.eq(true),
             users::password_changed_at.eq(now),
@@ -93,8 +99,8 @@ pub fn insert(
     diesel::insert_into(service_accounts::table)
         .values((
             service_accounts::id.eq(&id),
-            service_accounts::scopes.eq(scopes),
-            service_accounts::created_by.eq(created_by),
+            service_accounts::scopes.eq(account.scopes),
+            service_accounts::created_by.eq(account.created_by),
         ))
         .execute(conn)?;
     let secret_id = insert_secret(conn, &id, secret_hash, hint)?;

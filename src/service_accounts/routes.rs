@@ -51,7 +51,7 @@ fn load(conn: &mut DbConnection, id: &str) -> Result<Option<ServiceAccount>, Api
     let Some(row) = queries::find(conn, id)? else {
         return Ok(None);
     };
-    let secrets = queries::live_secrets(conn, &[row.id.clone()])?;
+    let secrets = queries::live_secrets(conn, std::slice::from_ref(&row.id))?;
     account(row, secrets).map(Some)
 }
 
@@ -95,11 +95,13 @@ pub async fn create_service_account(
         check_service_placement(role, organisation_kind(conn, &organisation_id)?)?;
         let (id, secret_id) = queries::insert(
             conn,
-            name.as_str(),
-            role,
-            &organisation_id,
-            &granted,
-            admin.id.as_str(),
+            &queries::NewAccount {
+                name: name.as_str(),
+                role,
+                organisation_id: &organisation_id,
+                scopes: &granted,
+                created_by: admin.id.as_str(),
+            },
             &hash,
             &hint,
         )?;

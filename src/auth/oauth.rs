@@ -174,12 +174,14 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[utoipa::path(
     tag = "auth",
     operation_id = "issue_client_token",
+    security(("client_secret_basic" = []), ()),
     request_body(content = ClientTokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "An access token", body = ClientTokenResponse),
         (status = 400, description = "invalid_request, unsupported_grant_type, unauthorized_client or invalid_scope (RFC 6749 §5.2)", body = OAuthError),
         (status = 401, description = "invalid_client (RFC 6749 §5.2)", body = OAuthError,
             headers(("WWW-Authenticate" = String, description = "Basic realm=\"basewatch\""))),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 429, response = crate::openapi::TooManyRequests),
         (status = 503, response = crate::openapi::Unavailable),
     )

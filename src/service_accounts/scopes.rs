@@ -141,7 +141,8 @@ pub fn required(method: &str, pattern: &str) -> Need {
 /// a service account may call, the scope it needs beside the bearer token.
 pub fn document(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::security::{
-        ClientCredentials, Flow, OAuth2, Scopes, SecurityRequirement, SecurityScheme,
+        ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityRequirement,
+        SecurityScheme,
     };
     let scopes = Scopes::from_iter(Scope::ALL.map(|s| (s.as_str(), s.description())));
     doc.components
@@ -156,6 +157,20 @@ pub fn document(doc: &mut utoipa::openapi::OpenApi) {
                 "Service accounts: an access token from the client credentials grant. \
                  Its scopes narrow what the account's role allows.",
             )),
+        );
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "client_secret_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "At the token endpoint only: the service account's id and secret \
+                         (RFC 6749 §2.3.1); or send client_id and client_secret in the form",
+                    ))
+                    .build(),
+            ),
         );
     for (path, item) in doc.paths.paths.iter_mut() {
         for (method, op) in [

@@ -5,16 +5,20 @@
 #      busiest months) and of every due month; the partner's mission × base × month answer
 #      from the release beside the analyst's exact one;
 #   2. the full CSV export through the API vs `\copy … to stdout` (PostgreSQL) or
-#      `sqlite3 -csv` (SQLite) of the same rows, with the server's peak RSS;
-#   3. POST /api/v1/incidents with wrk at 8 and 32 connections vs pgbench (prepared
+#      `sqlite3 -csv` (SQLite) of the same rows, with the server's peak RSS; every
+#      export must hold exactly the non-draft rows the database has, or the run fails;
+#   3. POST /api/v1/incidents with wrk at 8 and 32 connections, counting only the 2xx
+#      answers in its requests per second (the others are reported as errors), vs pgbench (prepared
 #      statements) at the same concurrency writing the same rows a report writes (the
 #      incident, its exploitation type, its history event, its audit row, in one
 #      transaction), and vs the incident row alone (PostgreSQL; SQLite has no pgbench).
 #
 # Usage: scripts/bench.sh [incidents]        (default 1000000)
 # Env:   RUNS (default 5), SECONDS_PER_LOAD (default 10), BENCH_PG (default
-#        postgres://postgres@127.0.0.1:5432), BACKENDS (default "postgres sqlite").
-# Needs: psql, pgbench, sqlite3, curl, jq, wrk (apt-get install wrk).
+#        postgres://postgres@127.0.0.1:5432), BACKENDS (default "postgres sqlite"),
+#        PROFILE (default release; debug for a quick check of the script itself).
+# Needs: psql, pgbench, sqlite3, curl, jq, python3, wrk (apt-get install wrk).
+# Any failed request in a timed command stops it with a message and a non-zero exit.
 # Prints a Markdown table; it is also written to target/bench-results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,16 +28,17 @@ RUNS=${RUNS:-5}
 LOAD_SECONDS=${SECONDS_PER_LOAD:-10}
 BENCH_PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 BACKENDS=${BACKENDS:-postgres sqlite}
+PROFILE=${PROFILE:-release}
 PORT=18080
 API=http://127.0.0.1:$PORT/api/v1
 export no_proxy='*' NO_PROXY='*'
 
-for tool in psql pgbench sqlite3 curl jq wrk bc; do
+for tool in psql pgbench sqlite3 curl jq python3 wrk bc; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is needed (see the header of this script)" >&2; exit 1; }
 done
 
-cargo build --release --locked -q
-BIN=$PWD/target/release/basewatch
+if [ "$PROFILE" = release ]; then cargo build --release --locked -q; else cargo build --locked -q; fi
+BIN=$PWD/target/$PROFILE/basewatch
 WORK=$(mktemp -d)
 SERVER=
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
@@ -43,7 +48,13 @@ now() { date +%s.%N; }
 ms() { echo "($2 - $1) * 1000" | bc -l; }
 # min / median / max of the numbers on stdin
 stats() { sort -g | awk '{a[NR]=$1} END {printf "%.0f / %.0f / %.0f", a[1], a[int((NR+1)/2)], a[NR]}'; }
-time_ms() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); ms "$t0" "$t1"; }
+time_ms() {
+    local t0 t1
+    t0=$(now)
+    "$@" >/dev/null || { echo "bench: failed: $*" >&2; return 1; }
+    t1=$(now)
+    ms "$t0" "$t1"
+}
 
 OUT=target/bench-results.md
 {
@@ -111,11 +122,17 @@ for backend in $BACKENDS; do
     for _ in $(seq "$RUNS"); do
         ( while kill -0 "$SERVER" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; sleep 0.05; done ) >"$WORK/rss" &
         sampler=$!
-        api_times+=("$(time_ms curl -sf "$API/exports/incidents?format=csv" -H "authorization: Bearer $ANALYST" -o "$WORK/export.csv")")
+        t=$(time_ms curl -sf "$API/exports/incidents?format=csv" -H "authorization: Bearer $ANALYST" -o "$WORK/export.csv")
+        api_times+=("$t")
         kill "$sampler"; wait "$sampler" 2>/dev/null || true
         p=$(sort -n "$WORK/rss" | tail -1); [ "${p:-0}" -gt "$peak" ] && peak=$p
+        # Records, not lines: a quoted field may hold a newline.
+        exported=$(python3 -c 'import csv, sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline=""))) - 1)' "$WORK/export.csv")
+        if [ "$exported" != "$rows" ]; then
+            echo "bench: $backend: the CSV export wrote $exported rows; the database has $rows non-draft incidents" >&2
+            exit 1
+        fi
     done
-    exported=$(($(wc -l <"$WORK/export.csv") - 1))
     api=$(printf '%s\n' "${api_times[@]}" | stats)
     COLS="id, mission_id, base_id, base_distance_km, status, occurred_at, latitude, longitude, location_precision, venue, victim_count, source_type, source_reliability, source_credibility, content, consent_assessment, computed_assessment, assessment_indicators, synthetic, submitted_at, narrative"
     if [ "$backend" = postgres ]; then
@@ -134,14 +151,23 @@ wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
 wrk.headers["authorization"] = "Bearer $MONITOR"
 wrk.body = '{"mission_id": "$(raw "SELECT id FROM missions ORDER BY name LIMIT 1")", "occurred_at": "2019-06-01T12:00:00Z", "latitude": 18.55, "longitude": -72.33, "venue": "bar_or_club", "exploitation_types": ["sexual_exploitation"], "means_of_control": ["debt_bondage"], "victims": {"count": 2, "sexes": {"female": 2}, "nationalities": ["DO"]}, "source": {"type": "third_party", "reliability": "B", "credibility": 2}, "narrative": "benchmark", "submit": true}'
-done = function(summary, latency, requests)
-  io.write(string.format("WRK %d %d %.0f\n", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, latency:percentile(99) / 1000))
+-- Only 2xx answers count as requests served; the others are errors, with the socket errors.
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) served, refused = 0, 0 end
+function response(status, headers, body)
+  if status >= 200 and status < 300 then served = served + 1 else refused = refused + 1 end
+end
+function done(summary, latency, requests)
+  local ok, bad = 0, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  for _, t in ipairs(threads) do ok, bad = ok + t:get("served"), bad + t:get("refused") end
+  io.write(string.format("WRK %d %d %.0f %.0f\n", ok, bad, latency:percentile(99) / 1000, ok / (summary.duration / 1e6)))
 end
 LUA
     for conns in 8 32; do
         line=$(wrk -t2 -c"$conns" -d"${LOAD_SECONDS}s" -s "$WORK/post.lua" "$API/incidents" | grep '^WRK')
-        read -r _ requests errors p99 <<<"$line"
-        rps=$((requests / LOAD_SECONDS))
+        read -r _ served errors p99 rps <<<"$line"
+        [ "$served" -gt 0 ] || { echo "bench: $backend: no POST /incidents succeeded at $conns connections ($errors errors)" >&2; exit 1; }
         if [ "$backend" = postgres ]; then
             # Two baselines, both with prepared statements as Basewatch uses: the four
             # rows one report writes (the incident, its exploitation type, its history
@@ -162,10 +188,10 @@ LUA
             tps() { pgbench -n -M prepared -c "$conns" -j 2 -T "$LOAD_SECONDS" -f "$WORK/$1.sql" "$URL" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}'; }
             same=$(tps report)
             alone=$(tps incident)
-            row "$backend" "POST /incidents, $conns connections (req/s; p99 ms; errors)" "$rps; p99 $p99; $errors errors" "pgbench, the same 4 rows per transaction: $same tps" "$(printf %.2f "$(echo "$rps / $same" | bc -l)")x"
+            row "$backend" "POST /incidents, $conns connections (2xx req/s; p99 ms; errors)" "$rps; p99 $p99; $errors errors" "pgbench, the same 4 rows per transaction: $same tps" "$(printf %.2f "$(echo "$rps / $same" | bc -l)")x"
             row "$backend" "the same POST figure against the incident row alone" "$rps" "pgbench, 1 row per transaction: $alone tps" "$(printf %.2f "$(echo "$rps / $alone" | bc -l)")x"
         else
-            row "$backend" "POST /incidents, $conns connections (req/s; p99 ms; errors)" "$rps; p99 $p99; $errors errors" "n/a" ""
+            row "$backend" "POST /incidents, $conns connections (2xx req/s; p99 ms; errors)" "$rps; p99 $p99; $errors errors" "n/a" ""
         fi
     done
 

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Mixed load: wrk at 64 connections for a fixed time against a Basewatch serving the
 # demo data, on SQLite and on PostgreSQL. Per 20 requests: 8 incident lists, 5
-# single incidents, 4 new reports, 2 review moves, 1 aggregate, each as the role
-# that makes it. Prints throughput, p50/p99 latency and the count of unexpected
-# statuses, which must be 0 (a review move may answer 409 or 412 when another
-# connection moved the incident first; everything else must succeed).
+# single incidents, 4 new reports, 2 workflow moves, 1 aggregate, each as the role
+# that makes it. The moves go round submitted → in_review → needs_info → submitted
+# (reviewer, reviewer, then the monitor who reported it) on incidents submitted just
+# before, one per connection; each wrk thread moves only its own, one move at a time,
+# with the exact version as If-Match, so no race can explain a 409 or 412.
+# Prints throughput, p50/p99 latency, the workflow moves made and the count of
+# unexpected answers. It fails on any unexpected answer (every move must answer 200
+# with the incident in its new state, one version on), on an answer that matches no
+# request sent, on socket errors, and when fewer moves succeeded than were sent, less
+# the at most one request per connection still in flight at the end.
 #
 # Usage: scripts/load.sh
 # Env:   DURATION (default 30s), CONNECTIONS (default 64), THREADS (default 2),
@@ -33,29 +39,55 @@ trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 cat >"$WORK/mixed.lua" <<'LUA'
 -- Environment: MONITOR, REVIEWER, ANALYST tokens, MISSION id, IDS file (one
--- incident id per line), SUBMITTED file (submitted incidents for review moves).
+-- incident id per line, for reads), MOVES file ("id version" per line: incidents the
+-- monitor submitted just before, at least one per connection), THREADS.
+--
+-- Each thread gets its own share of MOVES and moves each of them round the cycle
+-- submitted → in_review → needs_info → submitted (the reviewer twice, then the
+-- monitor, who reported it), one move at a time, with the exact version as If-Match.
+-- Nothing else touches these incidents, so no move can meet a race: a 409 or 412 is
+-- a fault, like any other status that is not the one expected.
 local threads = {}
 function setup(thread)
-    thread:set("id", #threads + 1)
+    local k, every, i, mine = #threads, tonumber(os.getenv("THREADS")), 0, {}
+    for l in io.lines(os.getenv("MOVES")) do
+        if i % every == k then mine[#mine + 1] = l end
+        i = i + 1
+    end
+    thread:set("id", k + 1)
+    thread:set("mine", table.concat(mine, ","))
     table.insert(threads, thread)
 end
 
-local function lines(path)
-    local t = {}
-    for l in io.lines(path) do t[#t + 1] = l end
-    return t
-end
+local kinds = { "list", "get", "create", "move", "aggregate" }
+local cycle = {
+    { to = "in_review", by = "REVIEWER" },
+    { to = "needs_info", by = "REVIEWER", comment = "load test: which venue?" },
+    { to = "submitted", by = "MONITOR" },
+}
 
 function init(args)
     math.randomseed(os.time() * 1000 + id)
-    ids = lines(os.getenv("IDS"))
-    submitted = lines(os.getenv("SUBMITTED"))
+    ids, known = {}, {}
+    for l in io.lines(os.getenv("IDS")) do
+        ids[#ids + 1] = l
+        known[l] = true
+    end
+    -- This thread's incidents to move: their version, their next step in the cycle,
+    -- whether a move is in flight; idle lists those with none in flight.
+    moves, idle = {}, {}
+    for item in string.gmatch(mine, "[^,]+") do
+        local inc, version = string.match(item, "^(%S+) (%d+)$")
+        moves[inc] = { version = tonumber(version), step = 1, busy = false }
+        idle[#idle + 1] = inc
+    end
     monitor = { ["Authorization"] = "Bearer " .. os.getenv("MONITOR"), ["Content-Type"] = "application/json" }
-    reviewer = { ["Authorization"] = "Bearer " .. os.getenv("REVIEWER"), ["Content-Type"] = "application/json", ["If-Match"] = "*" }
     analyst = { ["Authorization"] = "Bearer " .. os.getenv("ANALYST") }
     mission = os.getenv("MISSION")
     n = 0
-    unexpected, statuses = 0, ""
+    -- Requests sent and answers recognised, per kind (sent_list, got_list, ...).
+    for _, k in ipairs(kinds) do _G["sent_" .. k], _G["got_" .. k] = 0, 0 end
+    unexpected, conflicts, skipped, statuses = 0, 0, 0, ""
 end
 
 local function uuid()
@@ -64,12 +96,35 @@ local function uuid()
     end))
 end
 
+local function list()
+    return "list", wrk.format("GET", "/api/v1/incidents?limit=20", analyst)
+end
+
+local function move()
+    local inc = table.remove(idle, 1)
+    -- Every incident of this thread has a move in flight: only answers that never
+    -- came back as expected leave one busy, since each connection has one request.
+    if inc == nil then
+        skipped = skipped + 1
+        return list()
+    end
+    local m = moves[inc]
+    local step = cycle[m.step]
+    m.busy = true
+    local body = '{"to":"' .. step.to .. '"' .. (step.comment and (',"comment":"' .. step.comment .. '"') or "") .. "}"
+    return "move", wrk.format("POST", "/api/v1/incidents/" .. inc .. "/transitions", {
+        ["Authorization"] = "Bearer " .. os.getenv(step.by),
+        ["Content-Type"] = "application/json",
+        ["If-Match"] = '"' .. m.version .. '"',
+    }, body)
+end
+
 function request()
     n = n + 1
     local slot = n % 20
     local kind, req
     if slot < 8 then
-        kind, req = "list", wrk.format("GET", "/api/v1/incidents?limit=20", analyst)
+        kind, req = list()
     elseif slot < 13 then
         kind, req = "get", wrk.format("GET", "/api/v1/incidents/" .. ids[math.random(#ids)], analyst)
     elseif slot < 17 then
@@ -80,52 +135,92 @@ function request()
             '"means_of_control":["debt_bondage"],"victims":{"count":2},"submit":true,' ..
             '"narrative":"load test"}', uuid(), mission))
     elseif slot < 19 then
-        kind = "move"
-        req = wrk.format("POST", "/api/v1/incidents/" .. submitted[math.random(#submitted)] .. "/transitions",
-            reviewer, '{"to":"in_review"}')
+        kind, req = move()
     else
         kind, req = "aggregate", wrk.format("GET", "/api/v1/stats/incidents?group_by=mission,base,month", analyst)
     end
+    _G["sent_" .. kind] = _G["sent_" .. kind] + 1
     return req
 end
 
--- A thread's connections interleave, so a response is judged by itself: 200 for
--- reads and moves, 201 with a Location for new reports, and for a review move that
--- another connection made first either 409 (it saw the move) or 412 (the move was
--- committed between its read and its versioned update). Anything else is unexpected.
+-- A thread's connections interleave, so an answer is recognised by itself: a page
+-- of incidents, an aggregate, one of the read incidents, a new report (201 with a
+-- Location), or one of this thread's incidents with a move in flight, in the state
+-- it was moved to, one version on (body and ETag). Anything else is unexpected.
 function response(status, headers, body)
-    local ok = status == 200
-        or (status == 201 and (headers["location"] or headers["Location"]) ~= nil)
-        or (status == 409 and string.find(body, "is not a move of the workflow", 1, true) ~= nil)
-        or (status == 412 and string.find(body, "the incident has changed", 1, true) ~= nil)
-    if not ok then
+    local kind
+    if status == 201 and (headers["location"] or headers["Location"]) ~= nil and string.sub(body, 1, 7) == '{"id":"' then
+        kind = "create"
+    elseif status == 200 and string.sub(body, 1, 9) == '{"items":' then
+        kind = "list"
+    elseif status == 200 and string.sub(body, 1, 9) == '{"scope":' then
+        kind = "aggregate"
+    elseif status == 200 then
+        local inc, to, version = string.match(body, '^{"id":"([^"]+)","status":"([a-z_]+)","version":(%d+)')
+        local m = inc and moves[inc]
+        if m then
+            local etag = headers["etag"] or headers["ETag"]
+            if m.busy and to == cycle[m.step].to and tonumber(version) == m.version + 1
+                and etag == '"' .. version .. '"' then
+                kind = "move"
+                m.version, m.step, m.busy = m.version + 1, m.step % #cycle + 1, false
+                idle[#idle + 1] = inc
+            end
+        elseif inc and known[inc] then
+            kind = "get"
+        end
+    end
+    if kind then
+        _G["got_" .. kind] = _G["got_" .. kind] + 1
+    else
         unexpected = unexpected + 1
+        if status == 409 or status == 412 then conflicts = conflicts + 1 end
         if #statuses < 200 then statuses = statuses .. " " .. status end
     end
 end
 
+-- Per thread, every kind has at most as many answers as requests, and the requests
+-- left without an answer at the end are at most one per connection: an answer of one
+-- kind passed off as another, or a move answered but not as expected, shows here.
 function done(summary, latency, requests)
-    local bad, seen = 0, ""
+    local bad, conf, skip, moved, sent, miscounted, open, seen = 0, 0, 0, 0, 0, 0, 0, ""
+    local per_thread = math.ceil(tonumber(os.getenv("CONNECTIONS")) / #threads)
     for _, t in ipairs(threads) do
+        local left = -t:get("unexpected")
+        for _, k in ipairs(kinds) do
+            local s, g = t:get("sent_" .. k), t:get("got_" .. k)
+            if g > s then miscounted = miscounted + g - s end
+            left = left + s - g
+        end
+        -- wrk calls request() once more on the first thread to check the script.
+        if left < 0 then miscounted = miscounted - left end
+        if left > per_thread + 1 then miscounted = miscounted + left - per_thread - 1 end
+        open = open + math.max(left, 0)
         bad = bad + t:get("unexpected")
+        conf = conf + t:get("conflicts")
+        skip = skip + t:get("skipped")
+        moved = moved + t:get("got_move")
+        sent = sent + t:get("sent_move")
         seen = seen .. t:get("statuses")
     end
     local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
-    io.write(string.format("RESULT requests=%d seconds=%.1f rps=%.0f p50_ms=%.1f p99_ms=%.1f unexpected=%d socket_errors=%d%s\n",
+    io.write(string.format("RESULT requests=%d seconds=%.1f rps=%.0f p50_ms=%.1f p99_ms=%.1f unexpected=%d conflicts=%d " ..
+        "moves=%d moves_sent=%d moves_skipped=%d miscounted=%d unanswered=%d socket_errors=%d%s\n",
         summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-        latency:percentile(50) / 1000, latency:percentile(99) / 1000, bad, errors,
+        latency:percentile(50) / 1000, latency:percentile(99) / 1000, bad, conf, moved, sent, skip, miscounted, open, errors,
         seen ~= "" and (" first:" .. seen) or ""))
 end
 LUA
 
 failed=0
+fail() { echo "load: $backend: $*" >&2; failed=1; }
 OUT=target/load-results.md
 mkdir -p target
 {
     echo "Basewatch mixed load: wrk, $CONNECTIONS connections, $DURATION, $PROFILE build, $(nproc) cores, $(date -u +%Y-%m-%d)."
     echo
-    echo "| backend | requests/s | p50 ms | p99 ms | requests | unexpected statuses |"
-    echo "|---|---|---|---|---|---|"
+    echo "| backend | requests/s | p50 ms | p99 ms | requests | workflow moves | unexpected statuses |"
+    echo "|---|---|---|---|---|---|---|"
 } >"$OUT"
 for backend in $BACKENDS; do
     case $backend in
@@ -148,18 +243,39 @@ for backend in $BACKENDS; do
         python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
     curl -sf "$ORIGIN/api/v1/incidents?limit=200" -H "Authorization: Bearer $ANALYST" |
         python3 -c 'import json,sys; [print(i["id"]) for i in json.load(sys.stdin)["items"]]' >"$WORK/ids"
-    # Submitted incidents by the demo monitor, for the reviewer's moves.
-    curl -sf "$ORIGIN/api/v1/incidents?limit=200&status=submitted" -H "Authorization: Bearer $REVIEWER" |
-        python3 -c 'import json,sys; [print(i["id"]) for i in json.load(sys.stdin)["items"] if i["reporter_id"] != sys.argv[1]]' \
-            "$(curl -sf "$ORIGIN/api/v1/me" -H "Authorization: Bearer $REVIEWER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" \
-            >"$WORK/submitted"
+    # The incidents the workflow moves go round: the demo monitor submits one per
+    # connection, so each wrk thread has one for every connection it drives.
+    python3 - "$ORIGIN" "$MONITOR" "$MISSION" "$CONNECTIONS" >"$WORK/moves" <<'PY'
+import json, sys, urllib.request, uuid
+origin, token, mission, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+for _ in range(n):
+    body = {"id": str(uuid.uuid4()), "mission_id": mission, "occurred_at": "2024-03-10T22:15:00Z",
+            "latitude": 42.35, "longitude": 21.26, "venue": "bar_or_club",
+            "exploitation_types": ["sexual_exploitation"], "means_of_control": ["debt_bondage"],
+            "victims": {"count": 2}, "submit": True, "narrative": "load test: moved round the workflow"}
+    req = urllib.request.Request(origin + "/api/v1/incidents", json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as res:
+        incident = json.load(res)
+        assert res.status == 201 and incident["status"] == "submitted", (res.status, incident)
+        print(incident["id"], incident["version"])
+PY
     echo "==> $backend: wrk -t$THREADS -c$CONNECTIONS -d$DURATION" >&2
-    result=$(MONITOR=$MONITOR REVIEWER=$REVIEWER ANALYST=$ANALYST MISSION=$MISSION IDS=$WORK/ids SUBMITTED=$WORK/submitted \
+    result=$(MONITOR=$MONITOR REVIEWER=$REVIEWER ANALYST=$ANALYST MISSION=$MISSION IDS=$WORK/ids MOVES=$WORK/moves \
+        THREADS=$THREADS CONNECTIONS=$CONNECTIONS \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s "$WORK/mixed.lua" "$ORIGIN" | grep '^RESULT')
     echo "$backend: $result"
     eval "$(sed 's/^RESULT //; s/ first:.*//' <<<"$result")"
-    echo "| $backend | $rps | $p50_ms | $p99_ms | $requests | $unexpected |" >>"$OUT"
-    if [ "$unexpected" != 0 ] || [ "$socket_errors" != 0 ] || [ "$requests" = 0 ]; then failed=1; fi
+    echo "| $backend | $rps | $p50_ms | $p99_ms | $requests | $moves | $unexpected |" >>"$OUT"
+    [ "$requests" != 0 ] || fail "no request was answered"
+    [ "$socket_errors" = 0 ] || fail "$socket_errors socket errors"
+    [ "$unexpected" = 0 ] || fail "$unexpected unexpected answers ($conflicts of them 409 or 412, which no race explains here)"
+    [ "$miscounted" = 0 ] || fail "$miscounted answers do not match the requests sent (an answer of the wrong kind)"
+    [ "$moves_skipped" = 0 ] || fail "$moves_skipped moves not sent: every incident of a thread was stuck in a move"
+    # Each move the answers did not account for is still in flight at the end, and a
+    # connection has at most one request in flight.
+    { [ "$moves" -gt 0 ] && [ $((moves + CONNECTIONS)) -ge "$moves_sent" ]; } ||
+        fail "only $moves of $moves_sent workflow moves succeeded"
     kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 done
 cat "$OUT"

@@ -45,7 +45,11 @@ enum Command {
     /// content hash, not yet under BASEWATCH_DATA_KEY, those from before sealing
     /// included (older keys must be listed in BASEWATCH_RETIRED_DATA_KEYS). Safe
     /// while the service runs.
-    RotateDataKey,
+    RotateDataKey {
+        /// Rows read and re-sealed per transaction.
+        #[arg(long, default_value_t = crate::incidents::rotation::BATCH, value_parser = clap::value_parser!(i64).range(1..))]
+        batch: i64,
+    },
     /// Check the audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -158,7 +162,7 @@ pub fn main() -> ExitCode {
             batch,
             seed,
         } => seed_synthetic(incidents, batch, seed),
-        Command::RotateDataKey => rotate_data_key(),
+        Command::RotateDataKey { batch } => rotate_data_key(batch),
         Command::Audit {
             command: AuditCommand::Verify { anchor },
         } => verify_audit(anchor),
@@ -346,7 +350,7 @@ fn create_user(
     let created = crate::db::in_transaction(&mut conn, |conn| {
         let id = users::create_account(conn, &user)?;
         crate::audit::Entry::new(crate::audit::Action::UserCreated)
-            .on("user", id.as_str())
+            .on(crate::audit::Entity::User, id.as_str())
             .details(serde_json::json!({
                 "email": user.email.as_str(),
                 "role": user.role,
@@ -397,12 +401,12 @@ fn read_password(email: &Email) -> Result<String, String> {
     Ok(password)
 }
 
-fn rotate_data_key() -> Result<(), String> {
+fn rotate_data_key(batch: i64) -> Result<(), String> {
     telemetry::init(Environment::Development);
     let settings = config::from_env()?;
     let mut conn = connect_and_migrate(&settings.database_url)?;
     let started = std::time::Instant::now();
-    let report = crate::incidents::rotation::reseal_all(&mut conn, &settings.data_keys)
+    let report = crate::incidents::rotation::reseal_all(&mut conn, &settings.data_keys, batch)
         .map_err(|e| e.to_string())?;
     // The WAL file still holds page images from before the rotation (old sealed
     // text) until it is overwritten: copy it back and empty it. A reader of a

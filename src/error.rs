@@ -97,6 +97,9 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// 503: the database connection died under the request; the pool closes it.
+    #[error("the database connection was lost; try again shortly")]
+    ConnectionLost,
     #[error("internal error: {0}")]
     Internal(BoxError),
 }
@@ -204,7 +207,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ConnectionLost => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -217,25 +220,23 @@ impl ResponseError for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
+        crate::db::StoreError::from(e).into()
+    }
+}
+
+impl From<crate::db::StoreError> for ApiError {
+    fn from(e: crate::db::StoreError) -> Self {
+        use crate::db::StoreError;
         match e {
-            Error::NotFound => Self::NotFound("not found".into()),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            StoreError::NotFound => Self::NotFound("not found".into()),
+            StoreError::UniqueViolation(_) => {
                 Self::Conflict("a record with the same unique value already exists".into())
             }
-            // The connection died under the request (database restart, network). Unless
-            // it died during COMMIT nothing was written; either way a re-send is safe,
-            // as writes that create records carry client-generated ids.
-            Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                info,
-            ) => {
-                tracing::warn!(error = info.message(), "lost the database connection");
-                Self::Unavailable("the database connection was lost; try again shortly".into())
-            }
-            Error::BrokenTransactionManager => {
-                tracing::warn!("a transaction could not be ended: the connection was lost");
-                Self::Unavailable("the database connection was lost; try again shortly".into())
+            // Unless it died during COMMIT nothing was written; either way a re-send
+            // is safe, as writes that create records carry client-generated ids.
+            StoreError::ConnectionLost(why) => {
+                tracing::warn!(error = why, "lost the database connection");
+                Self::ConnectionLost
             }
             other => Self::internal(other),
         }

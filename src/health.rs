@@ -1,4 +1,4 @@
-//! /health, /ready and the OpenAPI document.
+//! The index, /health, /ready and the OpenAPI document.
 
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
@@ -7,6 +7,71 @@ use utoipa::ToSchema;
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// What a client finds at `/` and `/api/v1`: what answers here and where to read on.
+#[derive(Serialize, ToSchema)]
+pub struct Index {
+    #[schema(example = "Basewatch API")]
+    pub name: &'static str,
+    /// The server's version.
+    #[schema(example = "0.1.0")]
+    pub version: &'static str,
+    pub links: IndexLinks,
+}
+
+/// Addresses relative to the server's origin.
+#[derive(Serialize, ToSchema)]
+pub struct IndexLinks {
+    /// The API's base address.
+    #[schema(example = "/api/v1")]
+    pub api: &'static str,
+    /// Interactive documentation (Swagger UI).
+    #[schema(example = "/docs/")]
+    pub docs: &'static str,
+    /// The OpenAPI document.
+    #[schema(example = "/api/v1/openapi.json")]
+    pub openapi: &'static str,
+    /// Liveness.
+    #[schema(example = "/health")]
+    pub health: &'static str,
+    /// Readiness.
+    #[schema(example = "/ready")]
+    pub ready: &'static str,
+}
+
+const INDEX: Index = Index {
+    name: "Basewatch API",
+    version: env!("CARGO_PKG_VERSION"),
+    links: IndexLinks {
+        api: "/api/v1",
+        docs: "/docs/",
+        openapi: "/api/v1/openapi.json",
+        health: "/health",
+        ready: "/ready",
+    },
+};
+
+/// The index of the server: its name, version and where the API and its documents are.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "get_index",
+    responses((status = 200, description = "Where to start", body = Index))
+)]
+#[get("/")]
+pub async fn get_index() -> web::Json<Index> {
+    web::Json(INDEX)
+}
+
+/// The index of the API: the same as `/`.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "get_api_index",
+    responses((status = 200, description = "Where to start", body = Index))
+)]
+#[get("")]
+pub async fn get_api_index() -> web::Json<Index> {
+    web::Json(INDEX)
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

@@ -1,11 +1,13 @@
 //! The OpenAPI document: its frame here, its paths and schemas collected from
 //! the handlers' `#[utoipa::path]` as routes are registered (see `routes`).
 
+use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToResponse};
+use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
 use crate::error::{FieldError, Problem};
+use crate::incidents::content::IncidentContent;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -184,3 +186,59 @@ response_group!(
     /// Changes that must name the version they apply to.
     Versioned: "412" => PreconditionFailed, "428" => PreconditionRequired
 );
+
+/// The body of a merge patch on an incident: every content field optional,
+/// `null` clearing the optional ones. Derived from the content schema so the
+/// two cannot drift apart.
+pub struct IncidentPatch;
+
+impl ToSchema for IncidentPatch {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("IncidentPatch")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            IncidentContent::name().into_owned(),
+            IncidentContent::schema(),
+        ));
+        IncidentContent::schemas(schemas);
+    }
+}
+
+impl utoipa::__dev::ComposeSchema for IncidentPatch {
+    fn compose(
+        _generics: Vec<RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> RefOr<utoipa::openapi::schema::Schema> {
+        let mut schema =
+            serde_json::to_value(IncidentContent::schema()).expect("a schema serialises");
+        let required: Vec<Value> = schema
+            .as_object_mut()
+            .and_then(|o| o.remove("required"))
+            .and_then(|r| r.as_array().cloned())
+            .unwrap_or_default();
+        schema["description"] = Value::from(
+            "Changes to an incident's content (JSON merge patch, RFC 7396): the fields sent \
+             replace the stored ones, `null` clears an optional field, absent fields stay.",
+        );
+        if let Some(properties) = schema["properties"].as_object_mut() {
+            for (name, property) in properties.iter_mut() {
+                if !required.contains(&Value::from(name.as_str())) && !nullable(property) {
+                    *property = json!({"oneOf": [property.take(), {"type": "null"}]});
+                }
+            }
+        }
+        serde_json::from_value(schema).expect("the patch schema is a schema")
+    }
+}
+
+fn nullable(property: &Value) -> bool {
+    let null = Value::from("null");
+    property["type"] == null
+        || property["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&null))
+        || property["oneOf"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|item| item["type"] == null))
+}

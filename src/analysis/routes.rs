@@ -11,11 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{DeploymentEffect, Month, Series, months_between, summarise};
 use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db::schema::deployments;
 use crate::db::{self, DbConnection};
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::missions::queries as missions;
 use crate::releases::Table;
@@ -67,23 +66,24 @@ pub struct DeploymentEffectQuery {
 #[get("/analysis/deployment-effect")]
 pub async fn get_deployment_effect(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     query: crate::http::Query<DeploymentEffectQuery>,
 ) -> Result<web::Json<DeploymentEffect>, ApiError> {
-    if !policy::allows(user.role, Permission::ReadAggregates) {
+    if !user.may(Permission::ReadAggregates) {
         return Err(ApiError::Forbidden(
             "analyses are for analysts, admins and partners".into(),
         ));
     }
     let mission_id =
         crate::http::query_uuid(Some(&query.mission_id), "mission_id")?.unwrap_or_default();
-    let scope = match (query.scope, user.role) {
-        (Some(scope), _) => scope,
-        (None, Role::Partner) => AnalysisScope::Release,
-        (None, _) => AnalysisScope::All,
+    let exact = user.may(Permission::ReadExactAggregates);
+    let scope = match query.scope {
+        Some(scope) => scope,
+        None if exact => AnalysisScope::All,
+        None => AnalysisScope::Release,
     };
     let source = match scope {
-        AnalysisScope::All if user.role == Role::Partner => {
+        AnalysisScope::All if !exact => {
             return Err(ApiError::Forbidden(
                 "partners see other organisations' incidents only through the partner release (scope=release)"
                     .into(),
@@ -113,7 +113,7 @@ pub async fn get_deployment_effect(
     db::run(&state.pool, move |conn| {
         Ok(audit::Entry::new(Action::AnalysisQueried)
             .by(&user)
-            .on("mission", &mission_id)
+            .on(audit::Entity::Mission, &mission_id)
             .details(json!({"filters": {"analysis": "deployment-effect", "scope": scope, "radius_km": result_radius}, "rows": months}))
             .write(conn)?)
     })

@@ -26,6 +26,7 @@ pub enum Action {
     LoginFailed,
     RequestRefused,
     OrganisationCreated,
+    OrganisationUpdated,
     UserCreated,
     UserUpdated,
     MissionCreated,
@@ -33,6 +34,8 @@ pub enum Action {
     BaseCreated,
     BaseUpdated,
     DeploymentCreated,
+    DeploymentUpdated,
+    DeploymentDeleted,
     IncidentCreated,
     IncidentUpdated,
     IncidentTransitioned,
@@ -53,11 +56,12 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 31] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
         Action::OrganisationCreated,
+        Action::OrganisationUpdated,
         Action::UserCreated,
         Action::UserUpdated,
         Action::MissionCreated,
@@ -65,6 +69,8 @@ impl Action {
         Action::BaseCreated,
         Action::BaseUpdated,
         Action::DeploymentCreated,
+        Action::DeploymentUpdated,
+        Action::DeploymentDeleted,
         Action::IncidentCreated,
         Action::IncidentUpdated,
         Action::IncidentTransitioned,
@@ -90,6 +96,7 @@ impl Action {
             Action::LoginFailed => "auth.login_failed",
             Action::RequestRefused => "request.refused",
             Action::OrganisationCreated => "organisation.created",
+            Action::OrganisationUpdated => "organisation.updated",
             Action::UserCreated => "user.created",
             Action::UserUpdated => "user.updated",
             Action::MissionCreated => "mission.created",
@@ -97,6 +104,8 @@ impl Action {
             Action::BaseCreated => "base.created",
             Action::BaseUpdated => "base.updated",
             Action::DeploymentCreated => "deployment.created",
+            Action::DeploymentUpdated => "deployment.updated",
+            Action::DeploymentDeleted => "deployment.deleted",
             Action::IncidentCreated => "incident.created",
             Action::IncidentUpdated => "incident.updated",
             Action::IncidentTransitioned => "incident.transitioned",
@@ -118,11 +127,39 @@ impl Action {
     }
 }
 
+/// What an audit row is about; `as_str` is what is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entity {
+    Organisation,
+    User,
+    Mission,
+    Base,
+    Deployment,
+    Incident,
+    Release,
+    ServiceAccount,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisation",
+            Self::User => "user",
+            Self::Mission => "mission",
+            Self::Base => "base",
+            Self::Deployment => "deployment",
+            Self::Incident => "incident",
+            Self::Release => "release",
+            Self::ServiceAccount => "service_account",
+        }
+    }
+}
+
 /// One row to append.
 pub struct Entry<'a> {
     pub actor_id: Option<&'a str>,
     pub action: Action,
-    pub entity: Option<(&'a str, &'a str)>,
+    pub entity: Option<(Entity, &'a str)>,
     pub details: Value,
     pub request_id: Option<&'a str>,
 }
@@ -138,7 +175,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    pub fn by(mut self, actor: &'a crate::auth::CurrentUser) -> Self {
+    pub fn by(mut self, actor: &'a crate::auth::Actor) -> Self {
         self.actor_id = Some(actor.id.as_str());
         self.request_id = actor.request_id.as_deref();
         self
@@ -154,8 +191,8 @@ impl<'a> Entry<'a> {
         self
     }
 
-    pub fn on(mut self, entity_type: &'a str, entity_id: &'a str) -> Self {
-        self.entity = Some((entity_type, entity_id));
+    pub fn on(mut self, entity: Entity, entity_id: &'a str) -> Self {
+        self.entity = Some((entity, entity_id));
         self
     }
 
@@ -180,7 +217,7 @@ impl<'a> Entry<'a> {
                 at,
                 actor_id: self.actor_id,
                 action: self.action.as_str(),
-                entity_type: self.entity.map(|e| e.0),
+                entity_type: self.entity.map(|e| e.0.as_str()),
                 entity_id: self.entity.map(|e| e.1),
                 details: &details,
                 request_id: self.request_id,

@@ -6,8 +6,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RequestId;
 
-use super::policy::{self, Action};
-use crate::domain::{OrganisationId, Role, UserId};
+use super::actor::{Actor, ActorKind};
+use super::policy::Permission;
+use crate::domain::{OrganisationId, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::users::queries;
@@ -15,23 +16,12 @@ use crate::users::queries;
 const BEARER_REQUIRED: &str =
     "a valid access token is required: send Authorization: Bearer <access_token>";
 
-/// The signed-in caller, checked against the database on every request so that
-/// deactivation, password changes, role changes and sign-outs take effect at once.
-#[derive(Clone, Debug)]
-pub struct CurrentUser {
-    pub id: UserId,
-    pub role: Role,
-    pub organisation_id: OrganisationId,
-    /// This request's id, for the audit rows the handler writes.
-    pub request_id: Option<String>,
-}
-
 /// Left in the request's extensions so that a refusal (403) can be audited with
 /// the identity of whoever was refused.
 #[derive(Clone, Debug)]
 pub struct AuthenticatedActor(pub String);
 
-impl FromRequest for CurrentUser {
+impl FromRequest for Actor {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -61,11 +51,12 @@ impl FromRequest for CurrentUser {
                     .insert(AuthenticatedActor(client.id.as_str().to_owned()));
                 req.extensions_mut().insert(client.quota);
                 client.admit(req.method().as_str(), req.match_pattern().as_deref())?;
-                return Ok(CurrentUser {
+                return Ok(Actor {
                     id: client.id,
                     role: client.role,
                     organisation_id: client.organisation_id,
                     request_id,
+                    kind: ActorKind::ServiceAccount,
                 });
             }
             // One round trip decides it: an active account at the token's
@@ -82,11 +73,13 @@ impl FromRequest for CurrentUser {
             let (id, role, organisation_id) =
                 found.ok_or(ApiError::Unauthorized(BEARER_REQUIRED))?;
             req.extensions_mut().insert(AuthenticatedActor(id.clone()));
-            Ok(CurrentUser {
-                role: role.parse().map_err(ApiError::internal)?,
-                id: UserId::from_db(id),
-                organisation_id: OrganisationId::from_db(organisation_id),
+            Ok(Actor {
                 request_id,
+                ..Actor::person(
+                    UserId::from_db(id),
+                    role.parse().map_err(ApiError::internal)?,
+                    OrganisationId::from_db(organisation_id),
+                )
             })
         })
     }
@@ -101,17 +94,17 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
 
 /// A caller allowed to administer accounts; anyone else gets 403.
 #[derive(Clone, Debug)]
-pub struct Admin(pub CurrentUser);
+pub struct Admin(pub Actor);
 
 impl FromRequest for Admin {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let user = CurrentUser::from_request(req, payload);
+        let user = Actor::from_request(req, payload);
         Box::pin(async move {
             let user = user.await?;
-            if policy::allows(user.role, Action::Administer) {
+            if user.may(Permission::Administer) {
                 Ok(Admin(user))
             } else {
                 Err(ApiError::Forbidden("this action needs the admin role".into()).into())

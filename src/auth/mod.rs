@@ -1,6 +1,7 @@
 //! Authentication: passwords, access tokens, refresh tokens, and the extractors
 //! that make a handler unreachable without the right identity.
 
+pub mod actor;
 mod client;
 mod extract;
 pub mod jwt;
@@ -11,4 +12,6 @@ pub mod refresh;
 pub mod routes;
 pub mod throttle;
 
-pub use extract::{Admin, AuthenticatedActor, CurrentUser};
+pub use actor::Actor;
+pub use extract::{Admin, AuthenticatedActor};
+pub use policy::Permission;

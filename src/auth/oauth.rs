@@ -311,7 +311,7 @@ async fn issue(
                     .request(Some(&request_id))
                     .details(json!({"client_id": audit::cut(&client_id, 64)}));
                 if let Some((account, _)) = &found {
-                    entry = entry.on("service_account", &account.id);
+                    entry = entry.on(audit::Entity::ServiceAccount, &account.id);
                 }
                 entry.write(conn)?;
                 return Ok(Err(refuse(
@@ -350,7 +350,7 @@ async fn issue(
         audit::Entry::new(Action::ClientTokenIssued)
             .actor(Some(&account.id))
             .request(Some(&request_id))
-            .on("service_account", &account.id)
+            .on(audit::Entity::ServiceAccount, &account.id)
             .details(json!({"secret_id": secret_id, "scope": scope}))
             .write(conn)?;
         Ok(Ok((account.id, secret_id, account.token_generation, scope)))

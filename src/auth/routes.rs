@@ -7,7 +7,7 @@ use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{CurrentUser, password, refresh, throttle};
+use super::{Actor, password, refresh, throttle};
 use crate::audit::{self, Action};
 use crate::db;
 use crate::domain::{Email, Password, UserId};
@@ -182,7 +182,7 @@ pub async fn login(
                     audit::Entry::new(Action::LoginSucceeded)
                         .actor(Some(id.as_str()))
                         .request(request_id.as_deref())
-                        .on("user", id.as_str())
+                        .on(audit::Entity::User, id.as_str())
                         .write(conn)?;
                     return Ok(Ok((id, session)));
                 }
@@ -194,7 +194,7 @@ pub async fn login(
             .request(request_id.as_deref())
             .details(json!({"email": email, "reason": reason}));
         if let Some(u) = &user {
-            entry = entry.on("user", &u.id);
+            entry = entry.on(audit::Entity::User, &u.id);
         }
         entry.write(conn)?;
         Ok(Err(()))
@@ -295,10 +295,7 @@ pub async fn logout(
     )
 )]
 #[get("/me")]
-pub async fn get_me(
-    state: web::Data<AppState>,
-    me: CurrentUser,
-) -> Result<web::Json<User>, ApiError> {
+pub async fn get_me(state: web::Data<AppState>, me: Actor) -> Result<web::Json<User>, ApiError> {
     let (row, org) = db::run(&state.pool, move |conn| Ok(users::find(conn, &me.id)?))
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
@@ -340,7 +337,7 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     state: web::Data<AppState>,
     http: HttpRequest,
-    me: CurrentUser,
+    me: Actor,
     ValidJson(mut req): ValidJson<ChangePasswordRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let id = me.id.clone();
@@ -387,7 +384,7 @@ pub async fn change_password(
             throttle::settle_failure(conn, &ticket)?;
             audit::Entry::new(Action::PasswordChangeRefused)
                 .by(&user)
-                .on("user", user.id.as_str())
+                .on(audit::Entity::User, user.id.as_str())
                 .details(json!({"reason": "wrong current password"}))
                 .write(conn)?;
             return Ok(Err(ApiError::invalid(
@@ -420,7 +417,7 @@ pub async fn change_password(
         let session = start_session(conn, &user.id, generation, ttl)?;
         audit::Entry::new(Action::PasswordChanged)
             .by(&user)
-            .on("user", user.id.as_str())
+            .on(audit::Entity::User, user.id.as_str())
             .details(json!({"revoked_refresh_tokens": ended}))
             .write(conn)?;
         Ok(Ok(session))

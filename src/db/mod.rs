@@ -24,6 +24,55 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+/// A storage failure, classified for the callers that must tell them apart
+/// (a lost connection is retried elsewhere and closed here, a unique violation
+/// is often a re-send, contention is worth a retry).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The connection died under the request (database restart, network), or
+    /// a transaction on it could not be ended.
+    #[error("the database connection was lost: {0}")]
+    ConnectionLost(String),
+    #[error("a unique constraint was violated: {0}")]
+    UniqueViolation(String),
+    /// A serialization failure (PostgreSQL) or a busy database (SQLite).
+    #[error("the database was contended: {0}")]
+    Contention(String),
+    #[error("no such record")]
+    NotFound,
+    #[error(transparent)]
+    Other(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => Self::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::UniqueViolation(info.message().to_owned())
+            }
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Self::ConnectionLost(info.message().to_owned()),
+            Error::BrokenTransactionManager => {
+                Self::ConnectionLost("a transaction could not be ended".into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                Self::Contention(info.message().to_owned())
+            }
+            Error::DatabaseError(_, ref info)
+                if info.message().contains("database is locked")
+                    || info.message().contains("database is busy") =>
+            {
+                Self::Contention(info.message().to_owned())
+            }
+            other => Self::Other(other),
+        }
+    }
+}
+
 pub type Pool = r2d2::Pool<ConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
@@ -241,8 +290,9 @@ where
             ApiError::Unavailable("the database is not reachable; try again shortly".into())
         })?;
         let result = work(&mut conn);
-        // Lost connections answer Unavailable (see `ApiError::from`): never reuse one.
-        if matches!(result, Err(ApiError::Unavailable(_))) {
+        // Only a lost connection (`StoreError::ConnectionLost`) is closed; other
+        // 503s (a database not yet migrated) leave a healthy connection pooled.
+        if matches!(result, Err(ApiError::ConnectionLost)) {
             conn.lost = true;
         }
         result
@@ -362,6 +412,26 @@ mod tests {
         DatabaseUrl::Sqlite(path.clone()).connect().unwrap();
         assert_eq!(mode(&path), 0o640);
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn only_a_dead_connection_is_classified_as_lost() {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        let db = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_owned()));
+        let lost = |e| matches!(StoreError::from(e), StoreError::ConnectionLost(_));
+        assert!(lost(db(Kind::ClosedConnection, "server closed")));
+        assert!(lost(db(Kind::UnableToSendCommand, "no route")));
+        assert!(lost(Error::BrokenTransactionManager));
+        assert!(!lost(db(Kind::UniqueViolation, "dup")));
+        assert!(!lost(db(Kind::SerializationFailure, "retry")));
+        assert!(matches!(
+            crate::error::ApiError::from(db(Kind::ClosedConnection, "x")),
+            crate::error::ApiError::ConnectionLost
+        ));
+        assert!(matches!(
+            crate::error::ApiError::from(db(Kind::UniqueViolation, "x")),
+            crate::error::ApiError::Conflict(_)
+        ));
     }
 
     #[test]

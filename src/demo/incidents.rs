@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use diesel::prelude::*;
 
 use super::reference::{DemoBase, DemoMission, MISSIONS, date};
-use crate::auth::CurrentUser;
+use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::DbConnection;
 use crate::db::schema::incidents;
@@ -118,7 +118,7 @@ pub fn plan(n: usize) -> Vec<(usize, NaiveDate)> {
 pub struct Generator<'a> {
     rng: Rng,
     missions: &'a [(Mission, Vec<Base>)],
-    reporters: &'a [CurrentUser],
+    reporters: &'a [Actor],
     keys: DataKeys,
 }
 
@@ -127,7 +127,7 @@ pub type Synthetic = (IncidentRow, IncidentContent, EventRow);
 impl<'a> Generator<'a> {
     pub fn new(
         missions: &'a [(Mission, Vec<Base>)],
-        reporters: &'a [CurrentUser],
+        reporters: &'a [Actor],
         keys: DataKeys,
         seed: u64,
     ) -> Self {
@@ -161,7 +161,7 @@ impl<'a> Generator<'a> {
 pub fn seed(
     conn: &mut DbConnection,
     missions: &[(Mission, Vec<Base>)],
-    reporters: &[CurrentUser],
+    reporters: &[Actor],
     keys: &DataKeys,
 ) -> Result<usize, ApiError> {
     let existing: i64 = incidents::table
@@ -187,7 +187,7 @@ fn generate(
     mission: &Mission,
     bases: &[Base],
     month: NaiveDate,
-    reporters: &[CurrentUser],
+    reporters: &[Actor],
     keys: &DataKeys,
 ) -> Result<Synthetic, ApiError> {
     let day = month + Duration::days(rng.below(28) as i64);
@@ -323,7 +323,7 @@ fn generate(
         keys,
         &row.id,
         reporter,
-        "created",
+        queries::HistoryKind::Created,
         None,
         Some(status),
         Some("synthetic demo data"),

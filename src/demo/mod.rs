@@ -8,7 +8,7 @@ pub mod reference;
 use diesel::connection::SimpleConnection;
 use diesel::{QueryableByName, RunQueryDsl};
 
-use crate::auth::CurrentUser;
+use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{DatabaseUrl, DbConnection};
 use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId};
@@ -100,12 +100,11 @@ pub fn prepare(conn: &mut DbConnection) -> Result<Prepared, ApiError> {
             let email = Email::parse(email).map_err(ApiError::internal)?;
             let user = user_queries::find_by_email(conn, &email)?
                 .ok_or_else(|| ApiError::internal("demo user vanished"))?;
-            reporters.push(CurrentUser {
-                id: UserId::from_db(user.id),
+            reporters.push(Actor::person(
+                UserId::from_db(user.id),
                 role,
-                organisation_id: OrganisationId::from_db(user.organisation_id),
-                request_id: None,
-            });
+                OrganisationId::from_db(user.organisation_id),
+            ));
         }
     }
     Ok(Prepared {
@@ -119,7 +118,7 @@ pub fn prepare(conn: &mut DbConnection) -> Result<Prepared, ApiError> {
 pub struct Prepared {
     pub accounts: usize,
     pub missions: Vec<(Mission, Vec<Base>)>,
-    pub reporters: Vec<CurrentUser>,
+    pub reporters: Vec<Actor>,
 }
 
 /// `basewatch seed-synthetic`: `n` more synthetic incidents in transactions of

@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use crate::db::DbConnection;
 use crate::domain::{CountryCode, DisplayName};
 use crate::error::ApiError;
-use crate::missions::queries::{self, NewDeployment};
+use crate::missions::DeploymentFields;
+use crate::missions::queries;
 use crate::missions::{Base, Mission, MissionFields};
 
 pub struct DemoMission {
@@ -136,16 +137,8 @@ pub fn seed(conn: &mut DbConnection) -> Result<Vec<(Mission, Vec<Base>)>, ApiErr
             let base_id =
                 queries::insert_base(conn, &mission_id, base.name, base.latitude, base.longitude)?;
             for (start, end, troops, country) in base.deployments {
-                queries::insert_deployment(
-                    conn,
-                    &NewDeployment {
-                        base_id: &base_id,
-                        start_date: date(start),
-                        end_date: end.map(date),
-                        troop_count: *troops,
-                        contributing_country: country,
-                    },
-                )?;
+                let fields = DeploymentFields::parse(date(start), end.map(date), *troops, country)?;
+                queries::insert_deployment(conn, &base_id, &fields)?;
             }
         }
         let mission = queries::find_mission(conn, &mission_id)?

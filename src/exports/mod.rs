@@ -18,19 +18,18 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db::schema::{bases, missions};
 use crate::db::{self, Pool};
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::http::Query;
+use crate::incidents::filter::IncidentListQuery;
 use crate::incidents::queries::{self as incidents, Cursor, Filter};
-use crate::incidents::routes::IncidentListQuery;
 use crate::incidents::vocabulary::{ConsentAssessment, ExploitationType, Status};
 use crate::state::AppState;
 
@@ -79,7 +78,7 @@ pub struct ExportQuery {
     pub exploitation_type: Option<ExploitationType>,
     pub consent_assessment: Option<ConsentAssessment>,
     /// `min_lon,min_lat,max_lon,max_lat` (WGS 84), `min_lat` at most `max_lat`.
-    // The pattern is incidents::routes::BBOX_PATTERN (a test compares).
+    // The pattern is incidents::filter::BBOX_PATTERN (a test compares).
     #[param(
         example = "21.0,42.3,21.4,42.8",
         pattern = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$"
@@ -125,10 +124,10 @@ fn exported_status() -> utoipa::openapi::schema::Object {
 #[get("/exports/incidents")]
 pub async fn export_incidents(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     query: Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !policy::allows(user.role, Permission::ExportIncidents) {
+    if !user.may(Permission::ExportIncidents) {
         return Err(ApiError::Forbidden(
             "exports are for analysts, admins and partners".into(),
         ));
@@ -158,7 +157,9 @@ pub async fn export_incidents(
     }
     filter.non_draft_only = true;
     // Partners never get narratives: without the keys they cannot even be opened.
-    let narrative_keys = (user.role != Role::Partner).then(|| state.settings.data_keys.clone());
+    let narrative_keys = user
+        .may(Permission::ExportNarratives)
+        .then(|| state.settings.data_keys.clone());
     let format = q.format;
     let audit_filters = json!({
         "format": format, "hxl": hxl, "schema": if htcds { "htcds" } else { "basewatch" },
@@ -169,6 +170,7 @@ pub async fn export_incidents(
     });
 
     let (tx, rx) = mpsc::channel(4);
+    let (handed_tx, handed) = oneshot::channel();
     let job = Job {
         pool: state.pool.clone(),
         user,
@@ -179,22 +181,33 @@ pub async fn export_incidents(
         narrative_keys,
     };
     actix_web::rt::spawn(async move {
-        let (rows, outcome) = job.run(&tx).await;
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, rows, "export stopped");
+        let (produced, result) = job.run(&tx).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, rows = produced, "export stopped");
             let _ = tx
                 .send(Err(std::io::Error::other(
                     "the export failed; see the server log",
                 )))
                 .await;
         }
+        drop(tx);
+        // What the response body handed to the connection, known once it is dropped.
+        let Handed { rows, to_the_end } = handed.await.unwrap_or_default();
+        let outcome = match (&result, to_the_end) {
+            (Err(_), _) => Outcome::Failed,
+            (Ok(()), true) => Outcome::Completed,
+            (Ok(()), false) => Outcome::Aborted,
+        };
         let user = job.user.clone();
         let written = db::run(&job.pool, move |conn| {
             Ok(audit::Entry::new(Action::IncidentsExported)
                 .by(&user)
-                .details(
-                    json!({"filters": audit_filters, "rows": rows, "completed": outcome.is_ok()}),
-                )
+                .details(json!({
+                    "filters": audit_filters,
+                    "rows": rows,
+                    "outcome": outcome,
+                    "completed": outcome == Outcome::Completed,
+                }))
                 .write(conn)?)
         })
         .await;
@@ -218,11 +231,39 @@ pub async fn export_incidents(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{filename}\""),
         ))
-        .body(Streamed(rx)))
+        .body(Streamed {
+            chunks: rx,
+            handed: Handed::default(),
+            report: Some(handed_tx),
+        }))
 }
 
-/// The response body: chunks as the export job produces them.
-struct Streamed(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+/// How an export ended, in its audit row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Outcome {
+    /// Every row was handed to the connection.
+    Completed,
+    /// The client went away first.
+    Aborted,
+    /// The server could not produce the rest.
+    Failed,
+}
+
+/// What the response body handed to the connection.
+#[derive(Debug, Default, Clone, Copy)]
+struct Handed {
+    rows: usize,
+    to_the_end: bool,
+}
+
+/// The response body: chunks as the export job produces them. When actix drops
+/// it (the body ended, or the client went away) it reports what it handed over.
+struct Streamed {
+    chunks: mpsc::Receiver<Chunk>,
+    handed: Handed,
+    report: Option<oneshot::Sender<Handed>>,
+}
 
 impl MessageBody for Streamed {
     type Error = std::io::Error;
@@ -235,13 +276,32 @@ impl MessageBody for Streamed {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        self.0.poll_recv(cx)
+        match self.chunks.poll_recv(cx) {
+            Poll::Ready(Some(Ok((bytes, rows)))) => {
+                self.handed.rows += rows;
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => {
+                self.handed.to_the_end = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(report) = self.report.take() {
+            let _ = report.send(self.handed);
+        }
     }
 }
 
 struct Job {
     pool: Pool,
-    user: CurrentUser,
+    user: Actor,
     filter: Filter,
     format: ExportFormat,
     hxl: bool,
@@ -249,11 +309,12 @@ struct Job {
     narrative_keys: Option<DataKeys>,
 }
 
-type Chunk = Result<Bytes, std::io::Error>;
+/// Bytes and the rows they hold.
+type Chunk = Result<(Bytes, usize), std::io::Error>;
 
 impl Job {
-    /// Sends the export chunk by chunk; returns how many rows went out. A closed
-    /// channel (the client went away) ends it quietly.
+    /// Sends the export chunk by chunk; returns how many rows went into the
+    /// channel. A closed channel (the client went away) ends it quietly.
     async fn run(&self, tx: &mpsc::Sender<Chunk>) -> (usize, Result<(), ApiError>) {
         let mut rows = 0;
         let cols = columns::columns(self.narrative_keys.is_some());
@@ -272,7 +333,7 @@ impl Job {
             ExportFormat::Ndjson => String::new(),
             ExportFormat::Geojson => "{\"type\":\"FeatureCollection\",\"features\":[\n".into(),
         };
-        if !send(tx, head.into_bytes()).await {
+        if !send(tx, head.into_bytes(), 0).await {
             return (0, Ok(()));
         }
         let names_of = db::run(&self.pool, |conn| {
@@ -317,13 +378,13 @@ impl Job {
                 Ok(chunk) => chunk,
                 Err(e) => return (rows, Err(e)),
             };
-            rows += page.len();
-            if !send(tx, chunk).await {
+            if !send(tx, chunk, page.len()).await {
                 return (rows, Ok(()));
             }
+            rows += page.len();
         }
         if self.format == ExportFormat::Geojson {
-            send(tx, b"\n]}\n".to_vec()).await;
+            send(tx, b"\n]}\n".to_vec(), 0).await;
         }
         (rows, Ok(()))
     }
@@ -396,8 +457,8 @@ impl Job {
 
 /// Sends a chunk; false when the client has gone. Empty chunks are never sent:
 /// in chunked transfer encoding an empty chunk ends the body.
-async fn send(tx: &mpsc::Sender<Chunk>, bytes: Vec<u8>) -> bool {
-    bytes.is_empty() || tx.send(Ok(Bytes::from(bytes))).await.is_ok()
+async fn send(tx: &mpsc::Sender<Chunk>, bytes: Vec<u8>, rows: usize) -> bool {
+    bytes.is_empty() || tx.send(Ok((Bytes::from(bytes), rows))).await.is_ok()
 }
 
 /// One CSV line, quoted by the csv crate's rules.

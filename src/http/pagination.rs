@@ -1,4 +1,8 @@
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
@@ -55,11 +59,50 @@ impl Cursor {
 }
 
 /// One page of a list.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct Page<T: ToSchema> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// `Page_Incident` and the like, written by hand: the derive copies the item
+/// schema into every page, where a generated client wants a `$ref` to the one
+/// item type it already has.
+fn page_schema<T: ToSchema>() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .description(Some("One page of a list."))
+        .property(
+            "items",
+            ArrayBuilder::new().items(Ref::from_schema_name(T::name())),
+        )
+        .required("items")
+        .property(
+            "next_cursor",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .description(Some(
+                    "Pass as `cursor` to get the next page; absent on the last page.",
+                )),
+        )
+        .into()
+}
+
+impl<T: ToSchema> ToSchema for Page<T> {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Page")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(schemas);
+    }
+}
+
+impl<T: ToSchema> utoipa::__dev::ComposeSchema for Page<T> {
+    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
+        page_schema::<T>()
+    }
 }
 
 impl<T: ToSchema> Page<T> {

@@ -183,10 +183,9 @@ pub struct Source {
 }
 
 /// What a reporter records about an incident.
-///
-/// Unknown fields are refused by `from_object` rather than by serde: the
-/// incident's view extends this schema, which `deny_unknown_fields` would close
-/// in the OpenAPI document (`additionalProperties: false`).
+// Unknown fields are refused by `from_object` rather than by serde: the
+// incident's view extends this schema, which `deny_unknown_fields` would close
+// in the OpenAPI document (`additionalProperties: false`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IncidentContent {
     /// The mission the incident is reported under; the server finds its nearest base.

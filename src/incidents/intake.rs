@@ -5,10 +5,10 @@ use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
 use super::content::IncidentContent;
-use super::queries::{ContentChanges, EventRow};
+use super::queries::{ContentChanges, EventRow, HistoryKind};
 use super::vocabulary::Status;
 use super::{IncidentRow, classify, geo};
-use crate::auth::CurrentUser;
+use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
@@ -80,7 +80,7 @@ pub fn derive_with(
 
 pub fn row_from(
     id: &str,
-    reporter: &CurrentUser,
+    reporter: &Actor,
     d: ContentChanges,
     status: Status,
     now: NaiveDateTime,
@@ -126,8 +126,8 @@ pub fn row_from(
 pub fn event(
     keys: &DataKeys,
     incident_id: &str,
-    actor: &CurrentUser,
-    kind: &str,
+    actor: &Actor,
+    kind: HistoryKind,
     from: Option<Status>,
     to: Option<Status>,
     comment: Option<&str>,
@@ -142,7 +142,7 @@ pub fn event(
         incident_id: incident_id.to_owned(),
         at: db::now(),
         actor_id: actor.id.as_str().to_owned(),
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         from_status: from.map(|s| s.as_str().to_owned()),
         to_status: to.map(|s| s.as_str().to_owned()),
         comment,

@@ -2,18 +2,22 @@
 //! the review workflow and the history of every change.
 //!
 //! `routes.rs` (create, read, list, edit) and `review.rs` (transitions,
-//! assessment overrides, history) are the handlers; `queries.rs` the SQL;
+//! assessment overrides, history) are the handlers, which parse, call
+//! `service.rs` (the only code that changes an incident) and respond;
+//! `filter.rs` the list's filters (the export takes them too); `queries.rs` the SQL;
 //! `content.rs`, `classify.rs`, `geo.rs` and `workflow.rs` the rules;
 //! `view.rs` what each viewer reads of an incident and its history.
 
 pub mod classify;
 pub mod content;
+pub mod filter;
 pub mod geo;
 pub mod intake;
 pub mod queries;
 pub mod review;
 pub mod rotation;
 pub mod routes;
+pub mod service;
 pub mod view;
 pub mod vocabulary;
 pub mod workflow;
@@ -25,10 +29,8 @@ use utoipa::ToSchema;
 
 use self::content::IncidentContent;
 use self::vocabulary::{ConsentAssessment, Status};
-use crate::auth::CurrentUser;
 use crate::crypto::DataKeys;
 use crate::db::schema::incidents;
-use crate::domain::Role;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -141,23 +143,6 @@ impl IncidentRow {
                 .map_err(ApiError::internal),
             None => Ok(self.content == stored_json && self.narrative(keys)? == content.narrative),
         }
-    }
-}
-
-/// Who may see an incident. Nobody sees another's draft; monitors see their own
-/// reports, partners their organisation's, reviewers, analysts and admins all.
-/// `queries::visible_to` is the same rule in SQL, for lists.
-pub fn can_see(viewer: &CurrentUser, row: &IncidentRow) -> bool {
-    if row.reporter_id == viewer.id.as_str() {
-        return true;
-    }
-    if row.status == Status::Draft.as_str() {
-        return false;
-    }
-    match viewer.role {
-        Role::Reviewer | Role::Analyst | Role::Admin => true,
-        Role::Partner => row.organisation_id == viewer.organisation_id.as_str(),
-        Role::Monitor => false,
     }
 }
 

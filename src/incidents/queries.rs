@@ -9,14 +9,14 @@ use diesel::prelude::*;
 use super::IncidentRow;
 use super::content::IncidentContent;
 use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
-use crate::auth::CurrentUser;
+use crate::auth::Actor;
+use crate::auth::actor::Visibility;
 use crate::crypto::Sealed;
 use crate::db::schema::{
     bases, incident_events, incident_exploitation_types, incident_perpetrator_affiliations,
     incidents,
 };
 use crate::db::{self, DbConnection, MultiBackend};
-use crate::domain::Role;
 use crate::error::ApiError;
 
 pub fn insert(
@@ -151,7 +151,7 @@ impl Cursor {
 /// viewer may see, each with the name of its nearest base.
 pub fn list(
     conn: &mut DbConnection,
-    viewer: &CurrentUser,
+    viewer: &Actor,
     filter: &Filter,
     after: Option<&Cursor>,
     limit: i64,
@@ -173,7 +173,7 @@ type WithBase = diesel::dsl::LeftJoinOn<
 /// pass the filter, newest first (by when it happened), after the cursor,
 /// `limit + 1` rows at most. The caller picks the columns.
 pub fn visible(
-    viewer: &CurrentUser,
+    viewer: &Actor,
     filter: &Filter,
     after: Option<&Cursor>,
     limit: i64,
@@ -186,14 +186,14 @@ pub fn visible(
         .limit(limit + 1)
         .into_boxed();
 
-    // The visibility rule of `super::can_see`, in SQL.
-    query = match viewer.role {
-        Role::Reviewer | Role::Analyst | Role::Admin => query.filter(
+    // The visibility rule of `Actor::sees`, in SQL.
+    query = match viewer.visibility() {
+        Visibility::All => query.filter(
             incidents::status
                 .ne(draft)
                 .or(incidents::reporter_id.eq(me.clone())),
         ),
-        Role::Partner => query.filter(
+        Visibility::OwnOrganisation => query.filter(
             incidents::organisation_id
                 .eq(viewer.organisation_id.as_str().to_owned())
                 .and(
@@ -202,7 +202,7 @@ pub fn visible(
                         .or(incidents::reporter_id.eq(me.clone())),
                 ),
         ),
-        Role::Monitor => query.filter(incidents::reporter_id.eq(me.clone())),
+        Visibility::Own => query.filter(incidents::reporter_id.eq(me.clone())),
     };
 
     if let Some(mission) = &filter.mission_id {
@@ -358,6 +358,26 @@ pub fn update_assessment(
             incidents::assessment_override_reason_key_id.eq(&reason.key_id)
         )
     )
+}
+
+/// What a history entry records; `as_str` is what is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryKind {
+    Created,
+    Edited,
+    Transition,
+    AssessmentOverridden,
+}
+
+impl HistoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Edited => "edited",
+            Self::Transition => "transition",
+            Self::AssessmentOverridden => "assessment_overridden",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -2,19 +2,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use serde_json::json;
 
-use super::intake::event;
-use super::routes::{current_version, find_visible, respond, stale};
 use super::view::HistoryEntry;
-use super::vocabulary::Status;
-use super::workflow::{self, Refusal};
-use super::{
-    AssessmentOverrideRequest, Incident, TransitionRequest, override_reason_context, queries,
-};
-use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use super::{AssessmentOverrideRequest, Incident, TransitionRequest, queries, service};
+use crate::auth::Actor;
 use crate::db;
 use crate::domain::parse_id;
 use crate::error::ApiError;
@@ -52,7 +43,7 @@ use crate::state::AppState;
 pub async fn transition_incident(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
     ValidJson(body): ValidJson<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -60,72 +51,10 @@ pub async fn transition_incident(
     let expected = if_match(&req);
     let keys = state.settings.data_keys.clone();
     db::transaction(&state.pool, move |conn| {
-        let (row, _) = find_visible(conn, &user, &id)?;
-        let expected = current_version(expected, row.version)?;
-        let from = row.status()?;
-        let is_reporter = row.reporter_id == user.id.as_str();
-        let comment = body
-            .comment
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty());
-        workflow::check(from, body.to, user.role, is_reporter, comment.as_deref()).map_err(
-            |refusal| match refusal {
-                Refusal::Illegal { allowed } => ApiError::Conflict(format!(
-                    "{} → {} is not a move of the workflow; from {} the moves are: {}",
-                    from.as_str(),
-                    body.to.as_str(),
-                    from.as_str(),
-                    allowed
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                Refusal::NotYours(why) => ApiError::Forbidden(why.into()),
-                Refusal::FourEyes => ApiError::Forbidden(
-                    "four eyes: you may not review an incident you reported".into(),
-                ),
-                Refusal::CommentRequired => ApiError::invalid(
-                    "comment",
-                    format!("a comment is required to move to {}", body.to.as_str()),
-                ),
-            },
-        )?;
-        let submitted_at = match body.to {
-            Status::Submitted => Some(db::now()),
-            _ => row.submitted_at,
-        };
-        if !queries::update_status(conn, &id, expected, body.to, submitted_at)? {
-            return Err(stale(row.version));
-        }
-        let version = expected + 1;
-        queries::insert_event(
-            conn,
-            &event(
-                &keys,
-                &id,
-                &user,
-                "transition",
-                Some(from),
-                Some(body.to),
-                comment.as_deref(),
-                version,
-                None,
-            ),
-        )?;
-        // The comment is sealed in the history; the append-only audit log,
-        // which nothing can re-seal, records only that there was one.
-        audit::Entry::new(Action::IncidentTransitioned)
-            .by(&user)
-            .on("incident", &id)
-            .details(json!({"from": from, "to": body.to, "commented": comment.is_some(), "version": version}))
-            .write(conn)?;
-        let (row, base) =
-            queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
-        Incident::view(row, base, &user, &keys)
+        service::transition(conn, &user, &keys, &id, expected, body.to, body.comment)
     })
     .await
-    .map(|incident| respond(StatusCode::OK, &incident))
+    .map(|incident| incident.respond(StatusCode::OK))
 }
 
 /// Override the computed consent assessment, with a reason (reviewers and admins).
@@ -152,7 +81,7 @@ pub async fn transition_incident(
 pub async fn override_assessment(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
     ValidJson(body): ValidJson<AssessmentOverrideRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -164,35 +93,10 @@ pub async fn override_assessment(
     }
     let keys = state.settings.data_keys.clone();
     db::transaction(&state.pool, move |conn| {
-        let (row, _) = find_visible(conn, &user, &id)?;
-        if !policy::allows(user.role, Permission::ReviewIncidents) {
-            return Err(ApiError::Forbidden("only reviewers and admins assess incidents".into()));
-        }
-        if row.reporter_id == user.id.as_str() {
-            return Err(ApiError::Forbidden("four eyes: you may not assess an incident you reported".into()));
-        }
-        let expected = current_version(expected, row.version)?;
-        let sealed = keys.seal(&override_reason_context(&id), &reason);
-        if !queries::update_assessment(conn, &id, expected, body.assessment, &sealed)? {
-            return Err(stale(row.version));
-        }
-        let version = expected + 1;
-        let comment = format!("{} → {}: {reason}", row.consent_assessment, body.assessment.as_str());
-        queries::insert_event(conn, &event(&keys, &id, &user, "assessment_overridden", None, None, Some(&comment), version, None))?;
-        // The reason is sealed on the incident and in the history, never in the audit log.
-        audit::Entry::new(Action::AssessmentOverridden)
-            .by(&user)
-            .on("incident", &id)
-            .details(json!({
-                "from": row.consent_assessment, "to": body.assessment, "computed": row.computed_assessment,
-                "version": version,
-            }))
-            .write(conn)?;
-        let (row, base) = queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
-        Incident::view(row, base, &user, &keys)
+        service::override_assessment(conn, &user, &keys, &id, expected, body.assessment, &reason)
     })
     .await
-    .map(|incident| respond(StatusCode::OK, &incident))
+    .map(|incident| incident.respond(StatusCode::OK))
 }
 
 /// Every change and transition of an incident, oldest first.
@@ -210,13 +114,13 @@ pub async fn override_assessment(
 #[get("/incidents/{id}/history")]
 pub async fn list_incident_history(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
     let id = parse_id(&id, "incident")?;
     let keys = state.settings.data_keys.clone();
     let items = db::run(&state.pool, move |conn| {
-        let (row, _) = find_visible(conn, &user, &id)?;
+        let (row, _) = service::find_visible(conn, &user, &id)?;
         queries::events(conn, &id)?
             .into_iter()
             .map(|e| HistoryEntry::view(e, &row.reporter_id, &user, &keys))

@@ -16,7 +16,8 @@ use crate::db::schema::{incident_events, incidents};
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 
-const BATCH: i64 = 500;
+/// Rows read and written per transaction, unless told otherwise.
+pub const BATCH: i64 = 500;
 
 /// How many values each job brought under the current key.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -29,20 +30,24 @@ pub struct Rotation {
     pub retried: usize,
 }
 
-pub fn reseal_all(conn: &mut DbConnection, keys: &DataKeys) -> Result<Rotation, ApiError> {
+pub fn reseal_all(
+    conn: &mut DbConnection,
+    keys: &DataKeys,
+    batch: i64,
+) -> Result<Rotation, ApiError> {
     let current = keys.current_id().to_owned();
     let mut report = Rotation::default();
     report.narratives = until_done(conn, &mut report.retried, |conn, after| {
-        narratives(conn, keys, &current, after)
+        narratives(conn, keys, &current, after, batch)
     })?;
     report.override_reasons = until_done(conn, &mut report.retried, |conn, after| {
-        override_reasons(conn, keys, &current, after)
+        override_reasons(conn, keys, &current, after, batch)
     })?;
     report.comments = until_done(conn, &mut report.retried, |conn, after| {
-        comments(conn, keys, &current, after)
+        comments(conn, keys, &current, after, batch)
     })?;
     report.content_hashes = until_done(conn, &mut report.retried, |conn, after| {
-        hashes(conn, keys, &current, after)
+        hashes(conn, keys, &current, after, batch)
     })?;
     Ok(report)
 }
@@ -98,6 +103,7 @@ fn narratives(
     keys: &DataKeys,
     current: &str,
     after: &str,
+    batch: i64,
 ) -> Result<Batch, ApiError> {
     let rows: Vec<(String, String, Option<String>)> = incidents::table
         .filter(incidents::narrative.is_not_null())
@@ -113,7 +119,7 @@ fn narratives(
             incidents::narrative.assume_not_null(),
             incidents::narrative_key_id,
         ))
-        .limit(BATCH)
+        .limit(batch)
         .load(conn)?;
     let mut changed = Vec::with_capacity(rows.len());
     for (id, text, key_id) in &rows {
@@ -141,6 +147,7 @@ fn override_reasons(
     keys: &DataKeys,
     current: &str,
     after: &str,
+    batch: i64,
 ) -> Result<Batch, ApiError> {
     let rows: Vec<(String, String, Option<String>)> = incidents::table
         .filter(incidents::assessment_override_reason.is_not_null())
@@ -156,7 +163,7 @@ fn override_reasons(
             incidents::assessment_override_reason.assume_not_null(),
             incidents::assessment_override_reason_key_id,
         ))
-        .limit(BATCH)
+        .limit(batch)
         .load(conn)?;
     let mut changed = Vec::with_capacity(rows.len());
     for (id, text, key_id) in &rows {
@@ -188,6 +195,7 @@ fn comments(
     keys: &DataKeys,
     current: &str,
     after: &str,
+    batch: i64,
 ) -> Result<Batch, ApiError> {
     let rows: Vec<(String, String, String, Option<String>)> = incident_events::table
         .filter(incident_events::comment.is_not_null())
@@ -204,7 +212,7 @@ fn comments(
             incident_events::comment.assume_not_null(),
             incident_events::comment_key_id,
         ))
-        .limit(BATCH)
+        .limit(batch)
         .load(conn)?;
     let mut changed = Vec::with_capacity(rows.len());
     for (id, incident_id, text, key_id) in &rows {
@@ -236,6 +244,7 @@ fn hashes(
     keys: &DataKeys,
     current: &str,
     after: &str,
+    batch: i64,
 ) -> Result<Batch, ApiError> {
     type Row = (String, String, String, Option<String>, Option<String>);
     let rows: Vec<Row> = incidents::table
@@ -253,7 +262,7 @@ fn hashes(
             incidents::narrative,
             incidents::narrative_key_id,
         ))
-        .limit(BATCH)
+        .limit(batch)
         .load(conn)?;
     let mut changed = Vec::with_capacity(rows.len());
     for (id, content, hash, narrative, narrative_key_id) in &rows {

@@ -2,9 +2,12 @@
 //! one rule behind every answer that carries either (create, read, list, edit,
 //! transition, override, history). README "Who sees what" states it.
 //!
-//! Whether the viewer may see the incident at all is `super::can_see` (and
-//! `queries::visible` in SQL); this module decides which parts of it they read.
+//! Whether the viewer may see the incident at all is `Actor::sees` (and
+//! `queries::visible` in SQL); which parts they read is `Actor::sight`, which
+//! this module applies.
 
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,58 +15,28 @@ use utoipa::ToSchema;
 use super::queries::EventRow;
 use super::vocabulary::{ConsentAssessment, Status};
 use super::{Consent, Incident, IncidentRow, NearestBase, comment_context};
-use crate::auth::CurrentUser;
+use crate::auth::Actor;
 use crate::crypto::DataKeys;
-use crate::domain::Role;
 use crate::error::ApiError;
-
-/// The parts of an incident a viewer reads, besides its structured content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sight {
-    /// The narrative.
-    pub narrative: bool,
-    /// Who reported it and who acted on it (other people's ids).
-    pub people: bool,
-    /// Reviewers' comments in the history and the override reason.
-    pub review_notes: bool,
-}
-
-impl Sight {
-    /// Partners read their organisation's incidents without the people behind
-    /// them or the reviewers' notes, and the narratives only of their own
-    /// reports; everyone else who may see an incident reads all of it
-    /// (monitors see only their own reports).
-    pub fn of(viewer: &CurrentUser, reporter_id: &str) -> Self {
-        let own = reporter_id == viewer.id.as_str();
-        match viewer.role {
-            Role::Partner => Self {
-                narrative: own,
-                people: false,
-                review_notes: false,
-            },
-            Role::Monitor => Self {
-                narrative: own,
-                people: true,
-                review_notes: true,
-            },
-            Role::Reviewer | Role::Analyst | Role::Admin => Self {
-                narrative: true,
-                people: true,
-                review_notes: true,
-            },
-        }
-    }
-}
+use crate::http::etag;
 
 impl Incident {
+    /// The answer carrying this incident, with its ETag and address.
+    pub fn respond(&self, status: StatusCode) -> HttpResponse {
+        HttpResponse::build(status)
+            .insert_header((header::ETAG, etag(self.version)))
+            .insert_header((header::LOCATION, format!("/api/v1/incidents/{}", self.id)))
+            .json(self)
+    }
+
     /// The incident as `viewer` reads it.
     pub fn view(
         row: IncidentRow,
         base_name: Option<String>,
-        viewer: &CurrentUser,
+        viewer: &Actor,
         keys: &DataKeys,
     ) -> Result<Self, ApiError> {
-        let sight = Sight::of(viewer, &row.reporter_id);
+        let sight = viewer.sight(&row.reporter_id);
         let mut content = row.structured_content()?;
         if sight.narrative {
             content.narrative = row.narrative(keys)?;
@@ -141,10 +114,10 @@ impl HistoryEntry {
     pub fn view(
         event: EventRow,
         reporter_id: &str,
-        viewer: &CurrentUser,
+        viewer: &Actor,
         keys: &DataKeys,
     ) -> Result<Self, ApiError> {
-        let sight = Sight::of(viewer, reporter_id);
+        let sight = viewer.sight(reporter_id);
         // A request for more information is addressed to the reporter: they read
         // it on their own report whatever their role, as they must act on it.
         let to_reporter = reporter_id == viewer.id.as_str()
@@ -174,35 +147,5 @@ impl HistoryEntry {
                 .and_then(|f| serde_json::from_str(&f).ok()),
             id: event.id,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{OrganisationId, UserId};
-
-    fn user(role: Role, id: &str) -> CurrentUser {
-        CurrentUser {
-            id: UserId::from_db(id.to_owned()),
-            role,
-            organisation_id: OrganisationId::from_db("org".to_owned()),
-            request_id: None,
-        }
-    }
-
-    #[test]
-    fn partners_never_read_people_or_review_notes() {
-        for reporter in ["me", "colleague"] {
-            let sight = Sight::of(&user(Role::Partner, "me"), reporter);
-            assert!(!sight.people && !sight.review_notes, "{reporter}");
-            assert_eq!(sight.narrative, reporter == "me");
-        }
-        for role in [Role::Reviewer, Role::Analyst, Role::Admin] {
-            let sight = Sight::of(&user(role, "me"), "someone");
-            assert!(sight.people && sight.review_notes && sight.narrative);
-        }
-        let monitor = Sight::of(&user(Role::Monitor, "me"), "me");
-        assert!(monitor.people && monitor.review_notes && monitor.narrative);
     }
 }

@@ -2,7 +2,7 @@
 //! is required, in one table.
 
 use super::vocabulary::Status;
-use crate::domain::Role;
+use crate::auth::{Actor, Permission};
 
 /// Who may make a move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,14 +69,15 @@ pub enum Refusal {
     CommentRequired,
 }
 
-/// Whether `role` (the reporter or not) may move an incident from `from` to `to`.
+/// Whether `actor` may move an incident reported by `reporter_id` from `from` to `to`.
 pub fn check(
     from: Status,
     to: Status,
-    role: Role,
-    is_reporter: bool,
+    actor: &Actor,
+    reporter_id: &str,
     comment: Option<&str>,
 ) -> Result<&'static Move, Refusal> {
+    let is_reporter = actor.is(reporter_id);
     let Some(found) = MOVES.iter().find(|m| m.from == from && m.to == to) else {
         return Err(Refusal::Illegal {
             allowed: allowed_from(from),
@@ -86,12 +87,12 @@ pub fn check(
         Mover::Reporter if !is_reporter => {
             return Err(Refusal::NotYours("only the reporter may make this move"));
         }
-        Mover::Reviewer if !matches!(role, Role::Reviewer | Role::Admin) => {
+        Mover::Reviewer if !actor.may(Permission::ReviewIncidents) => {
             return Err(Refusal::NotYours(
                 "only reviewers and admins review incidents",
             ));
         }
-        Mover::Admin if role != Role::Admin => {
+        Mover::Admin if !actor.may(Permission::ReopenIncidents) => {
             return Err(Refusal::NotYours(
                 "only admins may reopen a closed incident",
             ));
@@ -121,6 +122,24 @@ pub fn editable(status: Status) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{OrganisationId, Role, UserId};
+
+    /// `check` for an actor of `role`, the reporter or not.
+    fn check_as(
+        from: Status,
+        to: Status,
+        role: Role,
+        is_reporter: bool,
+        comment: Option<&str>,
+    ) -> Result<&'static Move, Refusal> {
+        let actor = Actor::person(
+            UserId::from_db("me".into()),
+            role,
+            OrganisationId::from_db("org".into()),
+        );
+        let reporter = if is_reporter { "me" } else { "someone" };
+        check(from, to, &actor, reporter, comment)
+    }
 
     #[test]
     fn every_move_of_the_table_for_every_role() {
@@ -128,7 +147,7 @@ mod tests {
             for role in Role::ALL {
                 for is_reporter in [true, false] {
                     let comment = Some("because");
-                    let result = check(m.from, m.to, role, is_reporter, comment);
+                    let result = check_as(m.from, m.to, role, is_reporter, comment);
                     let expected = match m.by {
                         Mover::Reporter => is_reporter,
                         Mover::Reviewer => {
@@ -151,7 +170,7 @@ mod tests {
     #[test]
     fn illegal_moves_list_what_is_allowed() {
         assert_eq!(
-            check(
+            check_as(
                 Status::Submitted,
                 Status::Verified,
                 Role::Reviewer,
@@ -163,7 +182,7 @@ mod tests {
             })
         );
         assert_eq!(
-            check(Status::InReview, Status::Draft, Role::Admin, false, None),
+            check_as(Status::InReview, Status::Draft, Role::Admin, false, None),
             Err(Refusal::Illegal {
                 allowed: vec![Status::Verified, Status::Unsubstantiated, Status::NeedsInfo]
             })
@@ -174,7 +193,7 @@ mod tests {
             .filter(|(from, to)| !MOVES.iter().any(|m| m.from == *from && m.to == *to));
         for (from, to) in unlisted {
             assert!(matches!(
-                check(from, to, Role::Admin, false, Some("x")),
+                check_as(from, to, Role::Admin, false, Some("x")),
                 Err(Refusal::Illegal { .. })
             ));
         }
@@ -183,7 +202,7 @@ mod tests {
     #[test]
     fn four_eyes_and_comments() {
         assert_eq!(
-            check(
+            check_as(
                 Status::Submitted,
                 Status::InReview,
                 Role::Reviewer,
@@ -194,7 +213,7 @@ mod tests {
             Some(Refusal::FourEyes)
         );
         assert_eq!(
-            check(
+            check_as(
                 Status::InReview,
                 Status::NeedsInfo,
                 Role::Reviewer,
@@ -205,7 +224,7 @@ mod tests {
             Some(Refusal::CommentRequired)
         );
         assert!(
-            check(
+            check_as(
                 Status::InReview,
                 Status::Verified,
                 Role::Reviewer,
@@ -215,7 +234,7 @@ mod tests {
             .is_ok()
         );
         assert_eq!(
-            check(
+            check_as(
                 Status::Closed,
                 Status::InReview,
                 Role::Reviewer,

@@ -232,3 +232,59 @@ pub struct CreateDeploymentRequest {
     #[schema(example = "US", value_type = CountryCode)]
     pub contributing_country: String,
 }
+
+/// Changes to a deployment; `end_date: null` makes it last again.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDeploymentRequest {
+    /// 1945-01-01 to 2100-12-31.
+    pub start_date: Option<NaiveDate>,
+    /// Not before `start_date`; `null` while the deployment lasts.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub end_date: Option<Option<NaiveDate>>,
+    #[validate(range(min = 0, max = 1_000_000, message = "must be between 0 and 1000000"))]
+    #[schema(example = 7000, minimum = 0, maximum = 1_000_000)]
+    pub troop_count: Option<i32>,
+    #[schema(example = "US", value_type = Option<CountryCode>)]
+    pub contributing_country: Option<String>,
+}
+
+/// A deployment as stored, after validation.
+pub struct DeploymentFields {
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub troop_count: i32,
+    pub contributing_country: CountryCode,
+}
+
+impl DeploymentFields {
+    pub fn parse(
+        start_date: NaiveDate,
+        end_date: Option<NaiveDate>,
+        troop_count: i32,
+        contributing_country: &str,
+    ) -> Result<Self, ApiError> {
+        let mut checks = Checks::default();
+        let country = checks.check(
+            "contributing_country",
+            CountryCode::parse(contributing_country),
+        );
+        checks.check("start_date", check_date(start_date));
+        if let Some(end) = end_date {
+            checks.check("end_date", check_date(end));
+        }
+        if end_date.is_some_and(|end| end < start_date) {
+            checks.fail("end_date", "must not be before start_date");
+        }
+        checks.finish()?;
+        let contributing_country =
+            country.ok_or_else(|| ApiError::internal("checked field missing"))?;
+        Ok(Self {
+            start_date,
+            end_date,
+            troop_count,
+            contributing_country,
+        })
+    }
+}

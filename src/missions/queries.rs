@@ -3,7 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::{Base, Deployment, Mission, MissionFields};
+use super::{Base, Deployment, DeploymentFields, Mission, MissionFields};
 use crate::db::schema::{bases, deployments, missions};
 use crate::db::{self, DbConnection};
 use crate::error::{ApiError, conflict_on_duplicate};
@@ -287,28 +287,45 @@ pub fn bases_of_mission(
     ))
 }
 
-pub struct NewDeployment<'a> {
-    pub base_id: &'a str,
-    pub start_date: NaiveDate,
-    pub end_date: Option<NaiveDate>,
-    pub troop_count: i32,
-    pub contributing_country: &'a str,
-}
-
-pub fn insert_deployment(conn: &mut DbConnection, new: &NewDeployment) -> QueryResult<String> {
+pub fn insert_deployment(
+    conn: &mut DbConnection,
+    base_id: &str,
+    fields: &DeploymentFields,
+) -> QueryResult<String> {
     let id = db::new_id();
     diesel::insert_into(deployments::table)
         .values((
             deployments::id.eq(&id),
-            deployments::base_id.eq(new.base_id),
-            deployments::start_date.eq(new.start_date),
-            deployments::end_date.eq(new.end_date),
-            deployments::troop_count.eq(new.troop_count),
-            deployments::contributing_country.eq(new.contributing_country),
+            deployments::base_id.eq(base_id),
+            deployments::start_date.eq(fields.start_date),
+            deployments::end_date.eq(fields.end_date),
+            deployments::troop_count.eq(fields.troop_count),
+            deployments::contributing_country.eq(fields.contributing_country.as_str()),
             deployments::created_at.eq(db::now()),
         ))
         .execute(conn)?;
     Ok(id)
+}
+
+pub fn update_deployment(
+    conn: &mut DbConnection,
+    id: &str,
+    fields: &DeploymentFields,
+) -> QueryResult<()> {
+    diesel::update(deployments::table.find(id))
+        .set((
+            deployments::start_date.eq(fields.start_date),
+            deployments::end_date.eq(fields.end_date),
+            deployments::troop_count.eq(fields.troop_count),
+            deployments::contributing_country.eq(fields.contributing_country.as_str()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether a deployment had this id.
+pub fn delete_deployment(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(deployments::table.find(id)).execute(conn)? == 1)
 }
 
 pub fn find_deployment(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Deployment>> {

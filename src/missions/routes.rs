@@ -1,19 +1,20 @@
-//! /api/v1/missions, /api/v1/missions/{id}/bases, /api/v1/bases/{id}, /api/v1/bases/{id}/deployments
+//! /api/v1/missions, /api/v1/missions/{id}/bases, /api/v1/bases/{id}, /api/v1/bases/{id}/deployments,
+//! /api/v1/deployments/{id}
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde_json::json;
 
-use super::queries::{self, NewDeployment};
+use super::queries;
 use super::{
     Base, Checks, CreateBaseRequest, CreateDeploymentRequest, CreateMissionRequest, Deployment,
-    Mission, MissionFields, UpdateBaseRequest, UpdateMissionRequest, check_latitude,
-    check_longitude,
+    DeploymentFields, Mission, MissionFields, UpdateBaseRequest, UpdateDeploymentRequest,
+    UpdateMissionRequest, check_latitude, check_longitude,
 };
-use crate::audit::{self, Action};
-use crate::auth::{Admin, CurrentUser};
+use crate::audit::{self, Action, Entity};
+use crate::auth::{Actor, Admin};
 use crate::db;
-use crate::domain::{CountryCode, DisplayName, check_date, parse_id};
+use crate::domain::{DisplayName, parse_id};
 use crate::error::ApiError;
 use crate::http::{Cursor, Page, PageQuery, ValidJson};
 use crate::state::AppState;
@@ -39,7 +40,7 @@ fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
 #[get("/missions")]
 pub async fn list_missions(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Mission>>, ApiError> {
     let (limit, cursor) = (page.limit()?, page.cursor()?);
@@ -77,7 +78,7 @@ pub async fn create_mission(
         let id = queries::insert_mission(conn, &fields)?;
         audit::Entry::new(Action::MissionCreated)
             .by(&admin)
-            .on("mission", &id)
+            .on(audit::Entity::Mission, &id)
             .details(json!({"name": fields.name.as_str(), "country": fields.country.as_str()}))
             .write(conn)?;
         queries::find_mission(conn, &id)?.ok_or_else(|| ApiError::internal("mission vanished"))
@@ -104,7 +105,7 @@ pub async fn create_mission(
 #[get("/missions/{id}")]
 pub async fn get_mission(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Mission>, ApiError> {
     let id = parse_id(&id, "mission")?;
@@ -154,7 +155,7 @@ pub async fn update_mission(
             .ok_or_else(|| ApiError::internal("mission vanished"))?;
         audit::Entry::new(Action::MissionUpdated)
             .by(&admin)
-            .on("mission", &id)
+            .on(audit::Entity::Mission, &id)
             .details(json!({"before": current, "after": updated}))
             .write(conn)?;
         Ok(updated)
@@ -179,7 +180,7 @@ pub async fn update_mission(
 #[get("/missions/{id}/bases")]
 pub async fn list_bases(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Base>>, ApiError> {
@@ -225,7 +226,7 @@ pub async fn create_base(
         let id = queries::insert_base(conn, &mission_id, name.as_str(), lat, lon)?;
         audit::Entry::new(Action::BaseCreated)
             .by(&admin)
-            .on("base", &id)
+            .on(audit::Entity::Base, &id)
             .details(json!({"mission_id": mission_id, "name": name.as_str(), "latitude": lat, "longitude": lon}))
             .write(conn)?;
         queries::find_base(conn, &id)?.ok_or_else(|| ApiError::internal("base vanished"))
@@ -261,7 +262,7 @@ fn base_fields(name: &str, lat: f64, lon: f64) -> Result<(DisplayName, f64, f64)
 #[get("/bases/{id}")]
 pub async fn get_base(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
 ) -> Result<web::Json<Base>, ApiError> {
     let id = parse_id(&id, "base")?;
@@ -306,7 +307,7 @@ pub async fn update_base(
             queries::find_base(conn, &id)?.ok_or_else(|| ApiError::internal("base vanished"))?;
         audit::Entry::new(Action::BaseUpdated)
             .by(&admin)
-            .on("base", &id)
+            .on(audit::Entity::Base, &id)
             .details(json!({"before": current, "after": updated}))
             .write(conn)?;
         Ok(updated)
@@ -331,7 +332,7 @@ pub async fn update_base(
 #[get("/bases/{id}/deployments")]
 pub async fn list_deployments(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    _user: Actor,
     id: web::Path<String>,
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Deployment>>, ApiError> {
@@ -375,37 +376,20 @@ pub async fn create_deployment(
     ValidJson(req): ValidJson<CreateDeploymentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let base_id = parse_id(&id, "base")?;
-    let mut checks = Checks::default();
-    let country = checks.check(
-        "contributing_country",
-        CountryCode::parse(&req.contributing_country),
-    );
-    checks.check("start_date", check_date(req.start_date));
-    if let Some(end) = req.end_date {
-        checks.check("end_date", check_date(end));
-    }
-    if req.end_date.is_some_and(|end| end < req.start_date) {
-        checks.fail("end_date", "must not be before start_date");
-    }
-    checks.finish()?;
-    let country = country.ok_or_else(|| ApiError::internal("checked field missing"))?;
+    let fields = DeploymentFields::parse(
+        req.start_date,
+        req.end_date,
+        req.troop_count,
+        &req.contributing_country,
+    )?;
     let deployment = db::transaction(&state.pool, move |conn| {
         queries::find_base(conn, &base_id)?.ok_or_else(|| ApiError::not_found("base"))?;
-        let id = queries::insert_deployment(
-            conn,
-            &NewDeployment {
-                base_id: &base_id,
-                start_date: req.start_date,
-                end_date: req.end_date,
-                troop_count: req.troop_count,
-                contributing_country: country.as_str(),
-            },
-        )?;
+        let id = queries::insert_deployment(conn, &base_id, &fields)?;
         let deployment = queries::find_deployment(conn, &id)?
             .ok_or_else(|| ApiError::internal("deployment vanished"))?;
         audit::Entry::new(Action::DeploymentCreated)
             .by(&admin)
-            .on("deployment", &id)
+            .on(audit::Entity::Deployment, &id)
             .details(json!(deployment))
             .write(conn)?;
         Ok(deployment)
@@ -415,4 +399,120 @@ pub async fn create_deployment(
         format!("/api/v1/bases/{}/deployments", deployment.base_id),
         &deployment,
     ))
+}
+
+/// One deployment.
+#[utoipa::path(
+    tag = "reference data",
+    operation_id = "get_deployment",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The deployment's id")),
+    responses(
+        (status = 200, description = "The deployment", body = Deployment),
+        (status = 404, response = crate::openapi::NotFound),
+        crate::openapi::SignedIn,
+    )
+)]
+#[get("/deployments/{id}")]
+pub async fn get_deployment(
+    state: web::Data<AppState>,
+    _user: Actor,
+    id: web::Path<String>,
+) -> Result<web::Json<Deployment>, ApiError> {
+    let id = parse_id(&id, "deployment")?;
+    let deployment = db::run(&state.pool, move |conn| {
+        Ok(queries::find_deployment(conn, &id)?)
+    })
+    .await?;
+    deployment
+        .map(web::Json)
+        .ok_or_else(|| ApiError::not_found("deployment"))
+}
+
+/// Correct a deployment's dates, troops or contributing country. Troop strength
+/// in aggregates and the analysis is computed from the deployments when asked,
+/// so it follows at once; partner releases hold only incident counts.
+#[utoipa::path(
+    tag = "reference data",
+    operation_id = "update_deployment",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The deployment's id")),
+    request_body = UpdateDeploymentRequest,
+    responses(
+        (status = 200, description = "The updated deployment", body = Deployment),
+        (status = 404, response = crate::openapi::NotFound),
+        crate::openapi::BodyErrors,
+        crate::openapi::AdminOnly,
+    )
+)]
+#[patch("/deployments/{id}")]
+pub async fn update_deployment(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    id: web::Path<String>,
+    ValidJson(req): ValidJson<UpdateDeploymentRequest>,
+) -> Result<web::Json<Deployment>, ApiError> {
+    let id = parse_id(&id, "deployment")?;
+    let deployment = db::transaction(&state.pool, move |conn| {
+        let current = queries::find_deployment(conn, &id)?
+            .ok_or_else(|| ApiError::not_found("deployment"))?;
+        let fields = DeploymentFields::parse(
+            req.start_date.unwrap_or(current.start_date),
+            req.end_date.unwrap_or(current.end_date),
+            req.troop_count.unwrap_or(current.troop_count),
+            req.contributing_country
+                .as_deref()
+                .unwrap_or(&current.contributing_country),
+        )?;
+        queries::update_deployment(conn, &id, &fields)?;
+        let updated = queries::find_deployment(conn, &id)?
+            .ok_or_else(|| ApiError::internal("deployment vanished"))?;
+        audit::Entry::new(Action::DeploymentUpdated)
+            .by(&admin)
+            .on(Entity::Deployment, &id)
+            .details(json!({"before": current, "after": updated}))
+            .write(conn)?;
+        Ok(updated)
+    })
+    .await?;
+    Ok(web::Json(deployment))
+}
+
+/// Delete a deployment recorded in error. Nothing refers to a deployment: troop
+/// strength in aggregates and the analysis is computed from the deployments when
+/// asked, and partner releases hold only incident counts, so nothing built from
+/// it is left behind.
+#[utoipa::path(
+    tag = "reference data",
+    operation_id = "delete_deployment",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The deployment's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, response = crate::openapi::NotFound),
+        crate::openapi::AdminOnly,
+    )
+)]
+#[delete("/deployments/{id}")]
+pub async fn delete_deployment(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id, "deployment")?;
+    db::transaction(&state.pool, move |conn| {
+        let current = queries::find_deployment(conn, &id)?
+            .ok_or_else(|| ApiError::not_found("deployment"))?;
+        if !queries::delete_deployment(conn, &id)? {
+            return Err(ApiError::not_found("deployment"));
+        }
+        audit::Entry::new(Action::DeploymentDeleted)
+            .by(&admin)
+            .on(Entity::Deployment, &id)
+            .details(json!(current))
+            .write(conn)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -60,3 +60,20 @@ pub struct CreateOrganisationRequest {
     pub name: String,
     pub kind: OrganisationKind,
 }
+
+/// Changes to an organisation. A new `kind` must fit every account inside it
+/// (admin, reviewer and analyst accounts belong only to oversight offices).
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganisationRequest {
+    /// Unique regardless of case.
+    #[validate(custom(function = "valid_display_name"))]
+    #[schema(
+        example = "Mission Oversight Office",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
+    )]
+    pub name: Option<String>,
+    pub kind: Option<OrganisationKind>,
+}

@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 
 use super::OrganisationRow;
-use crate::db::schema::{lower, organisations};
+use crate::db::schema::{lower, organisations, users};
 use crate::db::{self, DbConnection};
-use crate::domain::{DisplayName, OrganisationId, OrganisationKind};
+use crate::domain::{DisplayName, OrganisationId, OrganisationKind, Role};
 use crate::error::ApiError;
 use crate::http::Cursor;
 
@@ -29,13 +29,46 @@ pub fn insert(
         ))
         .execute(conn)
         .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => ApiError::Conflict(format!(
-                "an organisation named {:?} already exists",
-                row.name
-            )),
+            ApiError::Conflict(_) => duplicate(&row.name),
             other => other,
         })?;
     Ok(row)
+}
+
+fn duplicate(name: &str) -> ApiError {
+    ApiError::Conflict(format!("an organisation named {name:?} already exists"))
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    id: &OrganisationId,
+    name: &DisplayName,
+    kind: OrganisationKind,
+) -> Result<(), ApiError> {
+    diesel::update(organisations::table.find(id.as_str()))
+        .set((
+            organisations::name.eq(name.as_str()),
+            organisations::kind.eq(kind.as_str()),
+        ))
+        .execute(conn)
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict(_) => duplicate(name.as_str()),
+            other => other,
+        })?;
+    Ok(())
+}
+
+/// The roles of the accounts in an organisation, deactivated ones included
+/// (they may be reactivated).
+pub fn roles_in(conn: &mut DbConnection, id: &OrganisationId) -> Result<Vec<Role>, ApiError> {
+    users::table
+        .filter(users::organisation_id.eq(id.as_str()))
+        .select(users::role)
+        .distinct()
+        .load::<String>(conn)?
+        .iter()
+        .map(|role| role.parse().map_err(ApiError::internal))
+        .collect()
 }
 
 pub fn find(conn: &mut DbConnection, id: &OrganisationId) -> QueryResult<Option<OrganisationRow>> {

@@ -129,7 +129,7 @@ pub fn build_month(
         let cells = noised_cells(conn, month, &parts)?;
         insert_cells(conn, &id, month, &cells)?;
         audit::Entry::new(Action::ReleaseBuilt)
-            .on("release", &id)
+            .on(audit::Entity::Release, &id)
             .details(json!({
                 "month": month.to_string(), "epsilon": epsilon, "mechanism": MECHANISM,
                 "cells": cells.len(), "lag_days": schedule.lag_days,

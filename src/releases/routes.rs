@@ -3,8 +3,8 @@
 use actix_web::{get, web};
 
 use super::queries::{self, ReleaseSummary};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db;
 use crate::error::ApiError;
 use crate::http::Page;
@@ -33,10 +33,10 @@ pub struct NoParameters {}
 #[get("/releases")]
 pub async fn list_releases(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Actor,
     _query: crate::http::Query<NoParameters>,
 ) -> Result<web::Json<Page<ReleaseSummary>>, ApiError> {
-    if !policy::allows(user.role, Permission::ReadAggregates) {
+    if !user.may(Permission::ReadAggregates) {
         return Err(ApiError::Forbidden(
             "releases are for analysts, admins and partners".into(),
         ));

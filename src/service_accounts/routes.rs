@@ -107,7 +107,7 @@ pub async fn create_service_account(
         )?;
         audit::Entry::new(Action::ServiceAccountCreated)
             .by(&admin)
-            .on("service_account", &id)
+            .on(audit::Entity::ServiceAccount, &id)
             .details(json!({
                 "role": role,
                 "organisation_id": organisation_id.as_str(),
@@ -259,7 +259,7 @@ pub async fn update_service_account(
         queries::update_identity(conn, &id, name.as_ref().map(DisplayName::as_str), active)?;
         audit::Entry::new(Action::ServiceAccountUpdated)
             .by(&admin)
-            .on("service_account", &id)
+            .on(audit::Entity::ServiceAccount, &id)
             .details(json!({
                 "name": name.as_ref().map(DisplayName::as_str),
                 "scopes": granted,
@@ -312,7 +312,7 @@ pub async fn create_service_account_secret(
             };
         audit::Entry::new(Action::ServiceAccountSecretAdded)
             .by(&admin)
-            .on("service_account", &account)
+            .on(audit::Entity::ServiceAccount, &account)
             .details(json!({"secret_id": secret_id}))
             .write(conn)?;
         queries::live_secrets(conn, std::slice::from_ref(&account))?
@@ -358,7 +358,7 @@ pub async fn revoke_service_account_secret(
         }
         audit::Entry::new(Action::ServiceAccountSecretRevoked)
             .by(&admin)
-            .on("service_account", &id)
+            .on(audit::Entity::ServiceAccount, &id)
             .details(json!({"secret_id": secret_id}))
             .write(conn)?;
         Ok(())
@@ -396,7 +396,7 @@ pub async fn delete_service_account(
         let revoked = queries::revoke_all_secrets(conn, &id)?;
         audit::Entry::new(Action::ServiceAccountUpdated)
             .by(&admin)
-            .on("service_account", &id)
+            .on(audit::Entity::ServiceAccount, &id)
             .details(json!({"active": false, "secrets_revoked": revoked}))
             .write(conn)?;
         Ok(())

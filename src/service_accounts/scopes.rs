@@ -131,7 +131,8 @@ pub fn required(method: &str, pattern: &str) -> Need {
         | ("GET", "/api/v1/missions/{id}")
         | ("GET", "/api/v1/missions/{id}/bases")
         | ("GET", "/api/v1/bases/{id}")
-        | ("GET", "/api/v1/bases/{id}/deployments") => return Need::AnyScope,
+        | ("GET", "/api/v1/bases/{id}/deployments")
+        | ("GET", "/api/v1/deployments/{id}") => return Need::AnyScope,
         _ => return Need::PeopleOnly,
     };
     Need::Scope(need)
@@ -239,7 +240,7 @@ mod tests {
             .iter()
             .filter(|(m, p)| required(m, p) != Need::PeopleOnly)
             .count();
-        assert_eq!(scoped, 16, "{operations:?}");
+        assert_eq!(scoped, 17, "{operations:?}");
         assert_eq!(required("GET", "/api/v1/users"), Need::PeopleOnly);
         assert_eq!(required("GET", "/api/v1/me"), Need::PeopleOnly);
         assert_eq!(

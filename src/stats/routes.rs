@@ -15,11 +15,10 @@ use super::queries::{self, Filter};
 use super::troops::{self, Deployment};
 use super::{Aggregate, Cell, Dimension, Scope, Total, released, suppression};
 use crate::audit::{self, Action};
-use crate::auth::CurrentUser;
-use crate::auth::policy::{self, Action as Permission};
+use crate::auth::Actor;
+use crate::auth::Permission;
 use crate::db::schema::{bases, deployments, missions};
 use crate::db::{self, DbConnection};
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::http::{query_time, query_uuid};
 use crate::incidents::vocabulary::Status;
@@ -110,10 +109,10 @@ fn reported_status() -> utoipa::openapi::Object {
 pub async fn get_incident_stats(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: CurrentUser,
+    user: Actor,
     query: crate::http::Query<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !policy::allows(user.role, Permission::ReadAggregates) {
+    if !user.may(Permission::ReadAggregates) {
         return Err(ApiError::Forbidden(
             "aggregates are for analysts, admins and partners".into(),
         ));
@@ -128,12 +127,13 @@ pub async fn get_incident_stats(
     if q.k.is_some_and(|k| !(1..=1000).contains(&k)) {
         return Err(ApiError::BadRequest("k must be between 1 and 1000".into()));
     }
-    let scope = match (q.scope, user.role) {
-        (Some(scope), _) => scope,
-        (None, Role::Partner) => Scope::Release,
-        (None, _) => Scope::All,
+    let exact = user.may(Permission::ReadExactAggregates);
+    let scope = match q.scope {
+        Some(scope) => scope,
+        None if exact => Scope::All,
+        None => Scope::Release,
     };
-    if scope == Scope::All && user.role == Role::Partner {
+    if scope == Scope::All && !exact {
         return Err(ApiError::Forbidden(
             "partners see other organisations' incidents only through the partner release \
              (scope=release) and their own organisation's exactly (scope=own)"

@@ -52,6 +52,11 @@ pub async fn create_user(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let user = db::transaction(&state.pool, move |conn| {
+        if !queries::hold_admin(conn, &admin.id)? {
+            return Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ));
+        }
         check_placement(new.role, organisation_kind(conn, &new.organisation_id)?)?;
         let id = queries::insert(conn, &new, &hash)?;
         let (row, org) =
@@ -59,7 +64,7 @@ pub async fn create_user(
         let user = User::from_row(row, org)?;
         audit::Entry::new(Action::UserCreated)
             .by(&admin)
-            .on("user", id.as_str())
+            .on(audit::Entity::User, id.as_str())
             .details(json!({"email": user.email, "role": user.role, "organisation_id": user.organisation.id}))
             .write(conn)?;
         Ok(user)
@@ -263,7 +268,7 @@ pub async fn update_user(
         }
         audit::Entry::new(Action::UserUpdated)
             .by(&admin)
-            .on("user", id.as_str())
+            .on(audit::Entity::User, id.as_str())
             .details(details)
             .write(conn)?;
         let (row, org) =

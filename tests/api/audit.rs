@@ -383,7 +383,17 @@ async fn anonymous_refusals_collapse_per_address_and_minute(backend: Backend) {
     }
     assert_eq!(statuses.len(), 150);
     assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
-    assert!(app.count("audit_refusal_tally") >= 1);
+    // Each refusal seals the minutes before its own: one tally is pending, holding
+    // every refusal unless the run straddled a minute.
+    let pending = app.count("audit_refusal_tally");
+    let sealed = app.count("audit_log WHERE action = 'request.refused'");
+    assert_eq!(pending, 1, "sealed meanwhile: {sealed}");
+    if sealed == 0 {
+        assert_eq!(
+            app.count("audit_refusal_tally WHERE refusals = 150 AND address = '127.0.0.1'"),
+            1
+        );
+    }
 
     // An admin reading the log seals the tallies: one row per address and minute
     // (two when the run straddled a minute), with the count.
@@ -393,6 +403,7 @@ async fn anonymous_refusals_collapse_per_address_and_minute(backend: Backend) {
         .expect(200);
     let rows = log["items"].as_array().unwrap();
     assert!((1..=2).contains(&rows.len()), "{rows:?}");
+    assert_eq!(rows.len() as i64, pending + sealed, "{rows:?}");
     assert_eq!(app.count("audit_refusal_tally"), 0);
     let total: i64 = rows
         .iter()

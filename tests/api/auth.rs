@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use basewatch::domain::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app, spawn_app_with};
 
 crate::scenarios![
     every_role_signs_in_and_sees_itself,
@@ -23,6 +23,7 @@ crate::scenarios![
     changing_your_password_starts_a_new_sign_in_and_ends_the_others,
     a_wrong_current_password_changes_nothing_and_is_throttled,
     weak_or_malformed_new_passwords_are_refused,
+    a_lockout_ends_when_its_window_has_passed,
 ];
 
 async fn sign_in(app: &TestApp, email: &str) -> Value {
@@ -706,4 +707,54 @@ async fn weak_or_malformed_new_passwords_are_refused(backend: Backend) {
     )
     .await
     .expect(401);
+}
+
+/// With a one-second window: locked out after the limit, signed in again once
+/// the window has passed, and counted from zero after.
+async fn a_lockout_ends_when_its_window_has_passed(backend: Backend) {
+    let window = Duration::from_secs(1);
+    let app = spawn_app_with(backend, |s| {
+        s.login_throttle = basewatch::config::LoginThrottle {
+            per_account: 3,
+            per_address: 100,
+            window,
+        }
+    })
+    .await;
+    let user = app.seed_user(Role::Monitor);
+    // The window slides: the lockout ends when the first of the three leaves it.
+    let first_failure = Instant::now();
+    for _ in 0..3 {
+        app.login(&user.email, "wrong password!").await.expect(401);
+    }
+    let res = app.login(&user.email, PASSWORD).await;
+    res.expect(429);
+    assert_eq!(res.header("retry-after"), Some("1"));
+
+    // Refused attempts are not counted: polling with the right password ends
+    // in a sign-in once the window has passed, not before.
+    let deadline = first_failure + window + Duration::from_secs(3);
+    loop {
+        let res = app.login(&user.email, PASSWORD).await;
+        if res.status == 200 {
+            break;
+        }
+        res.expect(429);
+        assert!(
+            Instant::now() < deadline,
+            "still locked out {:?} after the first failure",
+            first_failure.elapsed()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(first_failure.elapsed() >= window);
+    let failures = format!("login_failures WHERE email = '{}'", user.email);
+    assert_eq!(app.count(&failures), 0);
+
+    // The count starts anew: the limit again, then locked out again.
+    for _ in 0..3 {
+        app.login(&user.email, "wrong password!").await.expect(401);
+    }
+    app.login(&user.email, PASSWORD).await.expect(429);
+    assert_eq!(app.count(&failures), 3);
 }

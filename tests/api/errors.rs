@@ -22,10 +22,10 @@ crate::scenarios![
 async fn unknown_routes_are_404_problems(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.seed_user(Role::Admin);
+    // `/` and `/api/v1` answer the index (tests/api/integrator.rs).
     for path in [
-        "/",
         "/api",
-        "/api/v1",
+        "/api/v1/",
         "/api/v1/nothing",
         "/api/v2/users",
         "/api/v1/users/",
@@ -143,21 +143,44 @@ async fn wrong_content_types_are_415_problems(backend: Backend) {
 async fn oversized_bodies_are_413_problems(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.seed_user(Role::Admin);
-    let huge = json!({"name": "x".repeat(1 << 20), "kind": "ngo"});
-    let problem = app
-        .post("/api/v1/organisations", Some(&admin.token), &huge)
-        .await
-        .expect(413);
-    assert!(
-        problem["detail"].as_str().unwrap().contains("1048576"),
-        "{problem}"
-    );
+    let limit = app.settings.body_limit;
+    assert_eq!(limit, 1 << 20);
+    // A valid JSON body of exactly `len` bytes.
+    let body_of = |len: usize| {
+        let body = json!({"name": "x".repeat(len - 24), "kind": "ngo"}).to_string();
+        assert_eq!(body.len(), len);
+        body.into_bytes()
+    };
+    let send = |body: Vec<u8>| {
+        let bearer = format!("Bearer {}", admin.token);
+        let app = &app;
+        async move {
+            app.raw(
+                awc::http::Method::POST,
+                "/api/v1/organisations",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &bearer),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    for len in [limit + 1, limit + 300] {
+        let problem = send(body_of(len)).await.expect(413);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("1048576"),
+            "{problem}"
+        );
+    }
     assert_eq!(app.count("organisations"), 1);
-    // Just under the limit is read (and then refused for what it says).
-    let big = json!({"name": "x".repeat(1000), "kind": "ngo"});
-    app.post("/api/v1/organisations", Some(&admin.token), &big)
-        .await
-        .expect(422);
+    // Up to the limit the body is read (and then refused for what it says: the name is long).
+    for len in [limit - 300, limit] {
+        let problem = send(body_of(len)).await.expect(422);
+        assert_eq!(problem["errors"][0]["field"], "name", "{problem}");
+    }
+    assert_eq!(app.count("organisations"), 1);
 }
 
 async fn bad_query_strings_are_400_problems(backend: Backend) {

@@ -1,11 +1,19 @@
 //! /api/v1/exports/incidents: each format parsed back, HXL and HTCDS names,
 //! partners' scope, roles, audit.
 
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use basewatch::db::schema::incidents as incidents_table;
+use basewatch::demo;
 use basewatch::domain::Role;
+use chrono::{NaiveDateTime, SecondsFormat};
+use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Response, TestUser};
-use crate::incidents::{World, create, report};
+use crate::helpers::{Backend, Response, TestApp, TestUser};
+use crate::incidents::{World, create, report, world};
 use crate::stats::fixture;
 
 crate::scenarios![
@@ -15,6 +23,10 @@ crate::scenarios![
     partners_export_only_their_organisation_without_narratives,
     exports_are_refused_to_other_roles_and_bad_parameters,
     every_filter_is_checked_before_the_response_starts,
+    thousands_of_rows_page_through_without_a_row_lost_or_repeated,
+    drafts_are_never_exported_not_even_the_exporters_own,
+    an_abandoned_export_is_audited_as_aborted,
+    htcds_victim_columns_carry_the_reported_breakdown,
 ];
 
 async fn export(w: &World, user: &TestUser, query: &str) -> Response {
@@ -373,4 +385,359 @@ async fn every_filter_is_checked_before_the_response_starts(backend: Backend) {
         ),
         (1, 1)
     );
+}
+
+/// Loads `n` synthetic incidents (about one in twenty a draft) straight into the database.
+fn seed_synthetic(app: &TestApp, n: usize) {
+    let mut conn = app.pool.get().unwrap();
+    demo::seed_synthetic(&mut conn, &app.database_url, &app.data_keys, n, 500, 14).unwrap();
+}
+
+/// Every stored incident but drafts, newest first (the export's order).
+fn stored_non_drafts(app: &TestApp) -> Vec<(String, NaiveDateTime)> {
+    app.db(|conn| {
+        incidents_table::table
+            .filter(incidents_table::status.ne("draft"))
+            .order((
+                incidents_table::occurred_at.desc(),
+                incidents_table::id.desc(),
+            ))
+            .select((incidents_table::id, incidents_table::occurred_at))
+            .load(conn)
+    })
+}
+
+fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The ids the incident list shows `user`, paged through `limit=200` at a time.
+async fn listed(app: &TestApp, user: &TestUser, filter: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(
+                &format!("/api/v1/incidents?limit=200{filter}{cursor}"),
+                Some(&user.token),
+            )
+            .await
+            .expect(200);
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return ids,
+        }
+    }
+}
+
+/// The ids of an export, in the order served, from each format parsed back whole.
+async fn exported_ids(w: &World, user: &TestUser, format: &str, filter: &str) -> Vec<String> {
+    let res = export(w, user, &format!("format={format}{filter}")).await;
+    match format {
+        "csv" => {
+            let rows = csv_rows(&res);
+            assert_eq!(rows[0][0], "id");
+            rows[1..].iter().map(|r| r[0].clone()).collect()
+        }
+        "ndjson" => ndjson(&res)
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect(),
+        _ => res.json()["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["id"].as_str().unwrap().to_owned())
+            .collect(),
+    }
+}
+
+/// The same ids in the same order; otherwise which went missing or came twice.
+#[track_caller]
+fn same_rows(got: &[String], want: &[String], what: &str) {
+    if got == want {
+        return;
+    }
+    let wanted: HashSet<&String> = want.iter().collect();
+    let distinct: HashSet<&String> = got.iter().collect();
+    let missing = wanted.difference(&distinct).count();
+    let extra = got.iter().filter(|id| !wanted.contains(id)).count();
+    let first_difference = got.iter().zip(want).position(|(g, w)| g != w);
+    panic!(
+        "{what}: {} rows for {} expected, {missing} missing, {} repeated, {extra} unexpected; first difference at row {first_difference:?}",
+        got.len(),
+        want.len(),
+        got.len() - distinct.len(),
+    );
+}
+
+/// Exports are read 1,000 rows per query with an (occurred_at, id) keyset. A few
+/// thousand rows, two of them at one instant on either side of the first page
+/// boundary, come out in every format exactly as the paged incident list shows
+/// them; so do exports of exactly 999, 1,000 and 1,001 rows.
+async fn thousands_of_rows_page_through_without_a_row_lost_or_repeated(backend: Backend) {
+    let w = world(backend).await;
+    let analyst = w.app.seed_user(Role::Analyst);
+    let monitor = w.app.seed_user(Role::Monitor);
+    seed_synthetic(&w.app, 2500);
+    let synthetic = stored_non_drafts(&w.app);
+
+    // Synthetic times are whole minutes: 30 s after the 1,000th row and before
+    // the 999th, two reports at one instant become rows 1,000 and 1,001, the
+    // first page's last row and the second page's first.
+    assert!(synthetic[998].1 > synthetic[999].1, "a gap after row 999");
+    let twin_time = synthetic[999].1 + chrono::Duration::seconds(30);
+    let mut twins = HashSet::new();
+    for _ in 0..2 {
+        let mut body = report(&w.mission);
+        body["occurred_at"] = json!(rfc3339(twin_time));
+        body["submit"] = json!(true);
+        let id = create(&w.app, &monitor, &body).await.expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        twins.insert(id);
+    }
+
+    // Stored newest first (the database's own order), listed page by page, exported.
+    let stored = stored_non_drafts(&w.app);
+    let all: Vec<String> = stored.iter().map(|r| r.0.clone()).collect();
+    assert!(all.len() > 2000, "three pages");
+    assert_eq!(
+        all[999..1001].iter().cloned().collect::<HashSet<_>>(),
+        twins
+    );
+    for format in ["csv", "ndjson", "geojson"] {
+        let exported = exported_ids(&w, &analyst, format, "").await;
+        same_rows(&exported, &all, format);
+    }
+    same_rows(&listed(&w.app, &analyst, "").await, &all, "the list");
+
+    // The oldest 999, 1,000 and 1,001 rows (occurred_to is exclusive).
+    for n in [999, 1000, 1001] {
+        let first_out = &stored[stored.len() - n - 1];
+        assert!(
+            first_out.1 > stored[stored.len() - n].1,
+            "a gap before the last {n}"
+        );
+        let filter = format!("&occurred_to={}", rfc3339(first_out.1));
+        let exported = exported_ids(&w, &analyst, "csv", &filter).await;
+        same_rows(&exported, &all[all.len() - n..], &format!("the last {n}"));
+    }
+}
+
+/// Drafts stay out of every export, the exporter's own included, although the
+/// incident list shows each of these exporters their own draft.
+async fn drafts_are_never_exported_not_even_the_exporters_own(backend: Backend) {
+    let (w, _) = fixture(backend).await;
+    // An analyst who reported a draft as a monitor before being promoted, an
+    // admin, and a partner of the organisation whose monitor left a draft too.
+    let promoted = w.app.seed_user(Role::Monitor);
+    let partner = w.app.seed_user(Role::Partner);
+    for user in [&promoted, &w.admin, &partner] {
+        let draft = create(&w.app, user, &report(&w.mission)).await.expect(201);
+        assert_eq!(draft["status"], "draft");
+    }
+    let promotion = w
+        .app
+        .patch(
+            &format!("/api/v1/users/{}", promoted.id),
+            Some(&w.admin.token),
+            &json!({"role": "analyst"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(promotion["role"], "analyst");
+    let drafts: HashSet<String> = w
+        .app
+        .db(|conn| {
+            incidents_table::table
+                .filter(incidents_table::status.eq("draft"))
+                .select(incidents_table::id)
+                .load::<String>(conn)
+        })
+        .into_iter()
+        .collect();
+    assert_eq!(drafts.len(), 4);
+
+    for user in [&promoted, &w.admin, &partner] {
+        let seen = listed(&w.app, user, "").await;
+        let expected: Vec<String> = seen
+            .iter()
+            .filter(|id| !drafts.contains(*id))
+            .cloned()
+            .collect();
+        assert_eq!(
+            seen.len(),
+            expected.len() + 1,
+            "the list shows the own draft"
+        );
+        assert_eq!(expected.len(), 5);
+        for format in ["csv", "ndjson", "geojson"] {
+            assert_eq!(
+                exported_ids(&w, user, format, "").await,
+                expected,
+                "{format}"
+            );
+        }
+        let refused = w
+            .app
+            .get(
+                "/api/v1/exports/incidents?format=ndjson&status=draft",
+                Some(&user.token),
+            )
+            .await
+            .expect(400);
+        assert!(refused["detail"].as_str().unwrap().contains("draft"));
+    }
+}
+
+/// The audit rows of exports, newest first, once there are `n` of them.
+async fn audited_exports(w: &World, n: usize) -> Vec<Value> {
+    for _ in 0..250 {
+        let log = w
+            .app
+            .get(
+                "/api/v1/audit?action=incidents.exported",
+                Some(&w.admin.token),
+            )
+            .await
+            .expect(200);
+        let items = log["items"].as_array().unwrap();
+        assert!(items.len() <= n, "{log}");
+        if items.len() == n {
+            return items.clone();
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{n} exports were not audited within 5 s");
+}
+
+/// A finished export is audited `completed` with its exact row count; one the
+/// client walks away from is `aborted`, with the rows handed over until then.
+async fn an_abandoned_export_is_audited_as_aborted(backend: Backend) {
+    let w = world(backend).await;
+    let analyst = w.app.seed_user(Role::Analyst);
+    seed_synthetic(&w.app, 1500);
+    let total = stored_non_drafts(&w.app).len();
+
+    assert_eq!(
+        ndjson(&export(&w, &analyst, "format=ndjson").await).len(),
+        total
+    );
+    let done = &audited_exports(&w, 1).await[0]["details"];
+    assert_eq!(
+        (&done["outcome"], &done["completed"], &done["rows"]),
+        (&json!("completed"), &json!(true), &json!(total))
+    );
+
+    // A client that reads the status line, then hangs up.
+    let host = w.app.address.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/exports/incidents?format=csv HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\r\n",
+        analyst.token
+    )
+    .unwrap();
+    // The status line only: the rest, left unread, makes the close a reset.
+    let mut status = [0; 15];
+    stream.read_exact(&mut status).unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200 OK");
+    drop(stream);
+
+    let aborted = &audited_exports(&w, 2).await[0]["details"];
+    assert_eq!(aborted["filters"]["format"], "csv");
+    assert_eq!(aborted["outcome"], "aborted", "{aborted}");
+    assert_eq!(aborted["completed"], false);
+    let rows = aborted["rows"].as_u64().unwrap();
+    assert!(rows < total as u64, "{rows} of {total}");
+}
+
+/// A victim breakdown by age band, sex and nationality fills the HTCDS columns
+/// (and Basewatch's own) cell by cell, in CSV, NDJSON and GeoJSON.
+async fn htcds_victim_columns_carry_the_reported_breakdown(backend: Backend) {
+    let w = world(backend).await;
+    let analyst = w.app.seed_user(Role::Analyst);
+    let monitor = w.app.seed_user(Role::Monitor);
+    let mut body = report(&w.mission);
+    body["submit"] = json!(true);
+    body["victims"] = json!({
+        "count": 13,
+        "age_bands": {"0-8": 1, "9-17": 2, "18-20": 3, "21-23": 1, "24-26": 1, "27-29": 1,
+                      "30-38": 1, "39-47": 1, "48+": 1, "unknown": 1},
+        "sexes": {"female": 7, "male": 3, "other": 2, "unknown": 1},
+        "nationalities": ["MD", "UA", "RS"],
+    });
+    create(&w.app, &monitor, &body).await.expect(201);
+    let expected = [
+        ("victims", "vic_Count", 13),
+        ("victims_age_0_8", "vic_AgeBroad_0--8", 1),
+        ("victims_age_9_17", "vic_AgeBroad_9--17", 2),
+        ("victims_age_18_20", "vic_AgeBroad_18--20", 3),
+        ("victims_age_21_23", "vic_AgeBroad_21--23", 1),
+        ("victims_age_24_26", "vic_AgeBroad_24--26", 1),
+        ("victims_age_27_29", "vic_AgeBroad_27--29", 1),
+        ("victims_age_30_38", "vic_AgeBroad_30--38", 1),
+        ("victims_age_39_47", "vic_AgeBroad_39--47", 1),
+        ("victims_age_48_plus", "vic_AgeBroad_48+", 1),
+        ("victims_age_unknown", "vic_AgeBroad_Unknown", 1),
+        ("victims_female", "vic_Gender_Female", 7),
+        ("victims_male", "vic_Gender_Male", 3),
+        ("victims_sex_other", "vic_Gender_Other", 2),
+        ("victims_sex_unknown", "vic_Gender_Unknown", 1),
+    ];
+    for (schema, htcds) in [("basewatch", false), ("htcds", true)] {
+        let name = |(basewatch, htcds_name, _): &(&'static str, &'static str, i32)| {
+            if htcds { *htcds_name } else { *basewatch }
+        };
+        let nationalities = if htcds {
+            "vic_Citizenship"
+        } else {
+            "victims_nationalities"
+        };
+
+        let rows = csv_rows(&export(&w, &analyst, &format!("format=csv&schema={schema}")).await);
+        assert_eq!(rows.len(), 2);
+        let cell = |column: &str| {
+            let at = rows[0].iter().position(|h| h == column).unwrap();
+            rows[1][at].clone()
+        };
+        for column in &expected {
+            assert_eq!(
+                cell(name(column)),
+                column.2.to_string(),
+                "{schema} csv {}",
+                name(column)
+            );
+        }
+        assert_eq!(cell(nationalities), "MD;RS;UA", "stored sorted");
+
+        let line =
+            &ndjson(&export(&w, &analyst, &format!("format=ndjson&schema={schema}")).await)[0];
+        let feature = &export(&w, &analyst, &format!("format=geojson&schema={schema}"))
+            .await
+            .json()["features"][0]["properties"];
+        for object in [line, feature] {
+            for column in &expected {
+                assert_eq!(
+                    object[name(column)],
+                    column.2,
+                    "{schema} json {}",
+                    name(column)
+                );
+            }
+            assert_eq!(object[nationalities], json!(["MD", "RS", "UA"]));
+        }
+    }
 }

@@ -192,6 +192,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         address,
         client: awc::Client::builder()
             .timeout(Duration::from_secs(30))
+            // Below the server's 5 s keep-alive: a test that blocks its runtime (a
+            // release build) would otherwise reuse a connection the server closed.
+            .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(3)))
             .disable_redirects()
             .finish(),
         pool,
@@ -444,4 +447,28 @@ pub fn url_string(url: &DatabaseUrl) -> String {
         DatabaseUrl::Postgres(url) => url.clone(),
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
     }
+}
+
+/// Runs the futures concurrently on this thread; their outputs, in order.
+pub async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
 }

@@ -17,6 +17,8 @@ crate::scenarios![
     visibility_for_every_role,
     partners_never_read_others_narratives,
     lists_filter_and_page_newest_first,
+    reported_by_me_lists_exactly_the_callers_reports,
+    bounding_boxes_across_the_antimeridian,
     reporters_edit_drafts_with_if_match,
 ];
 
@@ -560,13 +562,9 @@ async fn partners_never_read_others_narratives(backend: Backend) {
         .get("/api/v1/incidents", Some(&colleague.token))
         .await
         .expect(200);
-    assert!(
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i.get("narrative").is_none())
-    );
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    assert!(items.iter().all(|i| i.get("narrative").is_none()), "{list}");
     let analyst = app.seed_user(Role::Analyst);
     let seen = app
         .get(
@@ -669,6 +667,7 @@ async fn lists_filter_and_page_newest_first(backend: Backend) {
         .get("/api/v1/incidents?reported_by_me=true", Some(&other.token))
         .await
         .expect(200);
+    assert_eq!(mine["items"], json!([mine["items"][0]]));
     assert_eq!(mine["items"][0]["id"], ids[6].as_str());
 
     for bad in [
@@ -686,6 +685,122 @@ async fn lists_filter_and_page_newest_first(backend: Backend) {
             .await
             .expect(400);
     }
+}
+
+/// Ids of a list, in the order given.
+async fn listed_ids(app: &TestApp, user: &TestUser, query: &str) -> Vec<String> {
+    app.get(&format!("/api/v1/incidents?{query}"), Some(&user.token))
+        .await
+        .expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A reviewer sees every submitted report; the filter leaves only theirs.
+async fn reported_by_me_lists_exactly_the_callers_reports(backend: Backend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let reviewer = app.seed_user(Role::Reviewer);
+    let mut everyone = Vec::new();
+    for (day, who) in [
+        (1, app.seed_user(Role::Monitor)),
+        (2, app.seed_user(Role::Monitor)),
+        (3, reviewer.clone()),
+        (4, app.seed_user(Role::Partner)),
+        (5, app.seed_user(Role::Monitor)),
+    ] {
+        let mut body = report(&w.mission);
+        body["occurred_at"] = json!(format!("2024-01-{day:02}T12:00:00Z"));
+        body["submit"] = json!(true);
+        everyone.push(
+            create(app, &who, &body).await.expect(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let own = everyone[2].clone();
+    everyone.reverse();
+    assert_eq!(
+        listed_ids(app, &reviewer, "reported_by_me=true").await,
+        [own]
+    );
+    assert_eq!(
+        listed_ids(app, &reviewer, "reported_by_me=false").await,
+        everyone
+    );
+    assert_eq!(listed_ids(app, &reviewer, "").await, everyone);
+}
+
+/// A box whose west edge is east of its east edge crosses 180°.
+async fn bounding_boxes_across_the_antimeridian(backend: Backend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let mission = app
+        .post(
+            "/api/v1/missions",
+            Some(&w.admin.token),
+            &json!({"name": "Pacific", "country": "FJ", "mandate_start": "2020-01-01"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/v1/missions/{mission}/bases"),
+        Some(&w.admin.token),
+        &json!({"name": "Taveuni", "latitude": -16.8, "longitude": 179.99}),
+    )
+    .await
+    .expect(201);
+    let monitor = app.seed_user(Role::Monitor);
+    let mut ids = Vec::new();
+    for (day, latitude, longitude) in [
+        (1, -16.5, 179.5),
+        (2, -16.5, -179.5),
+        (3, -16.5, 178.5),
+        (4, -16.5, -178.5),
+        (5, -9.5, 179.5),
+    ] {
+        let body = json!({
+            "mission_id": mission, "occurred_at": format!("2024-01-{day:02}T12:00:00Z"),
+            "latitude": latitude, "longitude": longitude, "victims": {"count": 1}, "submit": true,
+        });
+        ids.push(
+            create(app, &monitor, &body).await.expect(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let inside = vec![ids[1].clone(), ids[0].clone()];
+    let analyst = app.seed_user(Role::Analyst);
+    assert_eq!(
+        listed_ids(app, &analyst, "bbox=179,-20,-179,-10").await,
+        inside
+    );
+    let export = app
+        .get(
+            "/api/v1/exports/incidents?format=ndjson&bbox=179,-20,-179,-10",
+            Some(&analyst.token),
+        )
+        .await;
+    assert_eq!(export.status, 200);
+    let exported: Vec<String> = String::from_utf8(export.body)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(exported, inside);
 }
 
 async fn reporters_edit_drafts_with_if_match(backend: Backend) {

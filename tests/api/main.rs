@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod admin_reference;
 mod analysis;
 mod audit;
 mod auth;
@@ -13,6 +14,7 @@ mod errors;
 mod exports;
 mod hostile_input;
 mod incidents;
+mod integrator;
 mod matrix;
 mod operations;
 mod organisations;
@@ -25,6 +27,7 @@ mod review;
 mod sealing;
 mod security;
 mod service_accounts;
+mod shutdown;
 mod stats;
 mod tokens;
 mod users;
@@ -97,6 +100,9 @@ fn main() {
         releases::scenarios(),
         red_team_partner::scenarios(),
         red_team_storage::scenarios(),
+        shutdown::scenarios(),
+        integrator::scenarios(),
+        admin_reference::scenarios(),
         service_accounts::scenarios(),
     ]
     .into_iter()
@@ -121,7 +127,7 @@ fn main() {
             );
         }
     }
-    for check in operations::checks() {
+    for check in operations::checks().into_iter().chain(integrator::checks()) {
         let run = check.run;
         trials.push(Trial::test(
             check.name.trim_start_matches("api::"),

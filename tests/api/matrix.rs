@@ -43,6 +43,10 @@ enum Object {
     /// Reference data belongs to nobody.
     Mission,
     Base,
+    /// A fresh deployment at the base, made for the cell.
+    Deployment,
+    /// A fresh NGO organisation, made for the cell.
+    Organisation,
     /// A fresh service account.
     ServiceAccount,
     /// A new service account: an admin one, which no organisation may have.
@@ -73,6 +77,8 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("GET /health",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /ready",                                     NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/openapi.json",                       NoId,                            [200, 200, 200, 200, 200, 200]),
+    ("GET /",                                          NoId,                            [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/login",                        NoId,                            [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/refresh",                      NoId,                            [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/logout",                       NoId,                            [204, 204, 204, 204, 204, 204]),
@@ -82,6 +88,8 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
 
     ("GET /api/v1/organisations",                      NoId,                            [401, 403, 403, 403, 403, 200]),
     ("POST /api/v1/organisations",                     NoId,                            [401, 403, 403, 403, 403, 201]),
+    ("GET /api/v1/organisations/{id}",                 Organisation,                    [401, 403, 403, 403, 403, 200]),
+    ("PATCH /api/v1/organisations/{id}",               Organisation,                    [401, 403, 403, 403, 403, 200]),
     ("GET /api/v1/users",                              NoId,                            [401, 403, 403, 403, 403, 200]),
     ("POST /api/v1/users",                             NoId,                            [401, 403, 403, 403, 403, 201]),
     // Admin accounts belong only to oversight offices.
@@ -107,6 +115,9 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("PATCH /api/v1/bases/{id}",                       Base,                            [401, 403, 403, 403, 403, 200]),
     ("GET /api/v1/bases/{id}/deployments",             Base,                            [401, 200, 200, 200, 200, 200]),
     ("POST /api/v1/bases/{id}/deployments",            Base,                            [401, 403, 403, 403, 403, 201]),
+    ("GET /api/v1/deployments/{id}",                   Deployment,                      [401, 200, 200, 200, 200, 200]),
+    ("PATCH /api/v1/deployments/{id}",                 Deployment,                      [401, 403, 403, 403, 403, 200]),
+    ("DELETE /api/v1/deployments/{id}",                Deployment,                      [401, 403, 403, 403, 403, 204]),
 
     ("GET /api/v1/incidents",                          NoId,                            [401, 200, 200, 200, 200, 200]),
     ("POST /api/v1/incidents",                         NoId,                            [401, 201, 201, 201, 403, 201]),
@@ -219,6 +230,13 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     ("GET /api/v1/analysis/deployment-effect",          Mission,                          Some("stats:read"),      [200, 403, 403, 403, 200, 403]),
     ("GET /api/v1/releases",                            NoId,                             Some("stats:read"),      [200, 403, 403, 403, 200, 403]),
 
+    ("GET /",                                           NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1",                                     NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/organisations/{id}",                  Organisation,                     None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/organisations/{id}",                Organisation,                     None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/deployments/{id}",                    Deployment,                       None,                    [200, 200, 200, 200, 200, 200]),
+    ("PATCH /api/v1/deployments/{id}",                  Deployment,                       None,                    [403, 403, 403, 403, 403, 403]),
+    ("DELETE /api/v1/deployments/{id}",                 Deployment,                       None,                    [403, 403, 403, 403, 403, 403]),
     ("POST /api/v1/oauth/token",                        NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/service-accounts",                    NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
     ("POST /api/v1/service-accounts",                   NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
@@ -365,7 +383,10 @@ async fn every_route_for_every_caller_and_owner(backend: Backend) {
 
     let service_listed: BTreeSet<&str> = SERVICE_TABLE.iter().map(|(route, ..)| *route).collect();
     assert_eq!(
-        service_listed, documented,
+        service_listed
+            .symmetric_difference(&documented)
+            .collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
         "the service-account rows must list every operation"
     );
     for (route, object, scope, statuses) in SERVICE_TABLE {
@@ -552,7 +573,13 @@ async fn call(
             ),
             "PATCH /api/v1/users/{id}"
             | "PATCH /api/v1/missions/{id}"
-            | "PATCH /api/v1/bases/{id}" => (String::new(), Some(json!({"name": unique}))),
+            | "PATCH /api/v1/bases/{id}"
+            | "PATCH /api/v1/organisations/{id}" => (String::new(), Some(json!({"name": unique}))),
+            "PATCH /api/v1/deployments/{id}" => (
+                String::new(),
+                Some(json!({"troop_count": 4321, "end_date": "2001-01-01"})),
+            ),
+            "DELETE /api/v1/deployments/{id}" => (String::new(), None),
             "POST /api/v1/incidents" => (String::new(), Some(report(&fx.mission))),
             "PATCH /api/v1/incidents/{id}" => {
                 headers.push(("content-type".into(), "application/merge-patch+json".into()));
@@ -671,6 +698,29 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
         },
         Mission => plain("mission", &fx.mission),
         Base => plain("base", &fx.base),
+        Deployment => {
+            let deployment = app
+                .post(
+                    &format!("/api/v1/bases/{}/deployments", fx.base),
+                    Some(&fx.admin.token),
+                    &json!({"start_date": "2000-01-01", "troop_count": 100, "contributing_country": "US"}),
+                )
+                .await
+                .expect(201);
+            plain("deployment", deployment["id"].as_str().unwrap())
+        }
+        Organisation => {
+            let unique = uuid::Uuid::new_v4().simple().to_string();
+            let organisation = app
+                .post(
+                    "/api/v1/organisations",
+                    Some(&fx.admin.token),
+                    &json!({"name": unique, "kind": "ngo"}),
+                )
+                .await
+                .expect(201);
+            plain("organisation", organisation["id"].as_str().unwrap())
+        }
         Account(who) | Promote(who) => {
             let id = owner(who).id;
             // A service account's own account is read back as one.
@@ -762,6 +812,8 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
             let path = match kind {
                 "user" => format!("/api/v1/users/{id}"),
                 "mission" => format!("/api/v1/missions/{id}"),
+                "deployment" => format!("/api/v1/deployments/{id}"),
+                "organisation" => format!("/api/v1/organisations/{id}"),
                 "service_account" => format!("/api/v1/service-accounts/{id}"),
                 _ => format!("/api/v1/bases/{id}"),
             };

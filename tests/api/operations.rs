@@ -21,6 +21,7 @@ crate::scenarios![
     the_cli_creates_users_with_a_password_from_stdin,
     serve_demo_starts_and_stops_gracefully_on_sigterm,
     seed_synthetic_bulk_loads_whole_incidents,
+    the_migrate_command_applies_every_migration_once,
 ];
 
 pub fn checks() -> Vec<Check> {
@@ -40,6 +41,10 @@ pub fn checks() -> Vec<Check> {
         Check {
             name: "api::operations::every_operation_is_fully_documented",
             run: every_operation_is_fully_documented,
+        },
+        Check {
+            name: "api::operations::the_openapi_command_prints_the_committed_document",
+            run: the_openapi_command_prints_the_committed_document,
         },
     ]
 }
@@ -279,7 +284,12 @@ async fn seed_synthetic_bulk_loads_whole_incidents(backend: Backend) {
     )
     .execute(conn);
     drop(pooled);
-    assert!(broken.is_err());
+    let error = broken.expect_err("the foreign key refuses").to_string();
+    assert!(
+        error.contains("FOREIGN KEY constraint failed")
+            || error.contains("violates foreign key constraint"),
+        "{error}"
+    );
 
     // Served like any other incident, narratives opened with the server's key.
     let analyst = app.seed_user(Role::Analyst);
@@ -607,4 +617,117 @@ async fn serve_demo_starts_and_stops_gracefully_on_sigterm(backend: Backend) {
     };
     assert!(exit.success(), "{exit:?}");
     let _ = std::fs::remove_dir_all(data_dir);
+}
+
+/// `basewatch openapi` prints the committed file, byte for byte.
+fn the_openapi_command_prints_the_committed_document() {
+    let out = Command::new(env!("CARGO_BIN_EXE_basewatch"))
+        .arg("openapi")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed = std::fs::read(OPENAPI_FILE).unwrap();
+    assert!(
+        out.stdout == committed,
+        "`basewatch openapi` differs from openapi/openapi.json"
+    );
+}
+
+/// The version of every migration folder of `backend`, in order.
+fn migration_versions(backend: Backend) -> Vec<String> {
+    let dir = format!(
+        "{}/migrations/{}",
+        env!("CARGO_MANIFEST_DIR"),
+        backend.name()
+    );
+    let mut versions: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.split('_').next().unwrap().replace('-', "")
+        })
+        .collect();
+    versions.sort();
+    versions
+}
+
+fn applied_versions(conn: &mut basewatch::db::DbConnection) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+        .load::<Version>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect()
+}
+
+async fn the_migrate_command_applies_every_migration_once(backend: Backend) {
+    let db = TestDatabase::create(backend);
+    let url = helpers::url_string(&db.url);
+    let expected = migration_versions(backend);
+    assert!(expected.len() >= 8, "{expected:?}");
+
+    let out = basewatch(&url).arg("migrate").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.ends_with(&format!(": applied {}\n", expected.join(", "))),
+        "{stdout}"
+    );
+    let mut conn = db.url.connect().unwrap();
+    assert_eq!(applied_versions(&mut conn), expected);
+    assert!(!migrations::has_pending(&mut conn).unwrap());
+    let tables = table_names(&mut conn);
+    for table in [
+        "users",
+        "incidents",
+        "incident_events",
+        "audit_log",
+        "login_failures",
+    ] {
+        assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
+    }
+
+    // A second run changes nothing.
+    let out = basewatch(&url).arg("migrate").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.ends_with(": up to date\n"), "{stdout}");
+    assert_eq!(applied_versions(&mut conn), expected);
+    assert_eq!(table_names(&mut conn), tables);
+
+    // A database it cannot reach: exit 1, and why, on stderr.
+    let plain_file = std::env::temp_dir().join(format!("bw-not-a-folder-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&plain_file, b"").unwrap();
+    let unreachable = match backend {
+        Backend::Postgres => "postgres://postgres@127.0.0.1:1/basewatch".to_owned(),
+        Backend::Sqlite => format!("sqlite://{}/basewatch.db", plain_file.display()),
+    };
+    let out = basewatch(&unreachable).arg("migrate").output().unwrap();
+    let _ = std::fs::remove_file(&plain_file);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.starts_with(&format!("error: cannot connect to {unreachable}: ")),
+        "{stderr}"
+    );
 }

@@ -11,6 +11,7 @@ crate::scenarios![
     every_role_reads_reference_data_but_only_admins_write,
     invalid_reference_data_names_each_field,
     unknown_parents_are_404,
+    moving_a_base_does_not_move_old_incidents,
 ];
 
 /// A mission (Kosovo-like) with two bases, through the API as an admin would.
@@ -129,15 +130,16 @@ async fn admin_builds_a_mission_with_bases_and_deployments(backend: Backend) {
         .expect(200);
     assert_eq!(bases["items"][0]["name"], "Port-au-Prince");
     // Every change is in the audit log.
-    for action in [
-        "mission.created",
-        "mission.updated",
-        "base.created",
-        "base.updated",
-        "deployment.created",
+    for (action, rows) in [
+        ("mission.created", 1),
+        ("mission.updated", 1),
+        ("base.created", 1),
+        ("base.updated", 1),
+        ("deployment.created", 2),
     ] {
-        assert!(
-            app.count(&format!("audit_log WHERE action = '{action}'")) >= 1,
+        assert_eq!(
+            app.count(&format!("audit_log WHERE action = '{action}'")),
+            rows,
             "{action}"
         );
     }
@@ -349,4 +351,77 @@ async fn unknown_parents_are_404(backend: Backend) {
     .await
     .expect(404);
     assert_eq!(app.count("bases"), 0);
+}
+
+/// An incident keeps the nearest base and distance found when it was reported;
+/// incidents reported after a base moved use its new position.
+async fn moving_a_base_does_not_move_old_incidents(backend: Backend) {
+    use basewatch::db::schema::incidents;
+    use diesel::prelude::*;
+    let w = crate::incidents::world(backend).await;
+    let app = &w.app;
+    let monitor = app.seed_user(Role::Monitor);
+    let body = crate::incidents::report(&w.mission);
+    let old = crate::incidents::create(app, &monitor, &body)
+        .await
+        .expect(201);
+    let id = old["id"].as_str().unwrap().to_owned();
+    assert_eq!(old["base"]["id"], w.bondsteel.as_str());
+    assert_eq!(old["base"]["distance_km"], 1.383);
+    let stored = || {
+        let id = id.clone();
+        app.db(move |conn| {
+            incidents::table
+                .find(id)
+                .select((
+                    incidents::base_id,
+                    incidents::base_distance_km,
+                    incidents::latitude,
+                    incidents::longitude,
+                    incidents::version,
+                ))
+                .first::<(Option<String>, Option<f64>, f64, f64, i32)>(conn)
+        })
+    };
+    let before = stored();
+    assert_eq!(
+        before,
+        (Some(w.bondsteel.clone()), Some(1.383), 42.35, 21.26, 1)
+    );
+
+    let moved = app
+        .patch(
+            &format!("/api/v1/bases/{}", w.bondsteel),
+            Some(&w.admin.token),
+            &json!({"latitude": 42.89, "longitude": 20.87}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (moved["latitude"].as_f64(), moved["longitude"].as_f64()),
+        (Some(42.89), Some(20.87))
+    );
+
+    let read = app
+        .get(&format!("/api/v1/incidents/{id}"), Some(&monitor.token))
+        .await
+        .expect(200);
+    assert_eq!(read, old, "the old incident reads as it was");
+    assert_eq!(stored(), before);
+
+    // A new report at the same place: Pristina is the nearest base now.
+    let here = crate::incidents::create(app, &monitor, &body)
+        .await
+        .expect(201);
+    assert_eq!(here["base"]["id"], w.pristina.as_str());
+    assert_eq!(here["base"]["distance_km"], 35.432);
+    // One where the base is now: Camp Bondsteel, no distance at all.
+    let mut there = body.clone();
+    there["latitude"] = json!(42.89);
+    there["longitude"] = json!(20.87);
+    let there = crate::incidents::create(app, &monitor, &there)
+        .await
+        .expect(201);
+    assert_eq!(there["base"]["id"], w.bondsteel.as_str());
+    assert_eq!(there["base"]["distance_km"], 0.0);
 }

@@ -607,15 +607,24 @@ async fn building_twice_or_concurrently_gives_one_release(backend: Backend) {
             .unwrap()
             .contains("discrete Laplace")
     );
-    // The stored release cannot be changed.
+    // The stored release cannot be changed: the triggers refuse, on both backends.
     let mut conn = app.pool.get().unwrap();
-    let changed = diesel::update(releases::table)
-        .set(releases::epsilon.eq(99.0))
-        .execute(&mut **conn);
-    assert!(changed.is_err());
-    let deleted = diesel::delete(release_cells::table).execute(&mut **conn);
-    assert!(deleted.is_err());
+    let refusals = [
+        diesel::update(releases::table)
+            .set(releases::epsilon.eq(99.0))
+            .execute(&mut **conn),
+        diesel::update(release_cells::table)
+            .set(release_cells::incidents.eq(0))
+            .execute(&mut **conn),
+        diesel::delete(release_cells::table).execute(&mut **conn),
+        diesel::delete(releases::table).execute(&mut **conn),
+    ];
     drop(conn);
+    for refused in refusals {
+        let error = refused.expect_err("the triggers refuse").to_string();
+        assert!(error.contains("releases are never changed"), "{error}");
+    }
+    assert_eq!(app.count("releases WHERE epsilon = 1.0"), 321);
     assert_eq!(app.count("release_cells"), 321 * 35);
 }
 

@@ -15,6 +15,7 @@ crate::scenarios![
     reviewers_never_review_their_own_reports,
     moves_that_need_a_comment_refuse_without_one,
     two_reviewers_on_one_version_one_wins,
+    two_reviewers_racing_on_twenty_incidents_one_wins_each,
     reviewers_override_the_assessment_with_a_reason,
     every_move_from_every_state_for_every_caller,
 ];
@@ -445,6 +446,82 @@ async fn two_reviewers_on_one_version_one_wins(backend: Backend) {
         app.count(&format!("incident_events WHERE incident_id = '{id}'")),
         3
     );
+}
+
+/// Twenty incidents, both reviewers moving each from the same version at the
+/// same moment: both requests pass the If-Match check on what they read, and
+/// the versioned UPDATE alone lets one of them through.
+async fn two_reviewers_racing_on_twenty_incidents_one_wins_each(backend: Backend) {
+    const PAIRS: usize = 20;
+    let w = world(backend).await;
+    let app = &w.app;
+    let monitor = app.seed_user(Role::Monitor);
+    let (a, b) = (app.seed_user(Role::Reviewer), app.seed_user(Role::Reviewer));
+    let mut body = report(&w.mission);
+    body["submit"] = json!(true);
+    let mut ids = Vec::new();
+    for _ in 0..PAIRS {
+        let id = id_of(&create(app, &monitor, &body).await.expect(201));
+        to(app, &a, &id, 1, "in_review", None).await;
+        ids.push(id);
+    }
+
+    let pairs = crate::helpers::join_all(
+        ids.iter()
+            .map(|id| {
+                futures_pair(
+                    transition(app, &a, id, Some(2), json!({"to": "verified"})),
+                    transition(
+                        app,
+                        &b,
+                        id,
+                        Some(2),
+                        json!({"to": "needs_info", "comment": "more"}),
+                    ),
+                )
+            })
+            .collect(),
+    )
+    .await;
+    for (id, (ra, rb)) in ids.iter().zip(&pairs) {
+        let mut statuses = [ra.status, rb.status];
+        statuses.sort();
+        assert_eq!(statuses, [200, 412], "{id}");
+        let (winner, status) = if ra.status == 200 {
+            (ra, "verified")
+        } else {
+            (rb, "needs_info")
+        };
+        let loser = if ra.status == 200 { rb } else { ra };
+        assert_eq!(winner.json()["status"], status);
+        assert!(
+            loser.expect(412)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("version 3")
+        );
+        let stored = app
+            .get(&format!("/api/v1/incidents/{id}"), Some(&a.token))
+            .await
+            .expect(200);
+        assert_eq!(
+            (stored["status"].as_str(), stored["version"].as_i64()),
+            (Some(status), Some(3))
+        );
+        assert_eq!(
+            app.count(&format!(
+                "incident_events WHERE incident_id = '{id}' AND kind = 'transition'"
+            )),
+            2,
+            "{id}: in_review and the one winning move"
+        );
+        assert_eq!(
+            app.count(&format!(
+                "incident_events WHERE incident_id = '{id}' AND to_status = '{status}'"
+            )),
+            1
+        );
+    }
 }
 
 /// Runs two requests concurrently on this thread.

@@ -7,7 +7,7 @@ use basewatch::domain::Role;
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::helpers::{self, Backend, CORS_ORIGIN, PASSWORD, TestApp, spawn_app};
+use crate::helpers::{self, Backend, CORS_ORIGIN, PASSWORD, TestApp, spawn_app, spawn_app_with};
 use crate::incidents::{create, report, world};
 
 crate::scenarios![
@@ -17,6 +17,8 @@ crate::scenarios![
     data_keys_rotate_while_instances_serve,
     security_headers_on_every_answer,
     cors_answers_only_the_configured_origins,
+    without_configured_origins_no_origin_gets_cors,
+    a_stalled_request_head_is_answered_408_and_closed,
     deeply_nested_json_is_refused,
     tokens_are_not_interchangeable,
 ];
@@ -511,4 +513,112 @@ async fn tokens_are_not_interchangeable(backend: Backend) {
     )
     .await
     .expect(200);
+}
+
+/// The default of `BASEWATCH_CORS_ORIGINS` (unset): no origin is answered with
+/// CORS headers, and the API works as ever for clients that send no `Origin`.
+async fn without_configured_origins_no_origin_gets_cors(backend: Backend) {
+    let default = basewatch::config::Settings::from_lookup(|name| match name {
+        "BASEWATCH_DATA_KEY" => Some(DataKeys::generate_hex()),
+        "BASEWATCH_JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+        _ => None,
+    })
+    .unwrap()
+    .cors_origins;
+    assert_eq!(default, Vec::<String>::new());
+    let app = spawn_app_with(backend, |s| s.cors_origins = default).await;
+    let user = app.seed_user(Role::Analyst);
+    let auth = format!("Bearer {}", user.token);
+    for origin in [CORS_ORIGIN, "https://evil.example.net", "null"] {
+        let preflight = app
+            .raw(
+                awc::http::Method::OPTIONS,
+                "/api/v1/incidents",
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    (
+                        "access-control-request-headers",
+                        "authorization, content-type",
+                    ),
+                ],
+                Vec::new(),
+            )
+            .await;
+        for res in [
+            &preflight,
+            &app.raw(
+                awc::http::Method::GET,
+                "/api/v1/me",
+                &[("origin", origin), ("authorization", &auth)],
+                Vec::new(),
+            )
+            .await,
+        ] {
+            for header in [
+                "access-control-allow-origin",
+                "access-control-allow-methods",
+                "access-control-allow-headers",
+                "access-control-allow-credentials",
+            ] {
+                assert_eq!(res.header(header), None, "{origin}: {header}");
+            }
+        }
+        assert_ne!(preflight.status, 200, "{origin}");
+    }
+    let me = app.get("/api/v1/me", Some(&user.token)).await.expect(200);
+    assert_eq!(me["id"], user.id.as_str());
+    let created = create(&app, &app.seed_user(Role::Monitor), &json!({})).await;
+    created.expect(422);
+}
+
+/// A client that sends part of a request head and stalls gets `408` after
+/// `request_timeout`, and the connection is closed.
+async fn a_stalled_request_head_is_answered_408_and_closed(backend: Backend) {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_millis(500);
+    let app = spawn_app_with(backend, |s| s.request_timeout = timeout).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // Blocking reads, off this thread (which runs the server's tasks too).
+    let (answer, waited) = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        stream
+            .write_all(b"GET /api/v1/me HTTP/1.1\r\nHost: localhost\r\nAccept: appl")
+            .unwrap();
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .expect("the server answers and closes the connection");
+        (answer, started.elapsed())
+    })
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    // actix-http answers on its own, before any middleware (README: Limits and
+    // headers): an empty 408, not a problem document, and closes.
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    let mut lines = head.lines();
+    assert_eq!(
+        lines.next(),
+        Some("HTTP/1.1 408 Request Timeout"),
+        "{answer:?}"
+    );
+    let headers: Vec<String> = lines.map(str::to_ascii_lowercase).collect();
+    assert!(
+        headers.contains(&"content-length: 0".to_owned()),
+        "{answer:?}"
+    );
+    assert!(
+        headers.contains(&"connection: close".to_owned()),
+        "{answer:?}"
+    );
+    assert_eq!(body, "");
+    assert!(
+        waited >= timeout && waited < std::time::Duration::from_secs(3),
+        "answered after {waited:?}"
+    );
 }

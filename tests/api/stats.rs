@@ -346,20 +346,66 @@ async fn rates_per_1000_troops_with_overlapping_deployments(backend: Backend) {
     );
     // Without a month, or without a place, there is no rate.
     let no_rate = stats(&w, &analyst, "group_by=base").await;
-    assert!(no_rate["cells"][0].get("troop_strength").is_none());
-    // A month without deployments has no rate, not a division by zero.
+    let no_rate = no_rate["cells"].as_array().unwrap();
+    assert_eq!(no_rate.len(), 2, "{no_rate:?}");
+    assert!(
+        no_rate
+            .iter()
+            .all(|c| c.get("troop_strength").is_none()
+                && c.get("incidents_per_1000_troops").is_none()),
+        "{no_rate:?}"
+    );
+    // A month without deployments has no rate, not a division by zero: Bondsteel's
+    // troops left at the end of January.
+    let monitor = w.app.seed_user(Role::Monitor);
+    let body = json!({"mission_id": w.mission, "occurred_at": "2024-02-10T10:00:00Z",
+        "latitude": 42.35, "longitude": 21.26, "victims": {"count": 1}, "submit": true});
+    create(&w.app, &monitor, &body).await.expect(201);
     let later = stats(
         &w,
         &analyst,
         "group_by=base,month&occurred_from=2024-02-01T00:00:00Z",
     )
     .await;
+    let rows: Vec<_> = later["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["base_name"].clone(),
+                c["month"].clone(),
+                c["incidents"].clone(),
+                c["troop_strength"].clone(),
+                c["incidents_per_1000_troops"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                json!("Camp Bondsteel"),
+                json!("2024-02"),
+                json!(1),
+                json!(0.0),
+                Value::Null
+            ),
+            (
+                json!("Pristina"),
+                json!("2024-02"),
+                json!(2),
+                json!(3517.24),
+                json!(0.5686)
+            ),
+        ]
+    );
     assert!(
-        later["cells"]
-            .as_array()
+        later["cells"][0]
+            .as_object()
             .unwrap()
-            .iter()
-            .all(|c| c["incidents_per_1000_troops"].is_number())
+            .contains_key("incidents_per_1000_troops"),
+        "the rate is there, and null: {later}"
     );
 }
 
@@ -417,6 +463,13 @@ async fn secondary_suppression_hides_what_the_total_would_reveal(backend: Backen
     // Exact for analysts by default; with k=3 Pristina (2) is withheld, and Bondsteel (3)
     // with it, since total − Bondsteel would give Pristina back.
     let exact = stats(&w, &analyst, "group_by=base").await;
+    assert_eq!(
+        cells(&exact, "base_name"),
+        [
+            (json!("Camp Bondsteel"), json!(3), json!(6)),
+            (json!("Pristina"), json!(2), json!(5))
+        ]
+    );
     assert!(
         exact["cells"]
             .as_array()

@@ -88,7 +88,11 @@ async fn admin_creates_reads_and_updates_a_user(backend: Backend) {
     assert_eq!(updated["role"], "partner");
     assert_eq!(updated["organisation"]["name"], "Field NGO");
     assert_eq!(updated["email"], "ana.field@example.org");
-    assert!(updated["updated_at"].as_str() >= created["updated_at"].as_str());
+    let at = |user: &Value| {
+        chrono::DateTime::parse_from_rfc3339(user["updated_at"].as_str().unwrap()).unwrap()
+    };
+    assert!(at(&updated) > at(&created), "{updated} after {created}");
+    assert_eq!(updated["created_at"], created["created_at"]);
     assert_eq!(
         app.count(&format!("users WHERE id = '{id}' AND role = 'partner'")),
         1

@@ -49,6 +49,24 @@ pub struct Settings {
     /// Proxies of ours in front of the service: the client address is the entry
     /// the outermost of them appended, the `trusted_proxy_hops`-th from the right.
     pub trusted_proxy_hops: usize,
+    /// Requests each service account may make per window, across every instance.
+    pub client_rate_limit: ClientRateLimit,
+}
+
+/// A fixed-window request limit per API client (service account).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientRateLimit {
+    pub requests: u32,
+    pub window: Duration,
+}
+
+impl Default for ClientRateLimit {
+    fn default() -> Self {
+        Self {
+            requests: 600,
+            window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Failed sign-ins allowed in a sliding window, per account and per client address.
@@ -90,6 +108,7 @@ impl fmt::Debug for Settings {
             .field("partner_epsilon", &self.partner_epsilon)
             .field("release_builder", &self.release_builder)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field("client_rate_limit", &self.client_rate_limit)
             .finish()
     }
 }
@@ -206,6 +225,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "1",
         "with BASEWATCH_TRUST_PROXY, how many proxies of yours append to X-Forwarded-For: the client is the entry this many places from the right",
     ),
+    (
+        "BASEWATCH_CLIENT_RATE_LIMIT",
+        "600",
+        "requests each service account may make per window, shared by every instance (429 after)",
+    ),
+    (
+        "BASEWATCH_CLIENT_RATE_WINDOW",
+        "60",
+        "the service-account request window, seconds",
+    ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
 
@@ -298,6 +327,10 @@ impl Settings {
             per_account: number("BASEWATCH_LOGIN_MAX_FAILURES", 5, 1, 1000) as u32,
             per_address: number("BASEWATCH_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100_000) as u32,
             window: Duration::from_secs(number("BASEWATCH_LOGIN_WINDOW", 900, 1, 86_400)),
+        };
+        let client_rate_limit = ClientRateLimit {
+            requests: number("BASEWATCH_CLIENT_RATE_LIMIT", 600, 1, 1_000_000) as u32,
+            window: Duration::from_secs(number("BASEWATCH_CLIENT_RATE_WINDOW", 60, 1, 86_400)),
         };
         let request_timeout = Duration::from_secs(number("BASEWATCH_REQUEST_TIMEOUT", 30, 1, 3600));
         let release_lag_days = number("BASEWATCH_RELEASE_LAG_DAYS", 14, 0, 365) as u32;
@@ -446,6 +479,7 @@ impl Settings {
                     partner_epsilon,
                     release_builder,
                     trusted_proxy_hops,
+                    client_rate_limit,
                 })
             }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),

@@ -24,6 +24,7 @@ pub mod missions;
 pub mod openapi;
 pub mod organisations;
 pub mod releases;
+pub mod service_accounts;
 pub mod startup;
 pub mod state;
 pub mod stats;

@@ -15,7 +15,8 @@ use crate::incidents::content::IncidentContent;
         title = "Basewatch API",
         description = "Reporting and oversight of suspected human trafficking around military and \
                        peacekeeping bases. Every error is an RFC 9457 problem document \
-                       (`application/problem+json`) carrying the request id.",
+                       (`application/problem+json`) carrying the request id, except at \
+                       POST /api/v1/oauth/token, whose errors RFC 6749 §5.2 fixes.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
     ),
     components(
@@ -30,6 +31,7 @@ use crate::incidents::content::IncidentContent;
         (name = "auth", description = "Sign in, refresh and sign out"),
         (name = "organisations", description = "Organisations (admin only)"),
         (name = "users", description = "User accounts (admin only)"),
+        (name = "service-accounts", description = "Service accounts of partner systems and their client secrets (admin only)"),
         (name = "reference data", description = "Missions, bases and deployments: admins write, everyone signed in reads"),
         (name = "incidents", description = "Reports, their review and their history"),
         (name = "analysis", description = "Aggregates, exports and the deployment-effect analysis"),

@@ -20,6 +20,7 @@ use crate::incidents::{review, routes as incidents};
 use crate::missions::routes as missions;
 use crate::openapi;
 use crate::organisations::routes as organisations;
+use crate::service_accounts::routes as service_accounts;
 use crate::state::AppState;
 use crate::stats::routes as stats;
 use crate::users::routes as users;
@@ -39,6 +40,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(auth::logout)
                 .service(auth::get_me)
                 .service(auth::change_password)
+                .service(crate::auth::oauth::issue_client_token)
                 .service(organisations::create_organisation)
                 .service(organisations::list_organisations)
                 .service(organisations::get_organisation)
@@ -71,7 +73,14 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(crate::exports::export_incidents)
                 .service(crate::analysis::routes::get_deployment_effect)
                 .service(crate::releases::routes::list_releases)
-                .service(audit::list_audit_records),
+                .service(audit::list_audit_records)
+                .service(service_accounts::create_service_account)
+                .service(service_accounts::list_service_accounts)
+                .service(service_accounts::get_service_account)
+                .service(service_accounts::update_service_account)
+                .service(service_accounts::delete_service_account)
+                .service(service_accounts::create_service_account_secret)
+                .service(service_accounts::revoke_service_account_secret),
         );
 }
 
@@ -83,6 +92,7 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
         .configure(routes)
         .split_for_parts();
     openapi::add_common_responses(&mut doc);
+    crate::service_accounts::scopes::document(&mut doc);
     doc
 }
 
@@ -146,6 +156,7 @@ impl Application {
                 .wrap(from_fn(http::refuse_nul_in_query))
                 .wrap(http::cors(&cors_origins))
                 .wrap(from_fn(http::problem_details))
+                .wrap(from_fn(http::rate_limit::headers))
                 .wrap(TracingLogger::default())
         })
         .workers(workers)

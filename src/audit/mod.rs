@@ -47,10 +47,16 @@ pub enum Action {
     ReleaseBuilt,
     PasswordChanged,
     PasswordChangeRefused,
+    ServiceAccountCreated,
+    ServiceAccountUpdated,
+    ServiceAccountSecretAdded,
+    ServiceAccountSecretRevoked,
+    ClientTokenIssued,
+    ClientAuthFailed,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 31] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
@@ -76,6 +82,12 @@ impl Action {
         Action::ReleaseBuilt,
         Action::PasswordChanged,
         Action::PasswordChangeRefused,
+        Action::ServiceAccountCreated,
+        Action::ServiceAccountUpdated,
+        Action::ServiceAccountSecretAdded,
+        Action::ServiceAccountSecretRevoked,
+        Action::ClientTokenIssued,
+        Action::ClientAuthFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +117,12 @@ impl Action {
             Action::ReleaseBuilt => "release.built",
             Action::PasswordChanged => "user.password_changed",
             Action::PasswordChangeRefused => "user.password_change_refused",
+            Action::ServiceAccountCreated => "service_account.created",
+            Action::ServiceAccountUpdated => "service_account.updated",
+            Action::ServiceAccountSecretAdded => "service_account.secret_added",
+            Action::ServiceAccountSecretRevoked => "service_account.secret_revoked",
+            Action::ClientTokenIssued => "auth.client_token_issued",
+            Action::ClientAuthFailed => "auth.client_auth_failed",
         }
     }
 }
@@ -119,6 +137,7 @@ pub enum Entity {
     Deployment,
     Incident,
     Release,
+    ServiceAccount,
 }
 
 impl Entity {
@@ -131,6 +150,7 @@ impl Entity {
             Self::Deployment => "deployment",
             Self::Incident => "incident",
             Self::Release => "release",
+            Self::ServiceAccount => "service_account",
         }
     }
 }
@@ -255,6 +275,9 @@ pub struct AuditRecord {
     /// The user who acted; absent for anonymous requests.
     #[schema(format = Uuid)]
     pub actor_id: Option<String>,
+    /// What acted: `person` or `service` (a service account); absent with `actor_id`.
+    #[schema(example = "person")]
+    pub actor_kind: Option<String>,
     #[schema(example = "incident.transitioned")]
     pub action: String,
     #[schema(example = "incident")]
@@ -272,6 +295,7 @@ impl From<AuditRow> for AuditRecord {
             id: row.id,
             at: row.at.and_utc(),
             actor_id: row.actor_id,
+            actor_kind: None,
             action: row.action,
             entity_type: row.entity_type,
             entity_id: row.entity_id,
@@ -279,6 +303,20 @@ impl From<AuditRow> for AuditRecord {
             request_id: row.request_id,
         }
     }
+}
+
+/// The kind (`person` or `service`) of each of these actors.
+pub fn actor_kinds(
+    conn: &mut DbConnection,
+    actors: &[String],
+) -> QueryResult<std::collections::HashMap<String, String>> {
+    use crate::db::schema::users;
+    Ok(users::table
+        .filter(users::id.eq_any(actors))
+        .select((users::id, users::kind))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 #[derive(Debug, Default)]

@@ -68,11 +68,20 @@ pub async fn list_audit_records(
         from: crate::http::query_time(query.from, "from")?,
         to: crate::http::query_time(query.to, "to")?,
     };
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(super::list(conn, &filter, cursor.as_ref(), limit)?)
+    let (rows, kinds) = db::run(&state.pool, move |conn| {
+        let rows = super::list(conn, &filter, cursor.as_ref(), limit)?;
+        let actors: Vec<String> = rows.iter().filter_map(|r| r.actor_id.clone()).collect();
+        Ok((rows, super::actor_kinds(conn, &actors)?))
     })
     .await?;
-    let records = rows.into_iter().map(AuditRecord::from).collect();
+    let records = rows
+        .into_iter()
+        .map(AuditRecord::from)
+        .map(|mut record| {
+            record.actor_kind = record.actor_id.as_ref().and_then(|a| kinds.get(a).cloned());
+            record
+        })
+        .collect();
     Ok(web::Json(Page::from_rows(
         records,
         limit,

@@ -25,6 +25,9 @@ pub struct Actor {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ActorKind {
     Person,
+    /// A partner system (`service_accounts`). Its token's scopes narrow the role
+    /// per operation in the extractor (`auth::client`), before any handler runs.
+    ServiceAccount,
 }
 
 /// Which incidents an actor may see, for the SQL of lists and exports
@@ -65,7 +68,7 @@ impl Actor {
 
     pub fn may(&self, permission: Permission) -> bool {
         match self.kind {
-            ActorKind::Person => policy::allows(self.role, permission),
+            ActorKind::Person | ActorKind::ServiceAccount => policy::allows(self.role, permission),
         }
     }
 

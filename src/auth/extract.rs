@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RequestId;
 
-use super::actor::Actor;
+use super::actor::{Actor, ActorKind};
 use super::policy::Permission;
 use crate::domain::{OrganisationId, UserId};
 use crate::error::ApiError;
@@ -43,6 +43,21 @@ impl FromRequest for Actor {
             // PostgreSQL cannot bind in text, or 10,000 characters) never reaches a query.
             if uuid::Uuid::parse_str(&claims.sid).is_err() {
                 return Err(ApiError::Unauthorized(BEARER_REQUIRED).into());
+            }
+            if let Some(granted) = claims.scope.as_deref() {
+                let client =
+                    super::client::check(&state, &id, &claims.sid, claims.r#gen, granted).await?;
+                req.extensions_mut()
+                    .insert(AuthenticatedActor(client.id.as_str().to_owned()));
+                req.extensions_mut().insert(client.quota);
+                client.admit(req.method().as_str(), req.match_pattern().as_deref())?;
+                return Ok(Actor {
+                    id: client.id,
+                    role: client.role,
+                    organisation_id: client.organisation_id,
+                    request_id,
+                    kind: ActorKind::ServiceAccount,
+                });
             }
             // One round trip decides it: an active account at the token's
             // generation, and a sign-in that was not ended.

@@ -24,6 +24,11 @@ pub struct Claims {
     /// The user's token generation when the token was issued: a password change
     /// or reset and a deactivation bump it, and end the token.
     pub r#gen: i64,
+    /// Service accounts only: the space-separated scopes granted (RFC 8693's
+    /// `scope` claim). A person's token has none, and its `sid` is a sign-in; a
+    /// service account's `sid` is the client secret the token was issued under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 pub struct JwtKeys {
@@ -69,6 +74,32 @@ impl JwtKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: sid.into(),
             r#gen: generation,
+            scope: None,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// An access token for a service account, issued under one of its client
+    /// secrets (`secret_id`), with the scopes granted.
+    pub fn issue_for_client(
+        &self,
+        account_id: &str,
+        secret_id: &str,
+        generation: i64,
+        scope: &str,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: account_id.into(),
+            exp: now + self.ttl.as_secs() as i64,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: secret_id.into(),
+            r#gen: generation,
+            scope: Some(scope.into()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }

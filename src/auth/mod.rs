@@ -2,8 +2,10 @@
 //! that make a handler unreachable without the right identity.
 
 pub mod actor;
+mod client;
 mod extract;
 pub mod jwt;
+pub mod oauth;
 pub mod password;
 pub mod policy;
 pub mod refresh;

@@ -22,6 +22,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         token_generation -> BigInt,
+        kind -> Text,
     }
 }
 
@@ -227,3 +228,41 @@ diesel::table! {
         victims -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    service_accounts (id) {
+        id -> Text,
+        scopes -> Text,
+        created_by -> Text,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    service_account_secrets (id) {
+        id -> Text,
+        account_id -> Text,
+        secret_hash -> Text,
+        hint -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    client_request_windows (client_id, window_start) {
+        client_id -> Text,
+        window_start -> BigInt,
+        requests -> BigInt,
+    }
+}
+
+diesel::joinable!(service_accounts -> users (id));
+diesel::joinable!(service_account_secrets -> service_accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(service_accounts, service_account_secrets);
+diesel::allow_tables_to_appear_in_same_query!(service_accounts, users);
+diesel::allow_tables_to_appear_in_same_query!(service_accounts, organisations);
+diesel::allow_tables_to_appear_in_same_query!(service_account_secrets, users);
+diesel::allow_tables_to_appear_in_same_query!(service_account_secrets, organisations);
+diesel::allow_tables_to_appear_in_same_query!(audit_log, users);

@@ -33,7 +33,11 @@ pub async fn problem_details(
     ) {
         crate::audit::refusals::record(&res, request_id.as_deref()).await;
     }
-    let mut res = if status.is_client_error() || status.is_server_error() {
+    let own_format = res
+        .response()
+        .extensions()
+        .contains::<crate::auth::oauth::OwnErrorFormat>();
+    let mut res = if (status.is_client_error() || status.is_server_error()) && !own_format {
         let (http_req, response) = res.into_parts();
         let rendered = match response.error().and_then(|e| e.as_error::<ApiError>()) {
             Some(api_error) => {

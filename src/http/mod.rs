@@ -7,6 +7,7 @@ mod middleware;
 mod pagination;
 mod query;
 mod query_guard;
+pub mod rate_limit;
 mod routes_table;
 
 pub use client::client_address;

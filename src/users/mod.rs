@@ -234,6 +234,23 @@ pub fn misplaced(role: Role, organisation_kind: OrganisationKind) -> Option<Stri
     )
 }
 
+/// A service account's role: never admin or reviewer (review is a person's
+/// four-eyes act, administration a person's responsibility), and otherwise
+/// placed like a person's (`check_placement`): monitor or partner anywhere it
+/// may be, analyst only in an oversight office.
+pub fn check_service_placement(
+    role: Role,
+    organisation_kind: OrganisationKind,
+) -> Result<(), ApiError> {
+    if matches!(role, Role::Admin | Role::Reviewer) {
+        return Err(ApiError::invalid(
+            "role",
+            format!("a service account cannot be {role}: only monitor, partner or analyst"),
+        ));
+    }
+    check_placement(role, organisation_kind)
+}
+
 /// The kind of an existing organisation; an unknown id is the caller's mistake.
 pub fn organisation_kind(
     conn: &mut crate::db::DbConnection,
@@ -280,6 +297,25 @@ mod tests {
         assert!(check_changes(&me, &me, &demote).is_err());
         assert!(check_changes(&me, &id("b"), &deactivate).is_ok());
         assert!(check_changes(&me, &id("b"), &demote).is_ok());
+    }
+
+    #[test]
+    fn service_accounts_never_administer_or_review() {
+        use OrganisationKind::*;
+        for role in Role::ALL {
+            for kind in [OversightOffice, Ngo, Other] {
+                let allowed = match role {
+                    Role::Admin | Role::Reviewer => false,
+                    Role::Analyst => kind == OversightOffice,
+                    Role::Monitor | Role::Partner => true,
+                };
+                assert_eq!(
+                    check_service_placement(role, kind).is_ok(),
+                    allowed,
+                    "{role} {kind:?}"
+                );
+            }
+        }
     }
 
     #[test]

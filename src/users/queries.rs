@@ -10,6 +10,10 @@ use crate::domain::{Email, OrganisationId, Role, UserId};
 use crate::error::ApiError;
 use crate::http::Cursor;
 
+/// The `users.kind` of a person's account; service accounts (`service_accounts`)
+/// have their own routes and never sign in with a password.
+pub const PERSON: &str = "person";
+
 #[derive(Insertable)]
 #[diesel(table_name = users)]
 struct NewUserRow<'a> {
@@ -62,6 +66,7 @@ pub fn find(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<(UserRow
     users::table
         .inner_join(organisations::table)
         .filter(users::id.eq(id.as_str()))
+        .filter(users::kind.eq(PERSON))
         .select((UserRow::as_select(), organisations::name))
         .first(conn)
         .optional()
@@ -147,6 +152,7 @@ pub fn bump_generation(conn: &mut DbConnection, id: &UserId) -> QueryResult<i64>
 pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::email.eq(email.as_str()))
+        .filter(users::kind.eq(PERSON))
         .select(UserRow::as_select())
         .first(conn)
         .optional()
@@ -168,6 +174,7 @@ pub fn list(
 ) -> QueryResult<Vec<(UserRow, String)>> {
     let mut query = users::table
         .inner_join(organisations::table)
+        .filter(users::kind.eq(PERSON))
         .select((UserRow::as_select(), organisations::name))
         .order(users::id.asc())
         .limit(limit + 1)

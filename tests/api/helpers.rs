@@ -165,6 +165,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         // Tests build releases explicitly, at the moment they choose.
         release_builder: false,
         trusted_proxy_hops: 1,
+        client_rate_limit: Default::default(),
     };
     configure(&mut settings);
     let data_keys = settings.data_keys.clone();

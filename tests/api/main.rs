@@ -26,6 +26,7 @@ mod releases;
 mod review;
 mod sealing;
 mod security;
+mod service_accounts;
 mod shutdown;
 mod stats;
 mod tokens;
@@ -102,6 +103,7 @@ fn main() {
         shutdown::scenarios(),
         integrator::scenarios(),
         admin_reference::scenarios(),
+        service_accounts::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -47,6 +47,12 @@ enum Object {
     Deployment,
     /// A fresh NGO organisation, made for the cell.
     Organisation,
+    /// A fresh service account.
+    ServiceAccount,
+    /// A new service account: an admin one, which no organisation may have.
+    ServiceAdmin,
+    /// A fresh service account and its secret (`{secret_id}`).
+    Secret,
 }
 
 use Object::*;
@@ -141,7 +147,122 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("GET /api/v1/exports/incidents",                  NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/analysis/deployment-effect",         Mission,                         [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/releases",                           NoId,                            [401, 403, 200, 403, 200, 200]),
+
+    // The token endpoint answers the fixture's service account, whoever else asks.
+    ("POST /api/v1/oauth/token",                       NoId,                            [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/service-accounts",                   NoId,                            [401, 403, 403, 403, 403, 200]),
+    ("POST /api/v1/service-accounts",                  NoId,                            [401, 403, 403, 403, 403, 201]),
+    ("POST /api/v1/service-accounts",                  ServiceAdmin,                    [401, 403, 403, 403, 403, 422]),
+    ("GET /api/v1/service-accounts/{id}",              ServiceAccount,                  [401, 403, 403, 403, 403, 200]),
+    ("PATCH /api/v1/service-accounts/{id}",            ServiceAccount,                  [401, 403, 403, 403, 403, 200]),
+    ("DELETE /api/v1/service-accounts/{id}",           ServiceAccount,                  [401, 403, 403, 403, 403, 204]),
+    ("POST /api/v1/service-accounts/{id}/secrets",     ServiceAccount,                  [401, 403, 403, 403, 403, 201]),
+    ("DELETE /api/v1/service-accounts/{id}/secrets/{secret_id}", Secret,                [401, 403, 403, 403, 403, 204]),
 ];
+
+/// Service accounts of each role they may have, in the caller's oversight
+/// office: the first of each pair of columns calls with a token holding every
+/// scope, the second with one lacking the scope the row names (or, where the
+/// row names none, holding only `webhooks:manage`).
+const SERVICE_CALLERS: [Role; 3] = [Role::Partner, Role::Monitor, Role::Analyst];
+
+#[rustfmt::skip]
+const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
+    // route                                            object                            scope needed              partner   monitor   analyst
+    //                                                                                                              with w/o  with w/o  with w/o
+    ("GET /health",                                     NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /ready",                                      NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/openapi.json",                        NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("POST /api/v1/auth/login",                         NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("POST /api/v1/auth/refresh",                       NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("POST /api/v1/auth/logout",                        NoId,                             None,                    [204, 204, 204, 204, 204, 204]),
+    ("GET /api/v1/me",                                  NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/me/password",                        NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/organisations",                       NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/organisations",                      NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/users",                               NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/users",                              NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/users",                              NgoAdmin,                         None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/users/{id}",                          Account(Own),                     None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/users/{id}",                          Account(Colleague),               None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/users/{id}",                          Account(OtherOrg),                None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/users/{id}",                        Account(Own),                     None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/users/{id}",                        Account(Colleague),               None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/users/{id}",                        Account(OtherOrg),                None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/users/{id}",                        Promote(Colleague),               None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/users/{id}",                        Promote(OtherOrg),                None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/users/{id}",                        MoveAdminToNgo,                   None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/audit",                               NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/missions",                            NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("POST /api/v1/missions",                           NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/missions/{id}",                       Mission,                          None,                    [200, 200, 200, 200, 200, 200]),
+    ("PATCH /api/v1/missions/{id}",                     Mission,                          None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/missions/{id}/bases",                 Mission,                          None,                    [200, 200, 200, 200, 200, 200]),
+    ("POST /api/v1/missions/{id}/bases",                Mission,                          None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/bases/{id}",                          Base,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("PATCH /api/v1/bases/{id}",                        Base,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/bases/{id}/deployments",              Base,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("POST /api/v1/bases/{id}/deployments",             Base,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/incidents",                           NoId,                             Some("incidents:read"),  [200, 403, 200, 403, 200, 403]),
+    ("POST /api/v1/incidents",                          NoId,                             Some("incidents:write"), [201, 403, 201, 403, 403, 403]),
+    ("GET /api/v1/incidents/{id}",                      Incident(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
+    ("GET /api/v1/incidents/{id}",                      Incident(Colleague, "submitted"), Some("incidents:read"),  [200, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}",                      Incident(OtherOrg, "submitted"),  Some("incidents:read"),  [404, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}",                      Incident(Colleague, "draft"),     Some("incidents:read"),  [404, 403, 404, 403, 404, 403]),
+    ("GET /api/v1/incidents/{id}/history",              Incident(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
+    ("GET /api/v1/incidents/{id}/history",              Incident(Colleague, "submitted"), Some("incidents:read"),  [200, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/history",              Incident(OtherOrg, "submitted"),  Some("incidents:read"),  [404, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/history",              Incident(Colleague, "draft"),     Some("incidents:read"),  [404, 403, 404, 403, 404, 403]),
+    ("PATCH /api/v1/incidents/{id}",                    Incident(Own, "draft"),           Some("incidents:write"), [200, 403, 200, 403, NA , NA ]),
+    ("PATCH /api/v1/incidents/{id}",                    Incident(Colleague, "draft"),     Some("incidents:write"), [404, 403, 404, 403, 404, 403]),
+    ("PATCH /api/v1/incidents/{id}",                    Incident(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
+    ("PATCH /api/v1/incidents/{id}",                    Incident(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
+    ("POST /api/v1/incidents/{id}/transitions",         Incident(Own, "draft"),           Some("incidents:write"), [200, 403, 200, 403, NA , NA ]),
+    ("POST /api/v1/incidents/{id}/transitions",         Incident(Own, "submitted"),       Some("incidents:write"), [403, 403, 403, 403, NA , NA ]),
+    ("POST /api/v1/incidents/{id}/transitions",         Incident(Colleague, "draft"),     Some("incidents:write"), [404, 403, 404, 403, 404, 403]),
+    ("POST /api/v1/incidents/{id}/transitions",         Incident(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
+    ("POST /api/v1/incidents/{id}/transitions",         Incident(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
+    ("PUT /api/v1/incidents/{id}/assessment",           Incident(Own, "submitted"),       Some("incidents:write"), [403, 403, 403, 403, NA , NA ]),
+    ("PUT /api/v1/incidents/{id}/assessment",           Incident(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
+    ("PUT /api/v1/incidents/{id}/assessment",           Incident(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
+    ("GET /api/v1/stats/incidents",                     NoId,                             Some("stats:read"),      [200, 403, 403, 403, 200, 403]),
+    ("GET /api/v1/exports/incidents",                   NoId,                             Some("exports:read"),    [200, 403, 403, 403, 200, 403]),
+    ("GET /api/v1/analysis/deployment-effect",          Mission,                          Some("stats:read"),      [200, 403, 403, 403, 200, 403]),
+    ("GET /api/v1/releases",                            NoId,                             Some("stats:read"),      [200, 403, 403, 403, 200, 403]),
+
+    ("GET /",                                           NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1",                                     NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/organisations/{id}",                  Organisation,                     None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/organisations/{id}",                Organisation,                     None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/deployments/{id}",                    Deployment,                       None,                    [200, 200, 200, 200, 200, 200]),
+    ("PATCH /api/v1/deployments/{id}",                  Deployment,                       None,                    [403, 403, 403, 403, 403, 403]),
+    ("DELETE /api/v1/deployments/{id}",                 Deployment,                       None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/oauth/token",                        NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/service-accounts",                    NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/service-accounts",                   NoId,                             None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/service-accounts",                   ServiceAdmin,                     None,                    [403, 403, 403, 403, 403, 403]),
+    ("GET /api/v1/service-accounts/{id}",               ServiceAccount,                   None,                    [403, 403, 403, 403, 403, 403]),
+    ("PATCH /api/v1/service-accounts/{id}",             ServiceAccount,                   None,                    [403, 403, 403, 403, 403, 403]),
+    ("DELETE /api/v1/service-accounts/{id}",            ServiceAccount,                   None,                    [403, 403, 403, 403, 403, 403]),
+    ("POST /api/v1/service-accounts/{id}/secrets",      ServiceAccount,                   None,                    [403, 403, 403, 403, 403, 403]),
+    ("DELETE /api/v1/service-accounts/{id}/secrets/{secret_id}", Secret,                  None,                    [403, 403, 403, 403, 403, 403]),
+];
+
+const ALL_SCOPES: [&str; 5] = [
+    "incidents:write",
+    "incidents:read",
+    "stats:read",
+    "exports:read",
+    "webhooks:manage",
+];
+
+/// A service account as a caller: its token with every scope (as `user.token`),
+/// and for each scope a token with all the others (`""`: `webhooks:manage` alone).
+struct ServiceCaller {
+    role: Role,
+    user: TestUser,
+    without: std::collections::BTreeMap<&'static str, String>,
+}
 
 /// What every cell shares: a mission with a base, callers of every role in one
 /// organisation, and a second organisation.
@@ -149,6 +270,9 @@ struct Fixture {
     app: TestApp,
     admin: TestUser,
     callers: Vec<Option<TestUser>>,
+    services: Vec<ServiceCaller>,
+    /// The client id and secret the token endpoint's cells present.
+    client: (String, String),
     other_org: String,
     mission: String,
     base: String,
@@ -185,9 +309,50 @@ async fn every_route_for_every_caller_and_owner(backend: Backend) {
         .iter()
         .map(|role| role.map(|role| w.app.seed_user(role)))
         .collect();
+    let client = crate::service_accounts::client(
+        &w.app,
+        &w.admin,
+        &w.app.org_id,
+        "monitor",
+        &["incidents:read"],
+    )
+    .await;
+    let mut services = Vec::new();
+    for role in SERVICE_CALLERS {
+        let account = crate::service_accounts::client(
+            &w.app,
+            &w.admin,
+            &w.app.org_id,
+            role.as_str(),
+            &ALL_SCOPES,
+        )
+        .await;
+        let mut without = std::collections::BTreeMap::new();
+        for scope in ALL_SCOPES {
+            let rest: Vec<&str> = ALL_SCOPES.into_iter().filter(|s| *s != scope).collect();
+            let token =
+                crate::service_accounts::access_token(&w.app, &account, &rest.join(" ")).await;
+            without.insert(scope, token);
+        }
+        let only_webhooks =
+            crate::service_accounts::access_token(&w.app, &account, "webhooks:manage").await;
+        without.insert("", only_webhooks);
+        let token = crate::service_accounts::access_token(&w.app, &account, "").await;
+        services.push(ServiceCaller {
+            role,
+            user: TestUser {
+                id: account.id.clone(),
+                email: String::new(),
+                token,
+            },
+            without,
+        });
+    }
     let fx = Fixture {
         admin: w.admin,
         callers,
+        services,
+        client: (client.id, client.secret),
         other_org,
         mission: w.mission,
         base: w.bondsteel,
@@ -211,6 +376,50 @@ async fn every_route_for_every_caller_and_owner(backend: Backend) {
                 failures.push(format!(
                     "{route} on {object:?} as {}: {why}",
                     caller_name(role)
+                ));
+            }
+        }
+    }
+
+    let service_listed: BTreeSet<&str> = SERVICE_TABLE.iter().map(|(route, ..)| *route).collect();
+    assert_eq!(
+        service_listed
+            .symmetric_difference(&documented)
+            .collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "the service-account rows must list every operation"
+    );
+    for (route, object, scope, statuses) in SERVICE_TABLE {
+        for (column, &expected) in statuses.iter().enumerate() {
+            let caller = &fx.services[column / 2];
+            if expected == NA {
+                assert!(
+                    caller.role == Role::Analyst && matches!(object, Incident(Own, _)),
+                    "{route} {object:?}: only an analyst's own incident is not applicable"
+                );
+                continue;
+            }
+            let token = if column % 2 == 0 {
+                &caller.user.token
+            } else {
+                &caller.without[scope.unwrap_or("")]
+            };
+            walked += 1;
+            if let Err(why) = call(
+                &fx,
+                route,
+                *object,
+                Some(&caller.user),
+                Some(token),
+                expected,
+            )
+            .await
+            {
+                failures.push(format!(
+                    "{route} on {object:?} as a {} service account {} {}: {why}",
+                    caller.role,
+                    if column % 2 == 0 { "with" } else { "without" },
+                    scope.unwrap_or("webhooks:manage only"),
                 ));
             }
         }
@@ -265,14 +474,37 @@ async fn cell(
     } else {
         fx.callers[column].as_ref()
     };
+    call(
+        fx,
+        route,
+        object,
+        caller,
+        caller.map(|u| u.token.as_str()),
+        expected,
+    )
+    .await
+}
+
+/// Calls `route` on a fresh `object` as `caller`, with `token`.
+async fn call(
+    fx: &Fixture,
+    route: &str,
+    object: Object,
+    caller: Option<&TestUser>,
+    token: Option<&str>,
+    expected: u16,
+) -> Result<(), String> {
+    let app = &fx.app;
     let (method, template) = route.split_once(' ').unwrap();
     let target = prepare(fx, object, caller).await;
-    let path = template.replace("{id}", target.id.as_deref().unwrap_or(""));
+    let path = template
+        .replace("{id}", target.id.as_deref().unwrap_or(""))
+        .replace("{secret_id}", target.secret_id.as_deref().unwrap_or(""));
     let unique = uuid::Uuid::new_v4().simple().to_string();
 
     let mut headers: Vec<(String, String)> = vec![];
-    if let Some(user) = caller {
-        headers.push(("authorization".into(), format!("Bearer {}", user.token)));
+    if let Some(token) = token {
+        headers.push(("authorization".into(), format!("Bearer {token}")));
     }
     if let Some(version) = target.version {
         headers.push(("if-match".into(), format!("\"{version}\"")));
@@ -286,6 +518,13 @@ async fn cell(
             })),
         ),
         ("PATCH /api/v1/users/{id}", Promote(_)) => (String::new(), Some(json!({"role": "admin"}))),
+        ("POST /api/v1/service-accounts", ServiceAdmin) => (
+            String::new(),
+            Some(json!({
+                "name": "Admin system", "role": "admin", "organisation_id": app.org_id,
+                "scopes": ["incidents:read"],
+            })),
+        ),
         ("PATCH /api/v1/users/{id}", MoveAdminToNgo) => (
             String::new(),
             Some(json!({"organisation_id": fx.other_org})),
@@ -362,9 +601,24 @@ async fn cell(
                 Some(json!({"assessment": "undetermined", "reason": "Matrix override."})),
             ),
             "GET /api/v1/exports/incidents" => ("?format=csv".into(), None),
+            "POST /api/v1/service-accounts" => (
+                String::new(),
+                Some(json!({
+                    "name": "Matrix system", "role": "partner", "organisation_id": fx.other_org,
+                    "scopes": ["incidents:write"],
+                })),
+            ),
+            "PATCH /api/v1/service-accounts/{id}" => (
+                String::new(),
+                Some(json!({"name": unique, "scopes": ["stats:read"]})),
+            ),
+            "POST /api/v1/service-accounts/{id}/secrets" => (String::new(), Some(json!({}))),
+            "DELETE /api/v1/service-accounts/{id}"
+            | "DELETE /api/v1/service-accounts/{id}/secrets/{secret_id}" => (String::new(), None),
             "GET /api/v1/analysis/deployment-effect" => {
                 (format!("?mission_id={}", fx.mission), None)
             }
+            "POST /api/v1/oauth/token" => (String::new(), None),
             _ if method == "GET" => (String::new(), None),
             _ => panic!("{route}: the matrix has no request body for it"),
         },
@@ -374,7 +628,22 @@ async fn cell(
     }
 
     let before = snapshot(fx, &target).await;
-    let res = send(app, method, &format!("{path}{query}"), &headers, body).await;
+    let res = if route == "POST /api/v1/oauth/token" {
+        headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        let (id, secret) = &fx.client;
+        let form = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        app.raw(Method::POST, &path, &headers, form.into_bytes())
+            .await
+    } else {
+        send(app, method, &format!("{path}{query}"), &headers, body).await
+    };
     if res.status != expected {
         return Err(format!(
             "expected {expected}, got {}: {}",
@@ -397,6 +666,7 @@ async fn cell(
 /// The object a cell is called on, made for it.
 struct Target {
     id: Option<String>,
+    secret_id: Option<String>,
     kind: &'static str,
     version: Option<i64>,
     status: Option<&'static str>,
@@ -413,13 +683,15 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
     };
     let plain = |kind, id: &str| Target {
         id: Some(id.to_owned()),
+        secret_id: None,
         kind,
         version: None,
         status: None,
     };
     match object {
-        NoId | NgoAdmin => Target {
+        NoId | NgoAdmin | ServiceAdmin => Target {
             id: None,
+            secret_id: None,
             kind: "",
             version: None,
             status: None,
@@ -449,8 +721,32 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
                 .expect(201);
             plain("organisation", organisation["id"].as_str().unwrap())
         }
-        Account(who) | Promote(who) => plain("user", &owner(who).id),
+        Account(who) | Promote(who) => {
+            let id = owner(who).id;
+            // A service account's own account is read back as one.
+            if fx.services.iter().any(|s| s.user.id == id) {
+                plain("service_account", &id)
+            } else {
+                plain("user", &id)
+            }
+        }
         MoveAdminToNgo => plain("user", &app.seed_user(Role::Admin).id),
+        ServiceAccount | Secret => {
+            let account = crate::service_accounts::client(
+                app,
+                &fx.admin,
+                &fx.other_org,
+                "partner",
+                &["incidents:write"],
+            )
+            .await;
+            Target {
+                secret_id: account.body["credentials"]["secret"]["id"]
+                    .as_str()
+                    .map(str::to_owned),
+                ..plain("service_account", &account.id)
+            }
+        }
         Incident(who, status) => {
             let reporter = owner(who);
             let incident = app
@@ -480,6 +776,7 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
             }
             Target {
                 id: Some(id),
+                secret_id: None,
                 kind: "incident",
                 version: Some(version),
                 status: Some(status),
@@ -499,6 +796,8 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
         "deployments",
         "incidents",
         "incident_events",
+        "service_accounts",
+        "service_account_secrets",
     ]
     .iter()
     .map(|table| app.count(table))
@@ -515,6 +814,7 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
                 "mission" => format!("/api/v1/missions/{id}"),
                 "deployment" => format!("/api/v1/deployments/{id}"),
                 "organisation" => format!("/api/v1/organisations/{id}"),
+                "service_account" => format!("/api/v1/service-accounts/{id}"),
                 _ => format!("/api/v1/bases/{id}"),
             };
             app.get(&path, Some(&fx.admin.token)).await.expect(200)

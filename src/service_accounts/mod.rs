@@ -111,7 +111,7 @@ pub struct CreatedServiceAccount {
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccountRequest {
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(example = "Partner intake system", min_length = 1, max_length = 200)]
+    #[schema(value_type = crate::domain::DisplayName)]
     pub name: String,
     /// Monitor or partner; analyst in an oversight office. Never admin or reviewer.
     pub role: Role,
@@ -128,7 +128,7 @@ pub struct CreateServiceAccountRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateServiceAccountRequest {
     #[validate(custom(function = "valid_display_name"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = Option<crate::domain::DisplayName>)]
     pub name: Option<String>,
     /// Replaces the scopes, at once: a token already issued is held to the
     /// scopes it was granted that the account still has.

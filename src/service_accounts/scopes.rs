@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
+// Named apart from the aggregates' `Scope` (utoipa keys schemas by name).
+#[schema(as = OAuthScope)]
 pub enum Scope {
     /// Report, edit and move incidents (as far as the role allows).
     #[serde(rename = "incidents:write")]

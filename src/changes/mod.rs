@@ -214,7 +214,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_forgeries_are_refused() {
         for n in [0, 1, 42, i64::MAX] {
-            assert_eq!(FeedCursor::decode(&FeedCursor(n).encode()).unwrap(), FeedCursor(n));
+            assert_eq!(
+                FeedCursor::decode(&FeedCursor(n).encode()).unwrap(),
+                FeedCursor(n)
+            );
         }
         let forge = |s: &str| URL_SAFE_NO_PAD.encode(s);
         for forged in [

@@ -198,7 +198,11 @@ macro_rules! visible_to {
             Visibility::OwnOrganisation => $query.filter(
                 incidents::organisation_id
                     .eq(viewer.organisation_id.as_str().to_owned())
-                    .and(incidents::status.ne(draft).or(incidents::reporter_id.eq(me))),
+                    .and(
+                        incidents::status
+                            .ne(draft)
+                            .or(incidents::reporter_id.eq(me)),
+                    ),
             ),
             Visibility::Own => $query.filter(incidents::reporter_id.eq(me)),
         }
@@ -312,15 +316,11 @@ pub fn visible(
         // The first condition is implied by the second; it is there so that the
         // planner scans the (occurred_at, id) index from the cursor on, instead of
         // from the newest row, which would make each later page slower.
-        query = query
-            .filter(incidents::occurred_at.le(c.at))
-            .filter(
-                incidents::occurred_at
-                    .lt(c.at)
-                    .or(incidents::occurred_at
-                        .eq(c.at)
-                        .and(incidents::id.lt(c.id.clone()))),
-            );
+        query = query.filter(incidents::occurred_at.le(c.at)).filter(
+            incidents::occurred_at.lt(c.at).or(incidents::occurred_at
+                .eq(c.at)
+                .and(incidents::id.lt(c.id.clone()))),
+        );
     }
     query
 }

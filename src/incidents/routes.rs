@@ -244,9 +244,7 @@ mod tests {
         let updated = Cursor::encode(Order::Updated, at, &id);
         assert_eq!(Cursor::decode(&updated, Order::Updated).unwrap().at, at);
         assert!(Cursor::decode(&updated, Order::Occurred).is_err());
-        assert!(
-            Cursor::decode(&Cursor::encode(Order::Occurred, at, &id), Order::Updated).is_err()
-        );
+        assert!(Cursor::decode(&Cursor::encode(Order::Occurred, at, &id), Order::Updated).is_err());
         use base64::Engine;
         let forge = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         for forged in [
@@ -260,7 +258,10 @@ mod tests {
             forge("1704880800000000"),
             forge("1704880800000000:\u{0}"),
         ] {
-            assert!(Cursor::decode(&forged, Order::Occurred).is_err(), "{forged}");
+            assert!(
+                Cursor::decode(&forged, Order::Occurred).is_err(),
+                "{forged}"
+            );
         }
         let braced = Cursor::decode(
             &forge(&format!("1704880800000000:{{{}}}", id.to_uppercase())),

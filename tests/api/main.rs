@@ -10,6 +10,7 @@ mod admin_reference;
 mod analysis;
 mod audit;
 mod auth;
+mod changes;
 mod errors;
 mod exports;
 mod hostile_input;
@@ -102,6 +103,7 @@ fn main() {
         shutdown::scenarios(),
         integrator::scenarios(),
         admin_reference::scenarios(),
+        changes::scenarios(),
     ]
     .into_iter()
     .flatten()

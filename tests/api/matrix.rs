@@ -137,6 +137,8 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("PUT /api/v1/incidents/{id}/assessment",          Incident(Colleague, "submitted"),[401, 404, 403, 200, 403, 200]),
     ("PUT /api/v1/incidents/{id}/assessment",          Incident(OtherOrg, "submitted"), [401, 404, 404, 200, 403, 200]),
 
+    ("GET /api/v1/changes",                            NoId,                            [401, 200, 200, 200, 200, 200]),
+
     ("GET /api/v1/stats/incidents",                    NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/exports/incidents",                  NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/analysis/deployment-effect",         Mission,                         [401, 403, 200, 403, 200, 200]),

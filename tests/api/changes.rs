@@ -88,7 +88,7 @@ async fn move_to(
 async fn feed(app: &TestApp, user: &TestUser, limit: usize) -> Vec<Value> {
     let mut cursor = String::new();
     let mut items = Vec::new();
-    loop {
+    for _ in 0..100 {
         let path = if cursor.is_empty() {
             format!("/api/v1/changes?limit={limit}")
         } else {
@@ -103,6 +103,7 @@ async fn feed(app: &TestApp, user: &TestUser, limit: usize) -> Vec<Value> {
         assert!(got.len() <= limit);
         items.extend(got);
     }
+    panic!("the feed never came to its end");
 }
 
 /// (incident id, kind, version) of each change, in feed order.
@@ -287,7 +288,8 @@ async fn the_feed_pages_and_waits_at_its_end(backend: Backend) {
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
     let mut cursor = first["next_cursor"].as_str().unwrap().to_owned();
     let mut seen = triples(first["items"].as_array().unwrap());
-    loop {
+    for page_no in 0.. {
+        assert!(page_no < 10, "the feed never came to its end");
         let page = app
             .get(
                 &format!("/api/v1/changes?limit=2&cursor={cursor}"),
@@ -450,7 +452,8 @@ async fn concurrent_writers_never_make_a_follower_skip(backend: Backend) {
     let follow = Box::pin(async {
         let mut cursor: Option<String> = None;
         let mut seen: Vec<i64> = Vec::new();
-        loop {
+        for read in 0.. {
+            assert!(read < 10_000, "the follower never reached the end");
             let done = running.get() == 0;
             let path = match &cursor {
                 Some(c) => format!("/api/v1/changes?limit=7&cursor={c}"),
@@ -463,9 +466,10 @@ async fn concurrent_writers_never_make_a_follower_skip(backend: Backend) {
             // Stop only after a read that began once every writer had finished
             // came back empty: nothing can commit after it.
             if done && items.is_empty() {
-                break seen;
+                break;
             }
         }
+        seen
     });
     let writing = crate::helpers::join_all(writers);
     let (_, seen) = futures_pair(writing, follow).await;
@@ -599,7 +603,7 @@ async fn the_list_by_update_time(backend: Backend) {
     // Paging by update time, one at a time.
     let mut paged = Vec::new();
     let mut cursor: Option<String> = None;
-    loop {
+    for _ in 0..5 {
         let query = match &cursor {
             Some(cur) => format!("sort=updated_at&limit=1&cursor={cur}"),
             None => "sort=updated_at&limit=1".to_owned(),

@@ -112,6 +112,64 @@ pub fn append(
     Ok(position)
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = changes)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewChange {
+    position: i64,
+    incident_id: String,
+    kind: String,
+    version: i32,
+    at: NaiveDateTime,
+    actor_id: String,
+}
+
+/// Rows per INSERT on SQLite: 6 columns each, under its 32,766 parameters.
+const BATCH: usize = 5_000;
+
+/// Records the first history entries of incidents stored in bulk (the demo
+/// and the bulk loader, which write around the service) as `reported`
+/// changes at the next positions, under the same lock as `append`.
+pub fn append_reported(
+    conn: &mut DbConnection,
+    reported: &[&crate::incidents::queries::EventRow],
+) -> QueryResult<()> {
+    crate::db::in_transaction(conn, |conn| {
+        crate::audit::chain::take_turn(conn)?;
+        let last: Option<i64> = changes::table
+            .select(diesel::dsl::max(changes::position))
+            .first(conn)?;
+        let rows: Vec<NewChange> = reported
+            .iter()
+            .zip(last.unwrap_or(0) + 1..)
+            .map(|(event, position)| NewChange {
+                position,
+                incident_id: event.incident_id.clone(),
+                kind: ChangeKind::Reported.as_str().to_owned(),
+                version: event.version,
+                at: event.at,
+                actor_id: event.actor_id.clone(),
+            })
+            .collect();
+        let rows: Vec<&NewChange> = rows.iter().collect();
+        match conn {
+            DbConnection::Postgres(c) => {
+                diesel::copy_from(changes::table)
+                    .from_insertable(rows)
+                    .execute(c)?;
+            }
+            DbConnection::Sqlite(c) => {
+                for chunk in rows.chunks(BATCH) {
+                    diesel::insert_into(changes::table)
+                        .values(chunk.to_vec())
+                        .execute(c)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// A position in the feed: the last change served (0: before the first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedCursor(pub i64);

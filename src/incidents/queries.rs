@@ -552,7 +552,7 @@ pub fn insert_many(
                 .from_insertable(rows)
                 .execute(c)?;
             diesel::copy_from(incident_events::table)
-                .from_insertable(events)
+                .from_insertable(events.clone())
                 .execute(c)?;
             diesel::copy_from(incident_exploitation_types::table)
                 .from_insertable(types)
@@ -563,5 +563,5 @@ pub fn insert_many(
         }
         DbConnection::Sqlite(c) => insert_all!(c),
     }
-    Ok(())
+    crate::changes::append_reported(conn, &events)
 }

@@ -18,6 +18,7 @@ crate::scenarios![
     bad_feed_cursors_are_400,
     concurrent_writers_never_make_a_follower_skip,
     the_list_by_update_time,
+    bulk_loaded_incidents_are_in_the_feed,
 ];
 
 fn id_of(incident: &Value) -> String {
@@ -641,4 +642,45 @@ async fn the_list_by_update_time(backend: Backend) {
     ] {
         get(query).await.expect(400);
     }
+}
+
+/// The bulk loader writes around the service layer; its incidents still reach
+/// the feed, as `reported` changes after the ones before them.
+async fn bulk_loaded_incidents_are_in_the_feed(backend: Backend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let monitor = app.seed_user(Role::Monitor);
+    let admin = &w.admin;
+    let mut body = report(&w.mission);
+    body["submit"] = json!(true);
+    let first = id_of(&create(app, &monitor, &body).await.expect(201));
+    {
+        let mut conn = app.pool.get().unwrap();
+        basewatch::demo::seed_synthetic(&mut conn, &app.database_url, &app.data_keys, 120, 50, 3)
+            .unwrap();
+    }
+    let incidents = app.count("incidents");
+    assert_eq!(incidents, 121);
+    assert_eq!(app.count("changes"), incidents);
+    assert_eq!(
+        app.count("changes WHERE kind = 'reported' AND version = 1"),
+        incidents
+    );
+    let items = feed(app, admin, 200).await;
+    assert_eq!(triples(&items[..1]), [(first, "reported".to_owned(), 1)]);
+    let positions: Vec<i64> = items
+        .iter()
+        .map(|c| c["position"].as_i64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|p| p[0] < p[1]));
+    // Everything but the synthetic drafts, which nobody else sees.
+    assert_eq!(
+        items.len() as i64,
+        app.count("incidents WHERE status <> 'draft'")
+    );
+    assert!(
+        items[1..]
+            .iter()
+            .all(|c| c["kind"] == "reported" && c["incident"]["synthetic"] == true)
+    );
 }

@@ -579,13 +579,13 @@ async fn the_list_by_update_time(backend: Backend) {
     // updated_since: at or after the time, in either order.
     assert_eq!(
         ids(&get(format!("updated_since={since}")).await.expect(200)),
-        [a.clone()]
+        [a.as_str()]
     );
     assert_eq!(
         ids(&get(format!("updated_since={since}&sort=updated_at"))
             .await
             .expect(200)),
-        [a.clone()]
+        [a.as_str()]
     );
     let created = app
         .get(&format!("/api/v1/incidents/{c}"), Some(&reviewer.token))
@@ -631,7 +631,7 @@ async fn the_list_by_update_time(backend: Backend) {
         ids(&get(format!("limit=1&cursor={by_occurrence}"))
             .await
             .expect(200)),
-        [b.clone()]
+        [b.as_str()]
     );
     for query in [
         format!("cursor={by_update}"),

@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -69,6 +69,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(review::transition_incident)
                 .service(review::override_assessment)
                 .service(review::list_incident_history)
+                .service(crate::changes::routes::list_changes)
                 .service(stats::get_incident_stats)
                 .service(crate::exports::export_incidents)
                 .service(crate::analysis::routes::get_deployment_effect)

@@ -152,6 +152,18 @@ fn head(conn: &mut DbConnection) -> QueryResult<(i64, String)> {
 /// Any key will do as long as nothing else takes it: "bw-audit".
 const LOCK_KEY: i64 = 0x6277_2d61_7564_6974;
 
+/// Waits for this writer's turn: on PostgreSQL the chain's transaction-scoped
+/// advisory lock, held until the caller's transaction ends (taking it again in
+/// the same transaction is a no-op); on SQLite the write lock every
+/// transaction here already holds. The change feed hands out its positions
+/// under the same lock (`crate::changes`).
+pub fn take_turn(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Postgres(_) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({LOCK_KEY})")).execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Appends one row at the head of the chain. Writers take turns: on PostgreSQL
 /// a transaction-scoped advisory lock, held until the caller's transaction
 /// commits, so the head read next is the one the row follows; on SQLite the
@@ -159,9 +171,7 @@ const LOCK_KEY: i64 = 0x6277_2d61_7564_6974;
 /// a transaction the row gets one of its own.
 pub(super) fn append(conn: &mut DbConnection, c: &Content<'_>) -> QueryResult<()> {
     crate::db::in_transaction(conn, |conn| {
-        if let DbConnection::Postgres(_) = conn {
-            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({LOCK_KEY})")).execute(conn)?;
-        }
+        take_turn(conn)?;
         let (seq, prev_hash) = head(conn)?;
         let hash = hash(&prev_hash, c);
         diesel::insert_into(audit_log::table)

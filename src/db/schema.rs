@@ -172,7 +172,19 @@ diesel::table! {
 diesel::joinable!(bases -> missions (mission_id));
 diesel::joinable!(deployments -> bases (base_id));
 diesel::joinable!(incidents -> missions (mission_id));
+diesel::table! {
+    changes (position) {
+        position -> BigInt,
+        incident_id -> Text,
+        kind -> Text,
+        version -> Integer,
+        at -> Timestamp,
+        actor_id -> Text,
+    }
+}
+
 diesel::joinable!(incident_events -> incidents (incident_id));
+diesel::joinable!(changes -> incidents (incident_id));
 diesel::allow_tables_to_appear_in_same_query!(
     missions,
     bases,
@@ -180,7 +192,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     incident_exploitation_types,
     incident_events,
-    audit_log
+    audit_log,
+    changes
 );
 
 diesel::table! {

@@ -31,7 +31,7 @@ use crate::db::{self, Pool};
 use crate::error::ApiError;
 use crate::http::Query;
 use crate::incidents::filter::IncidentListQuery;
-use crate::incidents::queries::{self as incidents, Cursor, Filter};
+use crate::incidents::queries::{self as incidents, Cursor, Filter, Order};
 use crate::incidents::vocabulary::{ConsentAssessment, ExploitationType, Status};
 use crate::state::AppState;
 
@@ -149,6 +149,8 @@ pub async fn export_incidents(
         exploitation_type: q.exploitation_type,
         consent_assessment: q.consent_assessment,
         reported_by_me: None,
+        updated_since: None,
+        sort: None,
         bbox: q.bbox,
         limit: None,
         cursor: None,
@@ -355,7 +357,8 @@ impl Job {
             };
             if page.len() as i64 >= PAGE {
                 let last = page.last().map(|r| Cursor {
-                    occurred_at: r.occurred_at,
+                    order: Order::Occurred,
+                    at: r.occurred_at,
                     id: r.id.clone(),
                 });
                 pending = Some(fetch(last));

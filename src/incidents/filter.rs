@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::queries::{BoundingBox, Filter};
+use super::queries::{BoundingBox, Filter, Order};
 use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
 use crate::error::ApiError;
 use crate::http::{query_time, query_uuid};
@@ -36,11 +36,26 @@ pub struct IncidentListQuery {
         pattern = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$"
     )]
     pub bbox: Option<String>,
+    /// Updated (reported or changed in any way) at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// `occurred_at` (the default): newest first by when it happened;
+    /// `updated_at`: oldest first by when it last changed. A cursor belongs to
+    /// the order it was issued in.
+    #[param(inline)]
+    pub sort: Option<Sort>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     #[param(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
+}
+
+/// The orders of the incident list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    OccurredAt,
+    UpdatedAt,
 }
 
 impl IncidentListQuery {
@@ -57,6 +72,11 @@ impl IncidentListQuery {
             reported_by_me: self.reported_by_me.unwrap_or(false),
             bbox: self.bbox.as_deref().map(parse_bbox).transpose()?,
             non_draft_only: false,
+            updated_since: query_time(self.updated_since, "updated_since")?,
+            order: match self.sort {
+                None | Some(Sort::OccurredAt) => Order::Occurred,
+                Some(Sort::UpdatedAt) => Order::Updated,
+            },
         })
     }
 }

@@ -110,28 +110,62 @@ pub struct Filter {
     pub bbox: Option<BoundingBox>,
     /// Exports leave out drafts, even the caller's own.
     pub non_draft_only: bool,
+    /// Updated at or after this time.
+    pub updated_since: Option<NaiveDateTime>,
+    pub order: Order,
 }
 
-/// A position in a newest-first list: the last incident served.
+/// The orders of the incident list: newest first by when it happened (the
+/// default), or oldest first by when it last changed (`sort=updated_at`), so
+/// that a client paging with `updated_since` meets an incident changed while it
+/// pages again on a later page instead of losing it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    #[default]
+    Occurred,
+    Updated,
+}
+
+/// A position in the list: the last incident served, in the order it was
+/// served in (a cursor of one order is refused in the other).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    pub occurred_at: NaiveDateTime,
+    pub order: Order,
+    pub at: NaiveDateTime,
     pub id: String,
 }
 
+/// What marks a cursor of the `updated_at` order (the default order's cursors
+/// keep the form they had before there was a choice).
+const UPDATED_PREFIX: &str = "u:";
+
 impl Cursor {
-    pub fn encode(occurred_at: NaiveDateTime, id: &str) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{id}", occurred_at.and_utc().timestamp_micros()))
+    pub fn encode(order: Order, at: NaiveDateTime, id: &str) -> String {
+        let prefix = match order {
+            Order::Occurred => "",
+            Order::Updated => UPDATED_PREFIX,
+        };
+        URL_SAFE_NO_PAD.encode(format!("{prefix}{}:{id}", at.and_utc().timestamp_micros()))
     }
 
-    pub fn decode(raw: &str) -> Result<Self, ApiError> {
+    /// A cursor this API issued for `order`.
+    pub fn decode(raw: &str, order: Order) -> Result<Self, ApiError> {
         let invalid = || ApiError::BadRequest("cursor is not one this API issued".into());
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?)
             .map_err(|_| invalid())?;
+        let (issued_for, text) = match text.strip_prefix(UPDATED_PREFIX) {
+            Some(rest) => (Order::Updated, rest),
+            None => (Order::Occurred, text.as_str()),
+        };
+        if issued_for != order {
+            return Err(ApiError::BadRequest(
+                "cursor belongs to another sort order; start again without it".into(),
+            ));
+        }
         let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
         // A forged time outside the dates Basewatch records (PostgreSQL cannot even
         // bind one before 4713 BC) is refused like any other forgery.
-        let occurred_at = micros
+        let at = micros
             .parse::<i64>()
             .ok()
             .and_then(chrono::DateTime::from_timestamp_micros)
@@ -141,13 +175,42 @@ impl Cursor {
         // Ids are stored hyphenated and lower case: compare with that form only.
         let id = uuid::Uuid::parse_str(id).map_err(|_| invalid())?;
         Ok(Self {
-            occurred_at,
+            order,
+            at,
             id: id.hyphenated().to_string(),
         })
     }
 }
 
-/// Newest first (by when it happened), `limit + 1` rows at most, only what the
+/// The visibility rule of `Actor::sees`, in SQL, on any boxed query that has
+/// `incidents` in it: the list, the export and the change feed share it.
+macro_rules! visible_to {
+    ($query:expr, $viewer:expr) => {{
+        let viewer: &Actor = $viewer;
+        let me = viewer.id.as_str().to_owned();
+        let draft = Status::Draft.as_str();
+        match viewer.visibility() {
+            Visibility::All => $query.filter(
+                incidents::status
+                    .ne(draft)
+                    .or(incidents::reporter_id.eq(me)),
+            ),
+            Visibility::OwnOrganisation => $query.filter(
+                incidents::organisation_id
+                    .eq(viewer.organisation_id.as_str().to_owned())
+                    .and(
+                        incidents::status
+                            .ne(draft)
+                            .or(incidents::reporter_id.eq(me)),
+                    ),
+            ),
+            Visibility::Own => $query.filter(incidents::reporter_id.eq(me)),
+        }
+    }};
+}
+pub(crate) use visible_to;
+
+/// In the filter's order, `limit + 1` rows at most, only what the
 /// viewer may see, each with the name of its nearest base.
 pub fn list(
     conn: &mut DbConnection,
@@ -170,7 +233,7 @@ type WithBase = diesel::dsl::LeftJoinOn<
 >;
 
 /// The query behind lists and exports: the incidents the viewer may see that
-/// pass the filter, newest first (by when it happened), after the cursor,
+/// pass the filter, in the filter's order, after the cursor,
 /// `limit + 1` rows at most. The caller picks the columns.
 pub fn visible(
     viewer: &Actor,
@@ -182,28 +245,13 @@ pub fn visible(
     let draft = Status::Draft.as_str();
     let mut query = incidents::table
         .left_join(bases::table.on(incidents::base_id.eq(bases::id.nullable())))
-        .order((incidents::occurred_at.desc(), incidents::id.desc()))
         .limit(limit + 1)
         .into_boxed();
-
-    // The visibility rule of `Actor::sees`, in SQL.
-    query = match viewer.visibility() {
-        Visibility::All => query.filter(
-            incidents::status
-                .ne(draft)
-                .or(incidents::reporter_id.eq(me.clone())),
-        ),
-        Visibility::OwnOrganisation => query.filter(
-            incidents::organisation_id
-                .eq(viewer.organisation_id.as_str().to_owned())
-                .and(
-                    incidents::status
-                        .ne(draft)
-                        .or(incidents::reporter_id.eq(me.clone())),
-                ),
-        ),
-        Visibility::Own => query.filter(incidents::reporter_id.eq(me.clone())),
+    query = match filter.order {
+        Order::Occurred => query.order((incidents::occurred_at.desc(), incidents::id.desc())),
+        Order::Updated => query.order((incidents::updated_at.asc(), incidents::id.asc())),
     };
+    query = visible_to!(query, viewer);
 
     if let Some(mission) = &filter.mission_id {
         query = query.filter(incidents::mission_id.eq(mission.clone()));
@@ -251,19 +299,28 @@ pub fn visible(
             )
         };
     }
-    if let Some(c) = after {
+    if let Some(since) = filter.updated_since {
+        query = query.filter(incidents::updated_at.ge(since));
+    }
+    match after {
+        Some(c) if c.order == Order::Updated => {
+            query = query.filter(incidents::updated_at.ge(c.at)).filter(
+                incidents::updated_at.gt(c.at).or(incidents::updated_at
+                    .eq(c.at)
+                    .and(incidents::id.gt(c.id.clone()))),
+            );
+        }
+        _ => {}
+    }
+    if let Some(c) = after.filter(|c| c.order == Order::Occurred) {
         // The first condition is implied by the second; it is there so that the
         // planner scans the (occurred_at, id) index from the cursor on, instead of
         // from the newest row, which would make each later page slower.
-        query = query
-            .filter(incidents::occurred_at.le(c.occurred_at))
-            .filter(
-                incidents::occurred_at
-                    .lt(c.occurred_at)
-                    .or(incidents::occurred_at
-                        .eq(c.occurred_at)
-                        .and(incidents::id.lt(c.id.clone()))),
-            );
+        query = query.filter(incidents::occurred_at.le(c.at)).filter(
+            incidents::occurred_at.lt(c.at).or(incidents::occurred_at
+                .eq(c.at)
+                .and(incidents::id.lt(c.id.clone()))),
+        );
     }
     query
 }
@@ -495,7 +552,7 @@ pub fn insert_many(
                 .from_insertable(rows)
                 .execute(c)?;
             diesel::copy_from(incident_events::table)
-                .from_insertable(events)
+                .from_insertable(events.clone())
                 .execute(c)?;
             diesel::copy_from(incident_exploitation_types::table)
                 .from_insertable(types)
@@ -506,5 +563,5 @@ pub fn insert_many(
         }
         DbConnection::Sqlite(c) => insert_all!(c),
     }
-    Ok(())
+    crate::changes::append_reported(conn, &events)
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::content::IncidentContent;
 use super::filter::IncidentListQuery;
-use super::queries::{self, Cursor};
+use super::queries::{self, Cursor, Order};
 use super::{CreateIncidentRequest, Incident, service};
 use crate::auth::Actor;
 use crate::db;
@@ -116,7 +116,11 @@ pub async fn get_incident(
     .map(|incident| incident.respond(StatusCode::OK))
 }
 
-/// List the incidents the caller may see, newest first.
+/// List the incidents the caller may see.
+///
+/// Newest first by when they happened, or (`sort=updated_at`) oldest first by
+/// when they last changed; with `updated_since`, a client fetches what changed
+/// since its last visit.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "list_incidents",
@@ -140,8 +144,13 @@ pub async fn list_incidents(
         cursor: None,
     }
     .limit()?;
-    let cursor = q.cursor.as_deref().map(Cursor::decode).transpose()?;
     let filter = q.filter()?;
+    let order = filter.order;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|raw| Cursor::decode(raw, order))
+        .transpose()?;
     let keys = state.settings.data_keys.clone();
     let items = db::run(&state.pool, move |conn| {
         queries::list(conn, &user, &filter, cursor.as_ref(), limit)?
@@ -150,8 +159,9 @@ pub async fn list_incidents(
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    let page = Page::from_rows(items, limit, |i| {
-        Cursor::encode(i.content.occurred_at.naive_utc(), &i.id)
+    let page = Page::from_rows(items, limit, |i| match order {
+        Order::Occurred => Cursor::encode(order, i.content.occurred_at.naive_utc(), &i.id),
+        Order::Updated => Cursor::encode(order, i.updated_at.naive_utc(), &i.id),
     });
     Ok(web::Json(page))
 }
@@ -224,12 +234,17 @@ mod tests {
             .and_hms_opt(10, 0, 0)
             .unwrap();
         assert_eq!(
-            Cursor::decode(&Cursor::encode(at, &id)).unwrap(),
+            Cursor::decode(&Cursor::encode(Order::Occurred, at, &id), Order::Occurred).unwrap(),
             Cursor {
-                occurred_at: at,
+                order: Order::Occurred,
+                at,
                 id: id.clone()
             }
         );
+        let updated = Cursor::encode(Order::Updated, at, &id);
+        assert_eq!(Cursor::decode(&updated, Order::Updated).unwrap().at, at);
+        assert!(Cursor::decode(&updated, Order::Occurred).is_err());
+        assert!(Cursor::decode(&Cursor::encode(Order::Occurred, at, &id), Order::Updated).is_err());
         use base64::Engine;
         let forge = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         for forged in [
@@ -243,12 +258,15 @@ mod tests {
             forge("1704880800000000"),
             forge("1704880800000000:\u{0}"),
         ] {
-            assert!(Cursor::decode(&forged).is_err(), "{forged}");
+            assert!(
+                Cursor::decode(&forged, Order::Occurred).is_err(),
+                "{forged}"
+            );
         }
-        let braced = Cursor::decode(&forge(&format!(
-            "1704880800000000:{{{}}}",
-            id.to_uppercase()
-        )))
+        let braced = Cursor::decode(
+            &forge(&format!("1704880800000000:{{{}}}", id.to_uppercase())),
+            Order::Occurred,
+        )
         .unwrap();
         assert_eq!(braced.id, id, "the stored form of the id");
     }

@@ -18,6 +18,7 @@ use super::workflow::{self, Refusal};
 use super::{Incident, IncidentRow, override_reason_context};
 use crate::audit::{self, Action, Entity};
 use crate::auth::{Actor, Permission};
+use crate::changes::{self, ChangeKind};
 use crate::crypto::DataKeys;
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
@@ -362,7 +363,8 @@ fn change(
     Incident::view(row, base, actor, keys)
 }
 
-/// The history entry and the audit row of a change, in its transaction.
+/// The history entry, the audit row and the change-feed entry of a change, in
+/// its transaction.
 #[allow(clippy::too_many_arguments)]
 fn record(
     conn: &mut DbConnection,
@@ -374,25 +376,30 @@ fn record(
     action: Action,
     details: Value,
 ) -> Result<(), ApiError> {
-    queries::insert_event(
-        conn,
-        &event(
-            keys,
-            id,
-            actor,
-            history.kind,
-            history.from,
-            history.to,
-            history.comment.as_deref(),
-            version,
-            history.changed_fields,
-        ),
-    )?;
+    let kind = match history.kind {
+        HistoryKind::Created => ChangeKind::Reported,
+        HistoryKind::Edited => ChangeKind::Edited,
+        HistoryKind::Transition => ChangeKind::Moved,
+        HistoryKind::AssessmentOverridden => ChangeKind::Assessed,
+    };
+    let event = event(
+        keys,
+        id,
+        actor,
+        history.kind,
+        history.from,
+        history.to,
+        history.comment.as_deref(),
+        version,
+        history.changed_fields,
+    );
+    queries::insert_event(conn, &event)?;
     audit::Entry::new(action)
         .by(actor)
         .on(Entity::Incident, id)
         .details(details)
         .write(conn)?;
+    changes::append(conn, id, kind, version, actor.id.as_str(), event.at)?;
     Ok(())
 }
 

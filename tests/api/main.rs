@@ -10,6 +10,7 @@ mod admin_reference;
 mod analysis;
 mod audit;
 mod auth;
+mod changes;
 mod errors;
 mod exports;
 mod hostile_input;
@@ -104,6 +105,7 @@ fn main() {
         integrator::scenarios(),
         admin_reference::scenarios(),
         service_accounts::scenarios(),
+        changes::scenarios(),
     ]
     .into_iter()
     .flatten()

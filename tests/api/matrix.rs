@@ -143,6 +143,8 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("PUT /api/v1/incidents/{id}/assessment",          Incident(Colleague, "submitted"),[401, 404, 403, 200, 403, 200]),
     ("PUT /api/v1/incidents/{id}/assessment",          Incident(OtherOrg, "submitted"), [401, 404, 404, 200, 403, 200]),
 
+    ("GET /api/v1/changes",                            NoId,                            [401, 200, 200, 200, 200, 200]),
+
     ("GET /api/v1/stats/incidents",                    NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/exports/incidents",                  NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/analysis/deployment-effect",         Mission,                         [401, 403, 200, 403, 200, 200]),
@@ -204,6 +206,7 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     ("GET /api/v1/bases/{id}/deployments",              Base,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/bases/{id}/deployments",             Base,                             None,                    [403, 403, 403, 403, 403, 403]),
     ("GET /api/v1/incidents",                           NoId,                             Some("incidents:read"),  [200, 403, 200, 403, 200, 403]),
+    ("GET /api/v1/changes",                             NoId,                             Some("incidents:read"),  [200, 403, 200, 403, 200, 403]),
     ("POST /api/v1/incidents",                          NoId,                             Some("incidents:write"), [201, 403, 201, 403, 403, 403]),
     ("GET /api/v1/incidents/{id}",                      Incident(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
     ("GET /api/v1/incidents/{id}",                      Incident(Colleague, "submitted"), Some("incidents:read"),  [200, 403, 404, 403, 200, 403]),

@@ -1,0 +1,2 @@
+DROP INDEX incidents_updated_idx;
+DROP TABLE changes;

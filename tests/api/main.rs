@@ -10,6 +10,7 @@ mod admin_reference;
 mod analysis;
 mod audit;
 mod auth;
+mod batch;
 mod errors;
 mod exports;
 mod hostile_input;
@@ -86,6 +87,7 @@ fn main() {
         operations::scenarios(),
         reference::scenarios(),
         incidents::scenarios(),
+        batch::scenarios(),
         review::scenarios(),
         security::scenarios(),
         sealing::scenarios(),

@@ -53,8 +53,8 @@ pub struct BatchResult {
     /// The item's `id`, as sent (null when it had none).
     pub id: Option<String>,
     /// 201 stored; 200 an identical re-send, nothing stored; 409 the id exists with
-    /// other content; 422 an invalid item; 400 broken JSON; 413 an item over the
-    /// body limit or past the 1,000th.
+    /// other content; 422 an invalid item; 400 broken JSON or an item past the
+    /// 1,000th; 413 an item over the body limit.
     #[schema(example = 201)]
     pub status: u16,
     /// The incident, on 201 and 200.
@@ -95,10 +95,12 @@ impl BatchResult {
 ///
 /// The batch ends at the first item that cannot be read: broken JSON in an
 /// array (400), an item over the body limit (413), an item past the 1,000th
-/// (413). The items before it are stored and answered, that item is answered
+/// (400). The items before it are stored and answered, that item is answered
 /// with the problem, and nothing after it is read. In NDJSON a broken line is
 /// answered 400 and the next line is read. A 5xx answers the whole request;
 /// part of the batch may then be stored: send it again.
+///
+/// A body that is not a JSON array, or empty, is refused whole (400).
 ///
 /// The answer is a JSON array, or NDJSON when `Accept` asks for `application/x-ndjson`.
 #[utoipa::path(
@@ -118,7 +120,6 @@ impl BatchResult {
             (BatchResult = "application/x-ndjson"),
         )),
         (status = 400, response = crate::openapi::BadRequest),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 403, response = crate::openapi::Forbidden),
         crate::openapi::SignedIn,

@@ -291,8 +291,11 @@ impl Item {
     }
 }
 
-/// Stores one group in one transaction, each report in a savepoint, and
-/// answers each item. A server error rolls the whole group back.
+/// Stores one group in one transaction and answers each item. A group is
+/// first tried without savepoints: ids already stored go straight to the
+/// re-send check, the others are reported. Should any report fail, the group
+/// is rolled back and stored again with a savepoint per report, so that a
+/// refused report is rolled back alone. A server error rolls the whole group back.
 fn store(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -300,28 +303,101 @@ fn store(
     group: Vec<Item>,
     request_id: Option<&str>,
 ) -> Result<Vec<String>, ApiError> {
+    let answer = |item: &Item, stored: Result<(u16, Incident), &ApiError>| {
+        let result = match stored {
+            Ok((status, incident)) => BatchResult {
+                index: item.index,
+                id: item.id.clone(),
+                status,
+                incident: Some(incident),
+                problem: None,
+            },
+            Err(e) => BatchResult::failed(item.index, item.id.clone(), e, request_id),
+        };
+        serde_json::to_string(&result).map_err(ApiError::internal)
+    };
+    let quick = db::in_transaction(conn, |conn| {
+        let taken = taken_ids(conn, &group)?;
+        let mut answers = Vec::with_capacity(group.len());
+        for item in &group {
+            let stored = match &item.report {
+                Err(e) => {
+                    answers.push(answer(item, Err(e)).map_err(Retry::No)?);
+                    continue;
+                }
+                Ok(r) if taken.contains(&r.id) => {
+                    service::resent(conn, actor, keys, &r.id, &r.content).map(|i| (200, i))
+                }
+                Ok(r) => match service::report(conn, actor, keys, &r.id, &r.content, r.submit) {
+                    Ok(incident) => Ok((201, incident)),
+                    Err(e) => return Err(Retry::WithSavepoints(e)),
+                },
+            };
+            match stored {
+                Err(e) if server_error(&e) => return Err(Retry::No(e)),
+                Err(e) => answers.push(answer(item, Err(&e)).map_err(Retry::No)?),
+                Ok(stored) => answers.push(answer(item, Ok(stored)).map_err(Retry::No)?),
+            }
+        }
+        Ok(answers)
+    });
+    match quick {
+        Ok(answers) => return Ok(answers),
+        Err(Retry::No(e)) => return Err(e),
+        Err(Retry::WithSavepoints(e)) if matches!(e, ApiError::ConnectionLost) => return Err(e),
+        Err(Retry::WithSavepoints(_)) => {}
+    }
     db::in_transaction(conn, |conn| {
         group
-            .into_iter()
+            .iter()
             .map(|item| {
-                let result = match item.report {
-                    Err(e) => BatchResult::failed(item.index, item.id, &e, request_id),
-                    Ok(report) => match store_one(conn, actor, keys, &report) {
-                        Ok((status, incident)) => BatchResult {
-                            index: item.index,
-                            id: item.id,
-                            status,
-                            incident: Some(incident),
-                            problem: None,
-                        },
-                        Err(e) if server_error(&e) => return Err(e),
-                        Err(e) => BatchResult::failed(item.index, item.id, &e, request_id),
-                    },
+                let report = match &item.report {
+                    Err(e) => return answer(item, Err(e)),
+                    Ok(report) => report,
                 };
-                serde_json::to_string(&result).map_err(ApiError::internal)
+                match store_one(conn, actor, keys, report) {
+                    Err(e) if server_error(&e) => Err(e),
+                    Err(e) => answer(item, Err(&e)),
+                    Ok(stored) => answer(item, Ok(stored)),
+                }
             })
             .collect()
     })
+}
+
+/// Why the first, savepoint-free try of a group stopped.
+enum Retry {
+    /// A report failed: the group is stored again, a savepoint per report.
+    WithSavepoints(ApiError),
+    /// A server error: the request fails.
+    No(ApiError),
+}
+
+impl From<diesel::result::Error> for Retry {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::No(e.into())
+    }
+}
+
+/// Which of the group's ids are stored already.
+fn taken_ids(
+    conn: &mut DbConnection,
+    group: &[Item],
+) -> Result<std::collections::HashSet<String>, diesel::result::Error> {
+    use crate::db::schema::incidents;
+    use diesel::prelude::*;
+    let ids: Vec<&str> = group
+        .iter()
+        .filter_map(|item| item.report.as_ref().ok().map(|r| r.id.as_str()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    incidents::table
+        .filter(incidents::id.eq_any(ids))
+        .select(incidents::id)
+        .load::<String>(conn)
+        .map(|ids| ids.into_iter().collect())
 }
 
 fn store_one(

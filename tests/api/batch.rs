@@ -6,12 +6,13 @@ use awc::http::Method;
 use basewatch::domain::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Response, TestApp, TestUser, spawn_app_with};
+use crate::helpers::{Backend, Response, TestApp, TestUser, join_all, spawn_app_with};
 use crate::incidents::{create, report, world};
 use crate::reference::seed_mission;
 
 crate::scenarios![
     a_mixed_batch_is_answered_item_by_item_in_order,
+    two_identical_batches_at_once_store_each_report_once,
     ndjson_in_and_out,
     a_thousand_items_are_taken_and_the_next_refused,
     broken_json_mid_array_keeps_what_came_before,
@@ -121,6 +122,8 @@ async fn a_mixed_batch_is_answered_item_by_item_in_order(backend: Backend) {
     invalid["latitude"] = json!(200);
     let mut no_id = item(&w.mission);
     no_id.as_object_mut().unwrap().remove("id");
+    let mut unknown_mission = item(&w.mission);
+    unknown_mission["mission_id"] = json!(uuid::Uuid::new_v4().to_string());
     let mut submitted = good[1].clone();
     submitted["submit"] = json!(true);
     let items = vec![
@@ -129,6 +132,7 @@ async fn a_mixed_batch_is_answered_item_by_item_in_order(backend: Backend) {
         clash,
         invalid,
         no_id,
+        unknown_mission,
         submitted,
     ];
 
@@ -138,10 +142,11 @@ async fn a_mixed_batch_is_answered_item_by_item_in_order(backend: Backend) {
         w.app.count("audit_log"),
     );
     let results = send_array(&w.app, &monitor, &items).await;
-    assert_eq!(statuses(&results), [201, 200, 409, 422, 422, 201]);
+    assert_eq!(statuses(&results), [201, 200, 409, 422, 422, 422, 201]);
     check_shape(&results, &items);
     assert_eq!(results[0]["incident"]["status"], "draft");
-    assert_eq!(results[5]["incident"]["status"], "submitted");
+    assert_eq!(results[5]["problem"]["errors"][0]["field"], "mission_id");
+    assert_eq!(results[6]["incident"]["status"], "submitted");
     assert_eq!(results[1]["incident"]["victims"]["count"], 3);
     assert_eq!(results[3]["problem"]["errors"][0]["field"], "latitude");
     assert_eq!(results[4]["problem"]["errors"][0]["field"], "id");
@@ -162,7 +167,7 @@ async fn a_mixed_batch_is_answered_item_by_item_in_order(backend: Backend) {
 
     // The whole batch again: nothing new is stored.
     let again = send_array(&w.app, &monitor, &items).await;
-    assert_eq!(statuses(&again), [200, 200, 409, 422, 422, 200]);
+    assert_eq!(statuses(&again), [200, 200, 409, 422, 422, 422, 200]);
     check_shape(&again, &items);
     assert_eq!(
         (
@@ -171,6 +176,31 @@ async fn a_mixed_batch_is_answered_item_by_item_in_order(backend: Backend) {
             w.app.count("audit_log")
         ),
         (before.0 + 2, before.1 + 2, audited)
+    );
+}
+
+async fn two_identical_batches_at_once_store_each_report_once(backend: Backend) {
+    let w = world(backend).await;
+    let monitor = w.app.seed_user(Role::Monitor);
+    let items: Vec<Value> = (0..150).map(|_| item(&w.mission)).collect();
+    let answers = join_all(vec![
+        send_array(&w.app, &monitor, &items),
+        send_array(&w.app, &monitor, &items),
+    ])
+    .await;
+    for i in 0..items.len() {
+        let mut pair = [
+            answers[0][i]["status"].as_u64(),
+            answers[1][i]["status"].as_u64(),
+        ];
+        pair.sort();
+        assert_eq!(pair, [Some(200), Some(201)], "item {i}");
+    }
+    assert_eq!(w.app.count("incidents"), 150);
+    assert_eq!(w.app.count("incident_events"), 150);
+    assert_eq!(
+        w.app.count("audit_log WHERE action = 'incident.created'"),
+        150
     );
 }
 

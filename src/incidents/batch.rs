@@ -4,9 +4,10 @@
 //! The body is read item by item (a JSON array through an incremental scanner,
 //! NDJSON line by line), so no more than one item, plus the group being
 //! stored, is held at once. Items are stored in groups of `GROUP` in one
-//! transaction, each item in a savepoint of its own: a refused item is rolled
-//! back alone, and an incident commits with its history and audit rows or not
-//! at all. While one group is stored the next is read.
+//! transaction, first without savepoints and, should a report fail, again
+//! with a savepoint per report: a refused item is rolled back alone, and an
+//! incident commits with its history and audit rows or not at all. While one
+//! group is stored the next is read.
 //!
 //! The batch ends at the first item that cannot be read (broken JSON in an
 //! array, an item over the body limit, an item past `MAX_ITEMS`): what came
@@ -100,7 +101,8 @@ impl BatchResult {
 /// answered 400 and the next line is read. A 5xx answers the whole request;
 /// part of the batch may then be stored: send it again.
 ///
-/// A body that is not a JSON array, or empty, is refused whole (400).
+/// A body that is not a JSON array, or empty, is refused whole (400), as is
+/// one declared larger than 1,001 items at the body limit (413).
 ///
 /// The answer is a JSON array, or NDJSON when `Accept` asks for `application/x-ndjson`.
 #[utoipa::path(
@@ -120,6 +122,7 @@ impl BatchResult {
             (BatchResult = "application/x-ndjson"),
         )),
         (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 403, response = crate::openapi::Forbidden),
         crate::openapi::SignedIn,
@@ -137,6 +140,14 @@ pub async fn create_incidents_batch(
     let limit = req
         .app_data::<BodyLimit>()
         .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+    let most = limit.saturating_mul(MAX_ITEMS + 1);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > most) {
+        return Err(ApiError::PayloadTooLarge { limit: most });
+    }
     let ndjson_out = wants_ndjson(&req);
     let request_id = user.request_id.clone();
     let mut reader = Reader::new(payload, format, limit);

@@ -188,11 +188,9 @@ async fn two_identical_batches_at_once_store_each_report_once(backend: Backend) 
         send_array(&w.app, &monitor, &items),
     ])
     .await;
-    for i in 0..items.len() {
-        let mut pair = [
-            answers[0][i]["status"].as_u64(),
-            answers[1][i]["status"].as_u64(),
-        ];
+    assert_eq!((answers[0].len(), answers[1].len()), (150, 150));
+    for (i, (one, other)) in answers[0].iter().zip(&answers[1]).enumerate() {
+        let mut pair = [one["status"].as_u64(), other["status"].as_u64()];
         pair.sort();
         assert_eq!(pair, [Some(200), Some(201)], "item {i}");
     }
@@ -420,4 +418,16 @@ async fn each_item_may_be_as_large_as_the_body_limit(backend: Backend) {
     .await;
     assert_eq!(statuses(res.expect(200).as_array().unwrap()), [200, 413]);
     assert_eq!(stored(&app, late["id"].as_str().unwrap()), (0, 0, 0));
+
+    // A body declared larger than 1,001 items at the limit is refused before it is read.
+    let huge = vec![b' '; 4096 * 1001 + 1];
+    let res = send(&app, &monitor, "application/json", "application/json", huge).await;
+    let problem = res.expect(413);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4100096 bytes"),
+        "{problem}"
+    );
 }

@@ -115,6 +115,7 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
 
     ("GET /api/v1/incidents",                          NoId,                            [401, 200, 200, 200, 200, 200]),
     ("POST /api/v1/incidents",                         NoId,                            [401, 201, 201, 201, 403, 201]),
+    ("POST /api/v1/incidents/batch",                   NoId,                            [401, 200, 200, 200, 403, 200]),
     ("GET /api/v1/incidents/{id}",                     Incident(Own, "submitted"),      [401, 200, 200, 200, NA,  200]),
     ("GET /api/v1/incidents/{id}",                     Incident(Colleague, "submitted"),[401, 404, 200, 200, 200, 200]),
     ("GET /api/v1/incidents/{id}",                     Incident(OtherOrg, "submitted"), [401, 404, 404, 200, 200, 200]),
@@ -342,6 +343,11 @@ async fn cell(
             ),
             "DELETE /api/v1/deployments/{id}" => (String::new(), None),
             "POST /api/v1/incidents" => (String::new(), Some(report(&fx.mission))),
+            "POST /api/v1/incidents/batch" => {
+                let mut item = report(&fx.mission);
+                item["id"] = json!(uuid::Uuid::new_v4().to_string());
+                (String::new(), Some(json!([item])))
+            }
             "PATCH /api/v1/incidents/{id}" => {
                 headers.push(("content-type".into(), "application/merge-patch+json".into()));
                 (

@@ -458,8 +458,14 @@ fn every_operation_is_fully_documented() {
                 "{id}: security vs 401"
             );
             if op.get("requestBody").is_some() {
-                for status in ["413", "415", "422"] {
-                    assert!(responses.contains_key(status), "{id} lacks {status}");
+                // A batch answers an invalid item with 422 inside its 200, never whole.
+                let statuses: &[&str] = if id == "create_incidents_batch" {
+                    &["413", "415"]
+                } else {
+                    &["413", "415", "422"]
+                };
+                for status in statuses {
+                    assert!(responses.contains_key(*status), "{id} lacks {status}");
                 }
             }
             for (status, response) in responses {

@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::db::Pool;
 use crate::health::{self, OpenApiJson};
 use crate::http::{self, BodyLimit, RouteTable};
-use crate::incidents::{review, routes as incidents};
+use crate::incidents::{batch, review, routes as incidents};
 use crate::missions::routes as missions;
 use crate::openapi;
 use crate::organisations::routes as organisations;
@@ -63,6 +63,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(missions::update_deployment)
                 .service(missions::delete_deployment)
                 .service(incidents::create_incident)
+                .service(batch::create_incidents_batch)
                 .service(incidents::list_incidents)
                 .service(incidents::get_incident)
                 .service(incidents::update_incident)

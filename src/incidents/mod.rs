@@ -8,6 +8,7 @@
 //! `content.rs`, `classify.rs`, `geo.rs` and `workflow.rs` the rules;
 //! `view.rs` what each viewer reads of an incident and its history.
 
+pub mod batch;
 pub mod classify;
 pub mod content;
 pub mod filter;

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::http::{JsonObject, Page, PageQuery, Query, ValidJson, if_match};
 use crate::state::AppState;
 
-fn take_id(body: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
+pub(super) fn take_id(body: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
     match body.remove("id") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => uuid::Uuid::parse_str(&s)
@@ -26,7 +26,7 @@ fn take_id(body: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn take_submit(body: &mut Map<String, Value>) -> Result<bool, ApiError> {
+pub(super) fn take_submit(body: &mut Map<String, Value>) -> Result<bool, ApiError> {
     match body.remove("submit") {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(b),

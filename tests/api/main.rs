@@ -10,6 +10,7 @@ mod admin_reference;
 mod analysis;
 mod audit;
 mod auth;
+mod batch;
 mod changes;
 mod errors;
 mod exports;
@@ -88,6 +89,7 @@ fn main() {
         operations::scenarios(),
         reference::scenarios(),
         incidents::scenarios(),
+        batch::scenarios(),
         review::scenarios(),
         security::scenarios(),
         sealing::scenarios(),

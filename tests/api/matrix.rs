@@ -121,6 +121,7 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
 
     ("GET /api/v1/incidents",                          NoId,                            [401, 200, 200, 200, 200, 200]),
     ("POST /api/v1/incidents",                         NoId,                            [401, 201, 201, 201, 403, 201]),
+    ("POST /api/v1/incidents/batch",                   NoId,                            [401, 200, 200, 200, 403, 200]),
     ("GET /api/v1/incidents/{id}",                     Incident(Own, "submitted"),      [401, 200, 200, 200, NA,  200]),
     ("GET /api/v1/incidents/{id}",                     Incident(Colleague, "submitted"),[401, 404, 200, 200, 200, 200]),
     ("GET /api/v1/incidents/{id}",                     Incident(OtherOrg, "submitted"), [401, 404, 404, 200, 200, 200]),
@@ -208,6 +209,7 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     ("GET /api/v1/incidents",                           NoId,                             Some("incidents:read"),  [200, 403, 200, 403, 200, 403]),
     ("GET /api/v1/changes",                             NoId,                             Some("incidents:read"),  [200, 403, 200, 403, 200, 403]),
     ("POST /api/v1/incidents",                          NoId,                             Some("incidents:write"), [201, 403, 201, 403, 403, 403]),
+    ("POST /api/v1/incidents/batch",                    NoId,                             Some("incidents:write"), [200, 403, 200, 403, 403, 403]),
     ("GET /api/v1/incidents/{id}",                      Incident(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
     ("GET /api/v1/incidents/{id}",                      Incident(Colleague, "submitted"), Some("incidents:read"),  [200, 403, 404, 403, 200, 403]),
     ("GET /api/v1/incidents/{id}",                      Incident(OtherOrg, "submitted"),  Some("incidents:read"),  [404, 403, 404, 403, 200, 403]),
@@ -584,6 +586,11 @@ async fn call(
             ),
             "DELETE /api/v1/deployments/{id}" => (String::new(), None),
             "POST /api/v1/incidents" => (String::new(), Some(report(&fx.mission))),
+            "POST /api/v1/incidents/batch" => {
+                let mut item = report(&fx.mission);
+                item["id"] = json!(uuid::Uuid::new_v4().to_string());
+                (String::new(), Some(json!([item])))
+            }
             "PATCH /api/v1/incidents/{id}" => {
                 headers.push(("content-type".into(), "application/merge-patch+json".into()));
                 (

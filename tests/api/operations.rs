@@ -461,9 +461,16 @@ fn every_operation_is_fully_documented() {
             // problems, and a body that is no form is one of them (400).
             let oauth = id == "issue_client_token";
             if op.get("requestBody").is_some() {
-                for status in ["413", "415", "422"] {
+                // A batch answers an invalid item with 422 inside its 200, never whole;
+                // the token endpoint's errors are RFC 6749's, not problems.
+                let statuses: &[&str] = if id == "create_incidents_batch" {
+                    &["413", "415"]
+                } else {
+                    &["413", "415", "422"]
+                };
+                for status in statuses {
                     assert!(
-                        responses.contains_key(status) || (oauth && status != "413"),
+                        responses.contains_key(*status) || (oauth && *status != "413"),
                         "{id} lacks {status}"
                     );
                 }

@@ -352,6 +352,9 @@ pub async fn revoke_service_account_secret(
 ) -> Result<HttpResponse, ApiError> {
     let (id, secret_id) = path.into_inner();
     let id = account_id(&id)?;
+    if uuid::Uuid::parse_str(&secret_id).is_err() {
+        return Err(ApiError::not_found("live secret"));
+    }
     db::transaction(&state.pool, move |conn| {
         if !queries::revoke_secret(conn, &id, &secret_id)? {
             return Err(ApiError::not_found("live secret"));

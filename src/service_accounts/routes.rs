@@ -92,6 +92,11 @@ pub async fn create_service_account(
     let secret = new_secret();
     let (hash, hint) = (hash_secret(&secret), secret_hint(&secret));
     let (created, secret_id) = db::transaction(&state.pool, move |conn| {
+        if !crate::users::queries::hold_admin(conn, &admin.id)? {
+            return Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ));
+        }
         check_service_placement(role, organisation_kind(conn, &organisation_id)?)?;
         let (id, secret_id) = queries::insert(
             conn,

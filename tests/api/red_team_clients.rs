@@ -2,6 +2,8 @@
 //! a secret sent where the client id belongs, mismatched secret paths, racing
 //! secret creation, oversized token requests.
 
+use std::future::Future;
+
 use awc::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -21,6 +23,7 @@ crate::scenarios![
     an_oversized_token_request_is_refused_not_failed,
     failed_client_authentications_are_throttled,
     every_token_of_a_client_shares_one_limit_even_racing,
+    an_analyst_account_cannot_race_into_an_ngo,
 ];
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -333,4 +336,75 @@ async fn every_token_of_a_client_shares_one_limit_even_racing(backend: Backend) 
         )),
         1
     );
+}
+
+/// An organisation's kind changing while a service account is created in it:
+/// whichever commits first, an analyst never ends up in an NGO, where its
+/// role would read every organisation's incidents.
+async fn an_analyst_account_cannot_race_into_an_ngo(backend: Backend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let to_ngo = json!({"kind": "ngo"});
+    for round in 0..6 {
+        let office = app
+            .post(
+                "/api/v1/organisations",
+                Some(&w.admin.token),
+                &json!({"name": format!("Office {round}"), "kind": "oversight_office"}),
+            )
+            .await
+            .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let account = json!({
+            "name": "Oversight feed",
+            "role": "analyst",
+            "organisation_id": office,
+            "scopes": ["incidents:read"],
+        });
+        let org_path = format!("/api/v1/organisations/{office}");
+        let (changed, created) = futures_join(
+            app.patch(&org_path, Some(&w.admin.token), &to_ngo),
+            app.post("/api/v1/service-accounts", Some(&w.admin.token), &account),
+        )
+        .await;
+        assert!(
+            [200, 422].contains(&changed.status) && [201, 422].contains(&created.status),
+            "{} {}",
+            changed.status,
+            created.status
+        );
+    }
+    assert_eq!(
+        app.count(
+            "users u JOIN organisations o ON o.id = u.organisation_id \
+             WHERE u.role = 'analyst' AND o.kind <> 'oversight_office'"
+        ),
+        0
+    );
+}
+
+async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (ra.unwrap(), rb.unwrap())
 }

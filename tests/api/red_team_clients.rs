@@ -11,7 +11,7 @@ use basewatch::domain::Role;
 use serde_json::json;
 
 use crate::helpers::{Backend, Response, TestApp, join_all, spawn_app_with};
-use crate::incidents::world;
+use crate::incidents::{create, report, world};
 use crate::service_accounts::{client, token_basic};
 
 crate::scenarios![
@@ -24,6 +24,8 @@ crate::scenarios![
     failed_client_authentications_are_throttled,
     every_token_of_a_client_shares_one_limit_even_racing,
     an_analyst_account_cannot_race_into_an_ngo,
+    a_partner_account_sees_nothing_of_another_organisation,
+    reactivation_does_not_revive_old_tokens,
 ];
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -407,4 +409,108 @@ async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output
     })
     .await;
     (ra.unwrap(), rb.unwrap())
+}
+
+async fn a_partner_account_sees_nothing_of_another_organisation(backend: Backend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let ngo = app
+        .post(
+            "/api/v1/organisations",
+            Some(&w.admin.token),
+            &json!({"name": "Partner NGO", "kind": "ngo"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let every_scope = [
+        "incidents:write",
+        "incidents:read",
+        "stats:read",
+        "exports:read",
+        "webhooks:manage",
+    ];
+    let partner = client(app, &w.admin, &ngo, "partner", &every_scope).await;
+    let token = token_basic(
+        app,
+        &partner.id,
+        &partner.secret,
+        "grant_type=client_credentials",
+    )
+    .await
+    .expect(200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A monitor of the host organisation submits a report.
+    let monitor = app.seed_user(Role::Monitor);
+    let mut body = report(&w.mission);
+    body["submit"] = json!(true);
+    let theirs = create(app, &monitor, &body).await.expect(201);
+    let id = theirs["id"].as_str().unwrap();
+
+    app.get(&format!("/api/v1/incidents/{id}"), Some(&token))
+        .await
+        .expect(404);
+    app.get(&format!("/api/v1/incidents/{id}/history"), Some(&token))
+        .await
+        .expect(404);
+    let list = app
+        .get("/api/v1/incidents?limit=200", Some(&token))
+        .await
+        .expect(200);
+    assert!(!list.to_string().contains(id), "{list}");
+    let export = app
+        .get("/api/v1/exports/incidents?format=ndjson", Some(&token))
+        .await;
+    assert_eq!(export.status, 200);
+    assert!(!String::from_utf8_lossy(&export.body).contains(id));
+    app.get("/api/v1/stats/incidents?scope=all", Some(&token))
+        .await
+        .expect(403);
+    app.get("/api/v1/audit", Some(&token)).await.expect(403);
+    let res = app
+        .patch(
+            &format!("/api/v1/incidents/{id}"),
+            Some(&token),
+            &json!({"description": "rewritten by a partner"}),
+        )
+        .await;
+    assert!([404, 428].contains(&res.status), "{}", res.status);
+    assert_eq!(
+        app.count(&format!(
+            "incidents WHERE id = '{id}' AND version = 1 AND organisation_id = '{}'",
+            app.org_id
+        )),
+        1
+    );
+}
+
+async fn reactivation_does_not_revive_old_tokens(backend: Backend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let c = client(app, &w.admin, &app.org_id, "monitor", &["incidents:read"]).await;
+    let path = format!("/api/v1/service-accounts/{}", c.id);
+    let issue = || token_basic(app, &c.id, &c.secret, "grant_type=client_credentials");
+    let old = issue().await.expect(200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get("/api/v1/incidents", Some(&old)).await.expect(200);
+    app.patch(&path, Some(&w.admin.token), &json!({"active": false}))
+        .await
+        .expect(200);
+    app.get("/api/v1/incidents", Some(&old)).await.expect(401);
+    assert_invalid_client(&issue().await);
+    app.patch(&path, Some(&w.admin.token), &json!({"active": true}))
+        .await
+        .expect(200);
+    app.get("/api/v1/incidents", Some(&old)).await.expect(401);
+    let new = issue().await.expect(200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get("/api/v1/incidents", Some(&new)).await.expect(200);
 }

@@ -268,10 +268,10 @@ async fn issue(
     let address =
         crate::http::client_address(http, settings.trust_proxy, settings.trusted_proxy_hops);
     let limits = settings.login_throttle;
-    let key = format!(
-        "client:{}",
-        throttle::account_key(audit::cut(&client_id, 64))
-    );
+    let known = uuid::Uuid::parse_str(&client_id)
+        .ok()
+        .map(|id| id.hyphenated().to_string());
+    let key = format!("client:{}", known.as_deref().unwrap_or_default());
     let ticket = db::transaction(&state.pool, move |conn| {
         throttle::reserve(conn, &limits, &key, &address)
     })
@@ -280,12 +280,11 @@ async fn issue(
         retry_after: wait.as_secs(),
     })?;
 
-    let valid_id = uuid::Uuid::parse_str(&client_id).is_ok();
-    let lookup = client_id.clone();
+    let lookup = known.clone();
     let found = db::run(&state.pool, move |conn| {
-        if !valid_id {
+        let Some(lookup) = lookup else {
             return Ok(None);
-        }
+        };
         let Some(account) = queries::find(conn, &lookup)? else {
             return Ok(None);
         };
@@ -309,7 +308,7 @@ async fn issue(
                 throttle::settle_failure(conn, &ticket)?;
                 let mut entry = audit::Entry::new(Action::ClientAuthFailed)
                     .request(Some(&request_id))
-                    .details(json!({"client_id": audit::cut(&client_id, 64)}));
+                    .details(json!({"client_id": known}));
                 if let Some((account, _)) = &found {
                     entry = entry.on(audit::Entity::ServiceAccount, &account.id);
                 }

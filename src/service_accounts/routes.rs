@@ -92,6 +92,11 @@ pub async fn create_service_account(
     let secret = new_secret();
     let (hash, hint) = (hash_secret(&secret), secret_hint(&secret));
     let (created, secret_id) = db::transaction(&state.pool, move |conn| {
+        if !crate::users::queries::hold_admin(conn, &admin.id)? {
+            return Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ));
+        }
         check_service_placement(role, organisation_kind(conn, &organisation_id)?)?;
         let (id, secret_id) = queries::insert(
             conn,
@@ -352,6 +357,9 @@ pub async fn revoke_service_account_secret(
 ) -> Result<HttpResponse, ApiError> {
     let (id, secret_id) = path.into_inner();
     let id = account_id(&id)?;
+    if uuid::Uuid::parse_str(&secret_id).is_err() {
+        return Err(ApiError::not_found("live secret"));
+    }
     db::transaction(&state.pool, move |conn| {
         if !queries::revoke_secret(conn, &id, &secret_id)? {
             return Err(ApiError::not_found("live secret"));

@@ -20,6 +20,7 @@ mod integrator;
 mod matrix;
 mod operations;
 mod organisations;
+mod red_team_clients;
 mod red_team_input;
 mod red_team_partner;
 mod red_team_storage;
@@ -101,6 +102,7 @@ fn main() {
         red_team_input::scenarios(),
         analysis::scenarios(),
         releases::scenarios(),
+        red_team_clients::scenarios(),
         red_team_partner::scenarios(),
         red_team_storage::scenarios(),
         shutdown::scenarios(),

@@ -150,7 +150,8 @@ pub async fn create_incidents_batch(
     }
     let ndjson_out = wants_ndjson(&req);
     let request_id = user.request_id.clone();
-    let mut reader = Reader::new(payload, format, limit);
+    let deadline = actix_web::rt::time::Instant::now() + state.settings.request_timeout;
+    let mut reader = Reader::new(payload, format, limit, deadline);
     reader.open().await?;
 
     let mut results: Vec<String> = Vec::new();
@@ -455,6 +456,8 @@ struct Reader {
     /// The whole body may not be larger than `MAX_ITEMS + 1` items at the limit.
     budget: usize,
     state: State,
+    /// The whole body must have arrived by then (a body that drips never ends).
+    deadline: actix_web::rt::time::Instant,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -470,7 +473,12 @@ enum State {
 }
 
 impl Reader {
-    fn new(payload: web::Payload, format: Format, limit: usize) -> Self {
+    fn new(
+        payload: web::Payload,
+        format: Format,
+        limit: usize,
+        deadline: actix_web::rt::time::Instant,
+    ) -> Self {
         Self {
             payload,
             format,
@@ -480,6 +488,7 @@ impl Reader {
             eof: false,
             budget: limit.saturating_mul(MAX_ITEMS + 1),
             state: State::First,
+            deadline,
         }
     }
 
@@ -517,7 +526,17 @@ impl Reader {
             self.pos = 0;
         }
         let payload = &mut self.payload;
-        let next = std::future::poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx)).await;
+        let next = actix_web::rt::time::timeout(
+            self.deadline
+                .saturating_duration_since(actix_web::rt::time::Instant::now()),
+            std::future::poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx)),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::RequestTimeout(
+                "the request body did not arrive within the request timeout".into(),
+            )
+        })?;
         match next {
             Some(Ok(bytes)) => {
                 self.budget =

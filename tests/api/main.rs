@@ -21,6 +21,7 @@ mod matrix;
 mod operations;
 mod organisations;
 mod red_team_clients;
+mod red_team_feed;
 mod red_team_input;
 mod red_team_partner;
 mod red_team_storage;
@@ -103,6 +104,7 @@ fn main() {
         analysis::scenarios(),
         releases::scenarios(),
         red_team_clients::scenarios(),
+        red_team_feed::scenarios(),
         red_team_partner::scenarios(),
         red_team_storage::scenarios(),
         shutdown::scenarios(),

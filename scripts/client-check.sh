@@ -153,7 +153,7 @@ created = create_account.sync(
     client=admin,
     body=models.CreateServiceAccountRequest(
         name="Partner intake system",
-        role=models.Role.PARTNER,
+        role=models.CreateServiceAccountRequestRole.PARTNER,
         organisation_id=str(ngo.id),
         scopes=[models.OAuthScope.INCIDENTSWRITE, models.OAuthScope.INCIDENTSREAD],
     ),

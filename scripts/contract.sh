@@ -54,6 +54,8 @@ for backend in $BACKENDS; do
             -d "{\"email\":\"$1@demo.basewatch.org\",\"password\":\"demo-password-$1\"}" |
             python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
     }
+    # NDJSON request bodies (the batch) are serialised by scripts/schemathesis_hooks.py.
+    export SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}"
     fuzz() { # label, then extra arguments for st run
         local label=$1; shift
         echo "==> schemathesis $ST_VERSION on $backend as $label" >&2

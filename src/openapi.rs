@@ -24,7 +24,7 @@ use crate::incidents::content::IncidentContent;
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
             UnsupportedMediaType, ValidationFailed, Unavailable, InternalError, PreconditionFailed,
-            PreconditionRequired, TooManyRequests
+            PreconditionRequired, TooManyRequests, RequestTimeout
         )
     ),
     tags(
@@ -118,6 +118,10 @@ problem_response!(
 problem_response!(
     PayloadTooLarge,
     "The body is larger than the configured limit (1 MiB by default)."
+);
+problem_response!(
+    RequestTimeout,
+    "The body did not arrive within the request timeout (BASEWATCH_REQUEST_TIMEOUT)."
 );
 problem_response!(
     UnsupportedMediaType,

@@ -64,6 +64,9 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(missions::delete_deployment)
                 .service(incidents::create_incident)
                 .service(batch::create_incidents_batch)
+                // Any other method on /incidents/batch is a 405 naming POST, not a
+                // request for the incident whose id would be "batch".
+                .route("/incidents/batch", web::route().to(http::fallback))
                 .service(incidents::list_incidents)
                 .service(incidents::get_incident)
                 .service(incidents::update_incident)

@@ -97,6 +97,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must not contain a NUL character (U+0000)",
         )]));
     }
+    // Every body Basewatch takes is an object; serde would also fill a struct from
+    // an array of its fields in order (`[null, null]`), which no client means.
+    if !value.is_object() {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
     serde_path_to_error::deserialize(value).map_err(json_error)
 }
 

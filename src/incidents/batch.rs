@@ -55,7 +55,8 @@ pub struct BatchResult {
     pub id: Option<String>,
     /// 201 stored; 200 an identical re-send, nothing stored; 409 the id exists with
     /// other content; 422 an invalid item; 400 broken JSON or an item past the
-    /// 1,000th; 413 an item over the body limit.
+    /// 1,000th; 413 an item over the body limit; 408 the body stopped arriving
+    /// within the request timeout while this item was read.
     #[schema(example = 201)]
     pub status: u16,
     /// The incident, on 201 and 200.
@@ -102,7 +103,10 @@ impl BatchResult {
 /// part of the batch may then be stored: send it again.
 ///
 /// A body that is not a JSON array, or empty, is refused whole (400), as is
-/// one declared larger than 1,001 items at the body limit (413).
+/// one declared larger than 1,001 items at the body limit (413). The whole body
+/// must arrive within the request timeout: an item cut off by it is answered
+/// 408 and ends the batch, and a body whose array has not begun by then is
+/// refused whole (408).
 ///
 /// The answer is a JSON array, or NDJSON when `Accept` asks for `application/x-ndjson`.
 #[utoipa::path(
@@ -122,6 +126,7 @@ impl BatchResult {
             (BatchResult = "application/x-ndjson"),
         )),
         (status = 400, response = crate::openapi::BadRequest),
+        (status = 408, response = crate::openapi::RequestTimeout),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 403, response = crate::openapi::Forbidden),

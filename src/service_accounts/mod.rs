@@ -106,6 +106,19 @@ pub struct CreatedServiceAccount {
     pub credentials: NewSecret,
 }
 
+/// The roles a service account may have: never admin or reviewer (review is a
+/// person's four-eyes act).
+fn service_account_roles() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "monitor or partner; analyst in an oversight office. Never admin or reviewer.",
+        ))
+        .enum_values(Some(["monitor", "partner", "analyst"]))
+        .build()
+}
+
 /// A new service account. Only admins create them.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -114,12 +127,14 @@ pub struct CreateServiceAccountRequest {
     #[schema(value_type = crate::domain::DisplayName)]
     pub name: String,
     /// Monitor or partner; analyst in an oversight office. Never admin or reviewer.
+    #[schema(schema_with = service_account_roles)]
     pub role: Role,
     #[validate(custom(function = "valid_uuid"))]
     #[schema(format = Uuid)]
     pub organisation_id: String,
     /// What its tokens may be granted; at least one.
     #[validate(length(min = 1, max = 5, message = "must list 1 to 5 scopes"))]
+    #[schema(min_items = 1, max_items = 5)]
     pub scopes: Vec<Scope>,
 }
 
@@ -133,6 +148,7 @@ pub struct UpdateServiceAccountRequest {
     /// Replaces the scopes, at once: a token already issued is held to the
     /// scopes it was granted that the account still has.
     #[validate(length(min = 1, max = 5, message = "must list 1 to 5 scopes"))]
+    #[schema(min_items = 1, max_items = 5)]
     pub scopes: Option<Vec<Scope>>,
     /// `false` deactivates the account: its tokens stop working at once.
     pub active: Option<bool>,

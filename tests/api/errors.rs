@@ -17,6 +17,7 @@ crate::scenarios![
     over_long_targets_are_414_problems,
     over_large_headers_are_431_problems,
     hostile_query_values_are_400_naming_the_parameter,
+    an_array_never_fills_an_object_body,
 ];
 
 async fn unknown_routes_are_404_problems(backend: Backend) {
@@ -47,6 +48,10 @@ async fn wrong_methods_are_405_with_allow(backend: Backend) {
         (Method::GET, "/api/v1/auth/login".to_owned(), "POST"),
         (Method::POST, "/health".to_owned(), "GET"),
         (Method::PATCH, "/api/v1/me".to_owned(), "GET"),
+        // Not the incident whose id would be "batch".
+        (Method::PATCH, "/api/v1/incidents/batch".to_owned(), "POST"),
+        (Method::GET, "/api/v1/incidents/batch".to_owned(), "POST"),
+        (Method::DELETE, "/api/v1/incidents/batch".to_owned(), "POST"),
     ];
     for (method, path, allow) in cases {
         let res = app
@@ -357,4 +362,33 @@ async fn hostile_query_values_are_400_naming_the_parameter(backend: Backend) {
             .expect(200);
         assert_eq!(page["items"], json!([]), "{query}");
     }
+}
+
+/// serde fills a struct from an array of its fields in order; no body of the
+/// API is an array of fields, so `[null, null]` must not pass for "change nothing"
+/// (it did, a 200, on PATCH /organisations/{id}).
+async fn an_array_never_fills_an_object_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let org = app.org_id.clone();
+    let before = app.count("audit_log");
+    for (method, path) in [
+        (Method::PATCH, format!("/api/v1/organisations/{org}")),
+        (Method::PATCH, format!("/api/v1/users/{}", admin.id)),
+        (Method::POST, "/api/v1/organisations".to_owned()),
+        (Method::POST, "/api/v1/missions".to_owned()),
+    ] {
+        for body in [json!([null, null]), json!(["Renamed", "ngo"]), json!([])] {
+            let res = app
+                .request(method.clone(), &path, Some(&admin.token), Some(&body))
+                .await;
+            let problem = res.expect(422);
+            assert_eq!(
+                problem["errors"][0],
+                json!({"field": "body", "message": "must be a JSON object"}),
+                "{method} {path} {body}"
+            );
+        }
+    }
+    assert_eq!(app.count("audit_log"), before, "nothing was changed");
 }

@@ -473,7 +473,7 @@ async fn concurrent_writers_never_make_a_follower_skip(backend: Backend) {
         seen
     });
     let writing = crate::helpers::join_all(writers);
-    let (_, seen) = futures_pair(writing, follow).await;
+    let (_, seen) = crate::helpers::join_pair(writing, follow).await;
 
     let written = EDITORS as i64 * ROUNDS + MOVERS as i64 * (ROUNDS / 2) * 3;
     assert_eq!(app.count("changes") - before, written);
@@ -495,34 +495,6 @@ async fn concurrent_writers_never_make_a_follower_skip(backend: Backend) {
     assert!(missed.is_empty(), "the follower never saw {missed:?}");
     assert_eq!(seen, stored);
     assert_eq!(stored, (1..=stored.len() as i64).collect::<Vec<_>>());
-}
-
-/// Runs two futures concurrently on this thread.
-async fn futures_pair<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none()
-            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            ra = Some(v);
-        }
-        if rb.is_none()
-            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            rb = Some(v);
-        }
-        if ra.is_some() && rb.is_some() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    (ra.unwrap(), rb.unwrap())
 }
 
 fn ids(page: &Value) -> Vec<String> {

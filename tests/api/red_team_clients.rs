@@ -2,8 +2,6 @@
 //! a secret sent where the client id belongs, mismatched secret paths, racing
 //! secret creation, oversized token requests.
 
-use std::future::Future;
-
 use awc::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -366,7 +364,7 @@ async fn an_analyst_account_cannot_race_into_an_ngo(backend: Backend) {
             "scopes": ["incidents:read"],
         });
         let org_path = format!("/api/v1/organisations/{office}");
-        let (changed, created) = futures_join(
+        let (changed, created) = crate::helpers::join_pair(
             app.patch(&org_path, Some(&w.admin.token), &to_ngo),
             app.post("/api/v1/service-accounts", Some(&w.admin.token), &account),
         )
@@ -385,30 +383,6 @@ async fn an_analyst_account_cannot_race_into_an_ngo(backend: Backend) {
         ),
         0
     );
-}
-
-async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none()
-            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            ra = Some(v);
-        }
-        if rb.is_none()
-            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            rb = Some(v);
-        }
-        if ra.is_some() && rb.is_some() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    (ra.unwrap(), rb.unwrap())
 }
 
 async fn a_partner_account_sees_nothing_of_another_organisation(backend: Backend) {

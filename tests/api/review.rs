@@ -424,7 +424,7 @@ async fn two_reviewers_on_one_version_one_wins(backend: Backend) {
     assert!(problem["detail"].as_str().unwrap().contains("version 2"));
 
     // At the same moment, on the same version: exactly one wins.
-    let (ra, rb) = futures_pair(
+    let (ra, rb) = crate::helpers::join_pair(
         transition(app, &a, &id, Some(2), json!({"to": "verified"})),
         transition(
             app,
@@ -469,7 +469,7 @@ async fn two_reviewers_racing_on_twenty_incidents_one_wins_each(backend: Backend
     let pairs = crate::helpers::join_all(
         ids.iter()
             .map(|id| {
-                futures_pair(
+                crate::helpers::join_pair(
                     transition(app, &a, id, Some(2), json!({"to": "verified"})),
                     transition(
                         app,
@@ -522,34 +522,6 @@ async fn two_reviewers_racing_on_twenty_incidents_one_wins_each(backend: Backend
             1
         );
     }
-}
-
-/// Runs two requests concurrently on this thread.
-async fn futures_pair<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none()
-            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            ra = Some(v);
-        }
-        if rb.is_none()
-            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            rb = Some(v);
-        }
-        if ra.is_some() && rb.is_some() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    (ra.unwrap(), rb.unwrap())
 }
 
 async fn reviewers_override_the_assessment_with_a_reason(backend: Backend) {

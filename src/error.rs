@@ -8,24 +8,7 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One input that failed validation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// Where the input is: a body field (`email`, `victims.count`), or `body` for the whole body.
-    #[schema(example = "email")]
-    pub field: String,
-    #[schema(example = "must be a valid email address")]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::validation::{FieldError, Invalid};
 
 /// An RFC 9457 problem details document: every error the API returns has this shape.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -100,6 +83,10 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// 503: the database was too busy with other changes (a serialization
+    /// failure, a deadlock, a lock that timed out); `Retry-After` says when.
+    #[error("the database was busy with other changes; try again in {retry_after} seconds")]
+    Contended { retry_after: u64 },
     /// 503: the database connection died under the request; the pool closes it.
     #[error("the database connection was lost; try again shortly")]
     ConnectionLost,
@@ -173,7 +160,7 @@ impl ApiError {
                     HeaderValue::from_static("Bearer realm=\"basewatch\""),
                 );
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::Contended { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Self::MethodNotAllowed { allow, .. } => {
@@ -211,7 +198,9 @@ impl ResponseError for ApiError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::ConnectionLost => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Contended { .. } | Self::ConnectionLost => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -228,6 +217,9 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+/// How long a client should wait before retrying a change that met contention.
+const CONTENTION_RETRY_AFTER: u64 = 1;
+
 impl From<crate::db::StoreError> for ApiError {
     fn from(e: crate::db::StoreError) -> Self {
         use crate::db::StoreError;
@@ -242,8 +234,30 @@ impl From<crate::db::StoreError> for ApiError {
                 tracing::warn!(error = why, "lost the database connection");
                 Self::ConnectionLost
             }
+            // Nothing was written: the transaction was rolled back whole.
+            StoreError::Contention(why) => {
+                tracing::warn!(error = why, "database contention");
+                Self::Contended {
+                    retry_after: CONTENTION_RETRY_AFTER,
+                }
+            }
+            StoreError::Unreachable(_) => {
+                Self::Unavailable("the database is not reachable; try again shortly".into())
+            }
             other => Self::internal(other),
         }
+    }
+}
+
+impl crate::db::Failure for ApiError {
+    fn connection_lost(&self) -> bool {
+        matches!(self, Self::ConnectionLost)
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(Invalid(errors): Invalid) -> Self {
+        Self::Validation(errors)
     }
 }
 

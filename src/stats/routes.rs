@@ -188,7 +188,7 @@ pub async fn get_incident_stats(
     })
     .await?;
     let rows = aggregate.cells.len();
-    db::run(&state.pool, move |conn| {
+    db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(audit::Entry::new(Action::StatsQueried)
             .by(&user)
             .details(json!({"filters": audit_filter, "rows": rows}))

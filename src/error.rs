@@ -301,16 +301,17 @@ fn flatten_validation(
     }
 }
 
-/// A diesel error, with a unique-constraint violation turned into a 409 that says what clashed.
-pub fn conflict_on_duplicate(
-    e: diesel::result::Error,
-    message: impl FnOnce() -> String,
-) -> ApiError {
-    match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => ApiError::Conflict(message()),
-        other => other.into(),
+impl From<crate::domain_error::DomainError> for ApiError {
+    fn from(e: crate::domain_error::DomainError) -> Self {
+        use crate::domain_error::DomainError;
+        match e {
+            DomainError::NotFound(what) => Self::NotFound(what),
+            DomainError::Forbidden(why) => Self::Forbidden(why),
+            DomainError::Conflict(why) => Self::Conflict(why),
+            DomainError::Invalid(invalid) => invalid.into(),
+            DomainError::BadQuery(why) => Self::BadRequest(why),
+            DomainError::Store(e) => e.into(),
+            DomainError::Corrupt(why) => Self::internal(why),
+        }
     }
 }

@@ -275,7 +275,7 @@ pub async fn update_user(
             .write(conn)?;
         let (row, org) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
-        User::from_row(row, org)
+        Ok(User::from_row(row, org)?)
     })
     .await?;
     Ok(web::Json(user))

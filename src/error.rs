@@ -85,7 +85,7 @@ pub enum ApiError {
     Unavailable(String),
     /// 503: the database was too busy with other changes (a serialization
     /// failure, a deadlock, a lock that timed out); `Retry-After` says when.
-    #[error("the database was busy with other changes; try again in {retry_after} seconds")]
+    #[error("the database was busy with other changes; try again shortly")]
     Contended { retry_after: u64 },
     /// 503: the database connection died under the request; the pool closes it.
     #[error("the database connection was lost; try again shortly")]
@@ -312,6 +312,70 @@ impl From<crate::domain_error::DomainError> for ApiError {
             DomainError::BadQuery(why) => Self::BadRequest(why),
             DomainError::Store(e) => e.into(),
             DomainError::Corrupt(why) => Self::internal(why),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::StoreError;
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+
+    fn db(kind: Kind) -> Error {
+        Error::DatabaseError(kind, Box::new("x".to_owned()))
+    }
+
+    #[test]
+    fn storage_failures_get_their_statuses_here() {
+        let status = |e: ApiError| e.status_code();
+        assert!(matches!(
+            ApiError::from(db(Kind::ClosedConnection)),
+            ApiError::ConnectionLost
+        ));
+        assert_eq!(
+            status(db(Kind::UniqueViolation).into()),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(status(StoreError::NotFound.into()), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(StoreError::Unreachable("timed out".into()).into()),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(StoreError::Crashed("panicked".into()).into()),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(db(Kind::CheckViolation).into()),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    /// A serialization failure or a deadlock rolled the whole transaction back:
+    /// the client is told to send it again, after a moment, rather than that
+    /// the server failed.
+    #[test]
+    fn contention_answers_503_with_retry_after() {
+        for contended in [
+            db(Kind::SerializationFailure),
+            Error::DatabaseError(Kind::Unknown, Box::new("database is locked".to_owned())),
+            Error::DatabaseError(Kind::Unknown, Box::new("deadlock detected".to_owned())),
+            Error::DatabaseError(
+                Kind::Unknown,
+                Box::new("canceling statement due to lock timeout".to_owned()),
+            ),
+        ] {
+            let e = ApiError::from(contended);
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            let response = e.render(Some("req-1"));
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+            let problem = e.problem(Some("req-1"));
+            assert_eq!(
+                problem.detail.as_deref(),
+                Some("the database was busy with other changes; try again shortly")
+            );
         }
     }
 }

@@ -33,7 +33,8 @@ pub enum StoreError {
     ConnectionLost(String),
     #[error("a unique constraint was violated: {0}")]
     UniqueViolation(String),
-    /// A serialization failure (PostgreSQL) or a busy database (SQLite).
+    /// A serialization failure, a deadlock or a lock timeout (PostgreSQL), or a
+    /// busy database (SQLite): nothing was written, and a retry may succeed.
     #[error("the database was contended: {0}")]
     Contention(String),
     #[error("no such record")]
@@ -105,9 +106,17 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 Self::Contention(info.message().to_owned())
             }
+            // SQLite's busy database; PostgreSQL's deadlock (40P01) and lock
+            // timeout (55P03), which diesel reports by message only.
             Error::DatabaseError(_, ref info)
-                if info.message().contains("database is locked")
-                    || info.message().contains("database is busy") =>
+                if [
+                    "database is locked",
+                    "database is busy",
+                    "deadlock detected",
+                    "lock timeout",
+                ]
+                .iter()
+                .any(|m| info.message().contains(m)) =>
             {
                 Self::Contention(info.message().to_owned())
             }
@@ -474,14 +483,23 @@ mod tests {
         assert!(lost(Error::BrokenTransactionManager));
         assert!(!lost(db(Kind::UniqueViolation, "dup")));
         assert!(!lost(db(Kind::SerializationFailure, "retry")));
-        assert!(matches!(
-            crate::error::ApiError::from(db(Kind::ClosedConnection, "x")),
-            crate::error::ApiError::ConnectionLost
-        ));
-        assert!(matches!(
-            crate::error::ApiError::from(db(Kind::UniqueViolation, "x")),
-            crate::error::ApiError::Conflict(_)
-        ));
+    }
+
+    /// The pool closes a connection only when the work's error says it died,
+    /// whatever the feature's error type.
+    #[test]
+    fn only_a_lost_connection_marks_the_work_failed_for_the_pool() {
+        use crate::incidents::IncidentError;
+        let store = |e| StoreError::from(Error::DatabaseError(e, Box::new("x".to_owned())));
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        assert!(Failure::connection_lost(&store(Kind::ClosedConnection)));
+        assert!(!Failure::connection_lost(&store(
+            Kind::SerializationFailure
+        )));
+        assert!(IncidentError::Store(store(Kind::UnableToSendCommand)).connection_lost());
+        assert!(!IncidentError::Store(store(Kind::UniqueViolation)).connection_lost());
+        assert!(!IncidentError::NotFound.connection_lost());
+        assert!(!IncidentError::Corrupt("lost".into()).connection_lost());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub use routes_table::{RouteTable, fallback};
 
 use actix_web::web;
 
+use crate::domain_error::DomainError;
 use crate::error::ApiError;
 
 /// Extractor settings that turn actix's own plain-text errors into problems.
@@ -82,11 +83,11 @@ pub fn etag(version: i32) -> String {
 }
 
 /// An id in a query string: a 400 naming the parameter when it is not a UUID.
-pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
+pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, DomainError> {
     raw.map(|id| {
         uuid::Uuid::parse_str(id)
             .map(|u| u.to_string())
-            .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
+            .map_err(|_| DomainError::BadQuery(format!("{name} must be a UUID")))
     })
     .transpose()
 }
@@ -98,12 +99,12 @@ pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, ApiEr
 pub fn query_time(
     value: Option<chrono::DateTime<chrono::Utc>>,
     name: &str,
-) -> Result<Option<chrono::NaiveDateTime>, crate::domain_error::DomainError> {
+) -> Result<Option<chrono::NaiveDateTime>, DomainError> {
     value
         .map(|t| {
             crate::domain::check_date(t.date_naive())
                 .map(|_| crate::db::truncate(t.naive_utc()))
-                .map_err(|e| crate::domain_error::DomainError::BadQuery(format!("{name} {e}")))
+                .map_err(|e| DomainError::BadQuery(format!("{name} {e}")))
         })
         .transpose()
 }

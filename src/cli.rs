@@ -358,10 +358,10 @@ fn create_user(
                 "via": "basewatch user create",
             }))
             .write(conn)?;
-        Ok::<_, crate::error::ApiError>(id)
+        Ok::<_, crate::domain_error::DomainError>(id)
     });
     let id = created.map_err(|e| match e {
-        crate::error::ApiError::Validation(errors) => errors
+        crate::domain_error::DomainError::Invalid(crate::error::Invalid(errors)) => errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()

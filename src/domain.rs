@@ -311,10 +311,10 @@ macro_rules! uuid_id {
 
         impl $name {
             /// Parses an id from a URL or body; anything but a UUID names no record.
-            pub fn parse(raw: &str) -> Result<Self, crate::error::ApiError> {
+            pub fn parse(raw: &str) -> Result<Self, crate::domain_error::DomainError> {
                 uuid::Uuid::parse_str(raw)
                     .map(|u| Self(u.to_string()))
-                    .map_err(|_| crate::error::ApiError::not_found($what))
+                    .map_err(|_| crate::domain_error::DomainError::not_found($what))
             }
 
             pub fn from_db(raw: String) -> Self {
@@ -335,10 +335,10 @@ macro_rules! uuid_id {
 }
 
 /// Any other record's id from a URL: anything but a UUID names no record (404).
-pub fn parse_id(raw: &str, what: &str) -> Result<String, crate::error::ApiError> {
+pub fn parse_id(raw: &str, what: &str) -> Result<String, crate::domain_error::DomainError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.to_string())
-        .map_err(|_| crate::error::ApiError::not_found(what))
+        .map_err(|_| crate::domain_error::DomainError::not_found(what))
 }
 
 uuid_id!(

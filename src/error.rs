@@ -8,24 +8,7 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One input that failed validation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// Where the input is: a body field (`email`, `victims.count`), or `body` for the whole body.
-    #[schema(example = "email")]
-    pub field: String,
-    #[schema(example = "must be a valid email address")]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::validation::{FieldError, Invalid};
 
 /// An RFC 9457 problem details document: every error the API returns has this shape.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -100,6 +83,10 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// 503: the database was too busy with other changes (a serialization
+    /// failure, a deadlock, a lock that timed out); `Retry-After` says when.
+    #[error("the database was busy with other changes; try again shortly")]
+    Contended { retry_after: u64 },
     /// 503: the database connection died under the request; the pool closes it.
     #[error("the database connection was lost; try again shortly")]
     ConnectionLost,
@@ -173,7 +160,7 @@ impl ApiError {
                     HeaderValue::from_static("Bearer realm=\"basewatch\""),
                 );
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::Contended { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Self::MethodNotAllowed { allow, .. } => {
@@ -211,7 +198,9 @@ impl ResponseError for ApiError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::ConnectionLost => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Contended { .. } | Self::ConnectionLost => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -228,6 +217,9 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+/// How long a client should wait before retrying a change that met contention.
+const CONTENTION_RETRY_AFTER: u64 = 1;
+
 impl From<crate::db::StoreError> for ApiError {
     fn from(e: crate::db::StoreError) -> Self {
         use crate::db::StoreError;
@@ -242,8 +234,30 @@ impl From<crate::db::StoreError> for ApiError {
                 tracing::warn!(error = why, "lost the database connection");
                 Self::ConnectionLost
             }
+            // Nothing was written: the transaction was rolled back whole.
+            StoreError::Contention(why) => {
+                tracing::warn!(error = why, "database contention");
+                Self::Contended {
+                    retry_after: CONTENTION_RETRY_AFTER,
+                }
+            }
+            StoreError::Unreachable(_) => {
+                Self::Unavailable("the database is not reachable; try again shortly".into())
+            }
             other => Self::internal(other),
         }
+    }
+}
+
+impl crate::db::Failure for ApiError {
+    fn connection_lost(&self) -> bool {
+        matches!(self, Self::ConnectionLost)
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(Invalid(errors): Invalid) -> Self {
+        Self::Validation(errors)
     }
 }
 
@@ -287,16 +301,81 @@ fn flatten_validation(
     }
 }
 
-/// A diesel error, with a unique-constraint violation turned into a 409 that says what clashed.
-pub fn conflict_on_duplicate(
-    e: diesel::result::Error,
-    message: impl FnOnce() -> String,
-) -> ApiError {
-    match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => ApiError::Conflict(message()),
-        other => other.into(),
+impl From<crate::domain_error::DomainError> for ApiError {
+    fn from(e: crate::domain_error::DomainError) -> Self {
+        use crate::domain_error::DomainError;
+        match e {
+            DomainError::NotFound(what) => Self::NotFound(what),
+            DomainError::Forbidden(why) => Self::Forbidden(why),
+            DomainError::Conflict(why) => Self::Conflict(why),
+            DomainError::Invalid(invalid) => invalid.into(),
+            DomainError::BadQuery(why) => Self::BadRequest(why),
+            DomainError::Store(e) => e.into(),
+            DomainError::Corrupt(why) => Self::internal(why),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::StoreError;
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+
+    fn db(kind: Kind) -> Error {
+        Error::DatabaseError(kind, Box::new("x".to_owned()))
+    }
+
+    #[test]
+    fn storage_failures_get_their_statuses_here() {
+        let status = |e: ApiError| e.status_code();
+        assert!(matches!(
+            ApiError::from(db(Kind::ClosedConnection)),
+            ApiError::ConnectionLost
+        ));
+        assert_eq!(
+            status(db(Kind::UniqueViolation).into()),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(status(StoreError::NotFound.into()), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(StoreError::Unreachable("timed out".into()).into()),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(StoreError::Crashed("panicked".into()).into()),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(db(Kind::CheckViolation).into()),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    /// A serialization failure or a deadlock rolled the whole transaction back:
+    /// the client is told to send it again, after a moment, rather than that
+    /// the server failed.
+    #[test]
+    fn contention_answers_503_with_retry_after() {
+        for contended in [
+            db(Kind::SerializationFailure),
+            Error::DatabaseError(Kind::Unknown, Box::new("database is locked".to_owned())),
+            Error::DatabaseError(Kind::Unknown, Box::new("deadlock detected".to_owned())),
+            Error::DatabaseError(
+                Kind::Unknown,
+                Box::new("canceling statement due to lock timeout".to_owned()),
+            ),
+        ] {
+            let e = ApiError::from(contended);
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            let response = e.render(Some("req-1"));
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+            let problem = e.problem(Some("req-1"));
+            assert_eq!(
+                problem.detail.as_deref(),
+                Some("the database was busy with other changes; try again shortly")
+            );
+        }
     }
 }

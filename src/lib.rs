@@ -16,6 +16,7 @@ pub mod csv_safe;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod domain_error;
 pub mod error;
 pub mod exports;
 pub mod health;

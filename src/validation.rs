@@ -2,9 +2,41 @@
 
 use std::borrow::Cow;
 
+use serde::Serialize;
+use utoipa::ToSchema;
 use validator::ValidationError;
 
 use crate::domain::{DisplayName, Email, Password};
+
+/// One input that failed validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Where the input is: a body field (`email`, `victims.count`), or `body` for the whole body.
+    #[schema(example = "email")]
+    pub field: String,
+    #[schema(example = "must be a valid email address")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Input that domain code refused, each failing field with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} invalid field(s)", .0.len())]
+pub struct Invalid(pub Vec<FieldError>);
+
+impl Invalid {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self(vec![FieldError::new(field, message)])
+    }
+}
 
 fn error(code: &'static str, message: String) -> ValidationError {
     ValidationError::new(code).with_message(Cow::Owned(message))

@@ -110,7 +110,7 @@ pub async fn get_deployment_effect(
     let result = db::run(&state.pool, move |conn| analyse(conn, &id, source)).await?;
     let months = result.mission.months.len();
     let result_radius = result.radius_km;
-    db::run(&state.pool, move |conn| {
+    db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(audit::Entry::new(Action::AnalysisQueried)
             .by(&user)
             .on(audit::Entity::Mission, &mission_id)

@@ -76,7 +76,10 @@ pub async fn record(res: &ServiceResponse<BoxBody>, request_id: Option<&str>) {
         status: i32::from(res.status().as_u16()),
         request_id: request_id.map(|id| cut(id, 64).to_owned()),
     };
-    let written = db::run(&state.pool, move |conn| Ok(refusal.write(conn)?)).await;
+    let written = db::run(&state.pool, move |conn| {
+        Ok::<_, db::StoreError>(refusal.write(conn)?)
+    })
+    .await;
     if let Err(e) = written {
         tracing::error!(error = %e, "could not audit a refused request");
     }

@@ -68,7 +68,7 @@ pub async fn list_audit_records(
         from: crate::http::query_time(query.from, "from")?,
         to: crate::http::query_time(query.to, "to")?,
     };
-    let (rows, kinds) = db::run(&state.pool, move |conn| {
+    let (rows, kinds) = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         let rows = super::list(conn, &filter, cursor.as_ref(), limit)?;
         let actors: Vec<String> = rows.iter().filter_map(|r| r.actor_id.clone()).collect();
         Ok((rows, super::actor_kinds(conn, &actors)?))

@@ -32,7 +32,7 @@ pub async fn check(
 ) -> Result<Client, ApiError> {
     let limits = state.settings.client_rate_limit;
     let (account, secret) = (id.as_str().to_owned(), secret_id.to_owned());
-    let found = db::run(&state.pool, move |conn| {
+    let found = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         let Some(found) = queries::find_for_token(conn, &account, &secret, generation)? else {
             return Ok(None);
         };

@@ -61,7 +61,7 @@ impl FromRequest for Actor {
             }
             // One round trip decides it: an active account at the token's
             // generation, and a sign-in that was not ended.
-            let found = crate::db::run(&state.pool, move |conn| {
+            let found = crate::db::run::<_, ApiError, _>(&state.pool, move |conn| {
                 Ok(queries::find_for_token(
                     conn,
                     &id,

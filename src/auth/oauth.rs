@@ -281,7 +281,7 @@ async fn issue(
     })?;
 
     let lookup = known.clone();
-    let found = db::run(&state.pool, move |conn| {
+    let found = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         let Some(lookup) = lookup else {
             return Ok(None);
         };
@@ -301,7 +301,7 @@ async fn issue(
             .next_back()
     });
     let ttl = state.jwt.ttl.as_secs();
-    let outcome = db::transaction(&state.pool, move |conn| {
+    let outcome = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         let (account, secret_id) = match (found, matched) {
             (Some((account, _)), Some(secret_id)) if account.active => (account, secret_id),
             (found, _) => {

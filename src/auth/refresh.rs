@@ -12,10 +12,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::db::StoreError;
 use crate::db::schema::refresh_tokens;
 use crate::db::{self, DbConnection};
 use crate::domain::UserId;
-use crate::error::ApiError;
 
 const PREFIX: &str = "bwr_";
 
@@ -71,7 +71,7 @@ pub enum Rotation {
 
 /// Marks a presented token used. The conditional UPDATE comes first, so two
 /// requests racing with one token cannot both succeed: the loser sees a reuse.
-pub fn rotate(conn: &mut DbConnection, presented: &str) -> Result<Rotation, ApiError> {
+pub fn rotate(conn: &mut DbConnection, presented: &str) -> Result<Rotation, StoreError> {
     if !presented.starts_with(PREFIX) {
         return Ok(Rotation::Refused);
     }

@@ -153,7 +153,7 @@ pub async fn login(
     let ticket = reserve_attempt(&state, &http, throttle::account_key(&req.email)).await?;
     let user = match Email::parse(&req.email) {
         Ok(email) => {
-            db::run(&state.pool, move |conn| {
+            db::run::<_, ApiError, _>(&state.pool, move |conn| {
                 Ok(users::find_by_email(conn, &email)?)
             })
             .await?
@@ -168,7 +168,7 @@ pub async fn login(
     let ttl = state.settings.refresh_token_ttl;
     let email = req.email;
     // Ok(session) or Err(why it failed), decided and recorded in one transaction.
-    let outcome = db::transaction(&state.pool, move |conn| {
+    let outcome = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         let reason = match &user {
             None => "unknown email",
             Some(u) if !u.active => "deactivated account",
@@ -228,7 +228,7 @@ pub async fn refresh_session(
     let ttl = state.settings.refresh_token_ttl;
     // The revocation on reuse must be committed even though the answer is a 401,
     // so the transaction ends with Ok and the refusal is decided outside it.
-    let next = db::transaction(&state.pool, move |conn| {
+    let next = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(match refresh::rotate(conn, &req.refresh_token)? {
             refresh::Rotation::Accepted { user, family } => match users::find(conn, &user)? {
                 Some((row, _))
@@ -277,7 +277,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     ValidJson(req): ValidJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    db::run(&state.pool, move |conn| {
+    db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(refresh::revoke_by_token(conn, &req.refresh_token)?)
     })
     .await?;
@@ -296,9 +296,10 @@ pub async fn logout(
 )]
 #[get("/me")]
 pub async fn get_me(state: web::Data<AppState>, me: Actor) -> Result<web::Json<User>, ApiError> {
-    let (row, org) = db::run(&state.pool, move |conn| Ok(users::find(conn, &me.id)?))
-        .await?
-        .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    let (row, org) =
+        db::run::<_, ApiError, _>(&state.pool, move |conn| Ok(users::find(conn, &me.id)?))
+            .await?
+            .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
     Ok(web::Json(User::from_row(row, org)?))
 }
 
@@ -341,7 +342,7 @@ pub async fn change_password(
     ValidJson(mut req): ValidJson<ChangePasswordRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let id = me.id.clone();
-    let (row, _) = db::run(&state.pool, move |conn| Ok(users::find(conn, &id)?))
+    let (row, _) = db::run::<_, ApiError, _>(&state.pool, move |conn| Ok(users::find(conn, &id)?))
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
     // The new password is judged first: a refusal here says nothing about the
@@ -379,7 +380,7 @@ pub async fn change_password(
     .map_err(ApiError::internal)?;
     let ttl = state.settings.refresh_token_ttl;
     let user = me.clone();
-    let outcome = db::transaction(&state.pool, move |conn| {
+    let outcome = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         let Some(hash) = checked else {
             throttle::settle_failure(conn, &ticket)?;
             audit::Entry::new(Action::PasswordChangeRefused)

@@ -24,9 +24,9 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::config::LoginThrottle;
+use crate::db::StoreError;
 use crate::db::schema::login_failures;
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
 
 /// An attempt still in flight after this long was abandoned (the request died);
 /// it counts as a failure and no longer makes later attempts a burst.
@@ -55,7 +55,7 @@ pub fn reserve(
     limits: &LoginThrottle,
     account: &str,
     address: &str,
-) -> Result<Result<Ticket, Duration>, ApiError> {
+) -> Result<Result<Ticket, Duration>, StoreError> {
     lock(conn, 1, account)?;
     lock(conn, 2, address)?;
     if let Some(wait) = check(conn, limits, account, address)? {
@@ -99,7 +99,7 @@ pub fn settle_failure(conn: &mut DbConnection, ticket: &Ticket) -> QueryResult<(
 /// The attempt succeeded. Alone, it clears the account's earlier failures and
 /// itself; within a burst it keeps its slot (see the module documentation).
 /// Must run inside a transaction.
-pub fn settle_success(conn: &mut DbConnection, ticket: &Ticket) -> Result<(), ApiError> {
+pub fn settle_success(conn: &mut DbConnection, ticket: &Ticket) -> Result<(), StoreError> {
     lock(conn, 1, &ticket.account)?;
     let later: i64 = login_failures::table
         .filter(login_failures::email.eq(&ticket.account))

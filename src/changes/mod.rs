@@ -37,10 +37,10 @@ use crate::auth::actor::Visibility;
 use crate::crypto::DataKeys;
 use crate::db::DbConnection;
 use crate::db::schema::{bases, changes, incidents};
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::incidents::queries::visible_to;
 use crate::incidents::vocabulary::Status;
-use crate::incidents::{Incident, IncidentRow};
+use crate::incidents::{Incident, IncidentError, IncidentRow};
 
 /// What a change did; `as_str` is what is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -181,8 +181,8 @@ impl FeedCursor {
         URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", self.0))
     }
 
-    pub fn decode(raw: &str) -> Result<Self, ApiError> {
-        let invalid = || ApiError::BadRequest("cursor is not one this feed issued".into());
+    pub fn decode(raw: &str) -> Result<Self, DomainError> {
+        let invalid = || DomainError::BadQuery("cursor is not one this feed issued".into());
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?)
             .map_err(|_| invalid())?;
         let digits = text.strip_prefix(CURSOR_PREFIX).ok_or_else(invalid)?;
@@ -242,12 +242,12 @@ impl Change {
         base: Option<String>,
         viewer: &Actor,
         keys: &DataKeys,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, IncidentError> {
         let people = viewer.sight(&row.reporter_id).people || viewer.is(&change.actor_id);
         Ok(Self {
             position: change.position,
             kind: ChangeKind::parse(&change.kind)
-                .ok_or_else(|| ApiError::internal(format!("unknown change {}", change.kind)))?,
+                .ok_or_else(|| IncidentError::Corrupt(format!("unknown change {}", change.kind)))?,
             version: change.version,
             at: change.at.and_utc(),
             actor_id: people.then_some(change.actor_id),

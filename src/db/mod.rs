@@ -16,8 +16,6 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
-use crate::error::ApiError;
-
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgres(PgConnection),
@@ -35,13 +33,59 @@ pub enum StoreError {
     ConnectionLost(String),
     #[error("a unique constraint was violated: {0}")]
     UniqueViolation(String),
-    /// A serialization failure (PostgreSQL) or a busy database (SQLite).
+    /// A serialization failure, a deadlock or a lock timeout (PostgreSQL), or a
+    /// busy database (SQLite): nothing was written, and a retry may succeed.
     #[error("the database was contended: {0}")]
     Contention(String),
     #[error("no such record")]
     NotFound,
+    /// No connection could be had from the pool (the database is down or every
+    /// connection is busy for longer than the checkout timeout).
+    #[error("no database connection available: {0}")]
+    Unreachable(String),
+    /// The blocking task running the work panicked or was cancelled.
+    #[error("the database work did not finish: {0}")]
+    Crashed(String),
     #[error(transparent)]
     Other(diesel::result::Error),
+}
+
+/// An error that database work may end with: every storage failure converts
+/// into it, and it tells whether the connection died under the work (the pool
+/// then closes that connection instead of handing it out again).
+pub trait Failure: From<StoreError> + Send + 'static {
+    fn connection_lost(&self) -> bool;
+}
+
+impl Failure for StoreError {
+    fn connection_lost(&self) -> bool {
+        matches!(self, Self::ConnectionLost(_))
+    }
+}
+
+/// Implements `Failure` for a feature's error whose storage failures are held
+/// in a `Store(StoreError)` variant.
+#[macro_export]
+macro_rules! store_failure {
+    ($error:ty) => {
+        impl From<$crate::db::StoreError> for $error {
+            fn from(e: $crate::db::StoreError) -> Self {
+                Self::Store(e)
+            }
+        }
+
+        impl From<diesel::result::Error> for $error {
+            fn from(e: diesel::result::Error) -> Self {
+                Self::Store(e.into())
+            }
+        }
+
+        impl $crate::db::Failure for $error {
+            fn connection_lost(&self) -> bool {
+                matches!(self, Self::Store(e) if $crate::db::Failure::connection_lost(e))
+            }
+        }
+    };
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -62,9 +106,17 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 Self::Contention(info.message().to_owned())
             }
+            // SQLite's busy database; PostgreSQL's deadlock (40P01) and lock
+            // timeout (55P03), which diesel reports by message only.
             Error::DatabaseError(_, ref info)
-                if info.message().contains("database is locked")
-                    || info.message().contains("database is busy") =>
+                if [
+                    "database is locked",
+                    "database is busy",
+                    "deadlock detected",
+                    "lock timeout",
+                ]
+                .iter()
+                .any(|m| info.message().contains(m)) =>
             {
                 Self::Contention(info.message().to_owned())
             }
@@ -267,10 +319,11 @@ pub fn connect_pool(url: &DatabaseUrl, max_size: u32) -> Result<Pool, String> {
 }
 
 /// Runs blocking diesel work on actix's blocking thread pool, never on an async worker.
-pub async fn run<T, F>(pool: &Pool, work: F) -> Result<T, ApiError>
+pub async fn run<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: Failure,
 {
     start(pool, work).await
 }
@@ -278,33 +331,39 @@ where
 /// Like `run`, but the work starts now rather than when the future is first
 /// polled, so that a caller can go on with something else meanwhile (an export
 /// fetches its next page while it writes out the current one).
-pub fn start<T, F>(pool: &Pool, work: F) -> impl Future<Output = Result<T, ApiError>> + use<T, F>
+pub fn start<T, E, F>(pool: &Pool, work: F) -> impl Future<Output = Result<T, E>> + use<T, E, F>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: Failure,
 {
     let pool = pool.clone();
     let running = actix_web::rt::task::spawn_blocking(move || {
         let mut conn = pool.get().map_err(|e| {
             tracing::error!(error = %e, "no database connection available");
-            ApiError::Unavailable("the database is not reachable; try again shortly".into())
+            StoreError::Unreachable(e.to_string())
         })?;
         let result = work(&mut conn);
-        // Only a lost connection (`StoreError::ConnectionLost`) is closed; other
-        // 503s (a database not yet migrated) leave a healthy connection pooled.
-        if matches!(result, Err(ApiError::ConnectionLost)) {
+        // Only a connection that died under the work is closed; other failures
+        // (a database not yet migrated, a conflict) leave a healthy one pooled.
+        if matches!(&result, Err(e) if e.connection_lost()) {
             conn.lost = true;
         }
         result
     });
-    async move { running.await.map_err(ApiError::internal)? }
+    async move {
+        running
+            .await
+            .map_err(|e| StoreError::Crashed(e.to_string()))?
+    }
 }
 
 /// Runs `work` in a transaction: all of it is written, or none of it.
-pub async fn transaction<T, F>(pool: &Pool, work: F) -> Result<T, ApiError>
+pub async fn transaction<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: Failure + From<diesel::result::Error>,
 {
     run(pool, move |conn| in_transaction(conn, work)).await
 }
@@ -424,14 +483,23 @@ mod tests {
         assert!(lost(Error::BrokenTransactionManager));
         assert!(!lost(db(Kind::UniqueViolation, "dup")));
         assert!(!lost(db(Kind::SerializationFailure, "retry")));
-        assert!(matches!(
-            crate::error::ApiError::from(db(Kind::ClosedConnection, "x")),
-            crate::error::ApiError::ConnectionLost
-        ));
-        assert!(matches!(
-            crate::error::ApiError::from(db(Kind::UniqueViolation, "x")),
-            crate::error::ApiError::Conflict(_)
-        ));
+    }
+
+    /// The pool closes a connection only when the work's error says it died,
+    /// whatever the feature's error type.
+    #[test]
+    fn only_a_lost_connection_marks_the_work_failed_for_the_pool() {
+        use crate::incidents::IncidentError;
+        let store = |e| StoreError::from(Error::DatabaseError(e, Box::new("x".to_owned())));
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        assert!(Failure::connection_lost(&store(Kind::ClosedConnection)));
+        assert!(!Failure::connection_lost(&store(
+            Kind::SerializationFailure
+        )));
+        assert!(IncidentError::Store(store(Kind::UnableToSendCommand)).connection_lost());
+        assert!(!IncidentError::Store(store(Kind::UniqueViolation)).connection_lost());
+        assert!(!IncidentError::NotFound.connection_lost());
+        assert!(!IncidentError::Corrupt("lost".into()).connection_lost());
     }
 
     #[test]

@@ -6,12 +6,12 @@
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use diesel::prelude::*;
 
+use super::DemoError;
 use super::reference::{DemoBase, DemoMission, MISSIONS, date};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::DbConnection;
 use crate::db::schema::incidents;
-use crate::error::ApiError;
 use crate::incidents::IncidentRow;
 use crate::incidents::content::{AgeBands, IncidentContent, Perpetrator, Sexes, Source, Victims};
 use crate::incidents::intake::{derive_with, event, row_from};
@@ -143,7 +143,7 @@ impl<'a> Generator<'a> {
         &mut self,
         mission_index: usize,
         month: NaiveDate,
-    ) -> Result<Synthetic, ApiError> {
+    ) -> Result<Synthetic, DemoError> {
         let (mission, bases) = &self.missions[mission_index];
         generate(
             &mut self.rng,
@@ -163,7 +163,7 @@ pub fn seed(
     missions: &[(Mission, Vec<Base>)],
     reporters: &[Actor],
     keys: &DataKeys,
-) -> Result<usize, ApiError> {
+) -> Result<usize, DemoError> {
     let existing: i64 = incidents::table
         .filter(incidents::synthetic.eq(true))
         .count()
@@ -189,7 +189,7 @@ fn generate(
     month: NaiveDate,
     reporters: &[Actor],
     keys: &DataKeys,
-) -> Result<Synthetic, ApiError> {
+) -> Result<Synthetic, DemoError> {
     let day = month + Duration::days(rng.below(28) as i64);
     let occurred_at: DateTime<Utc> = (day.and_hms_opt(0, 0, 0).expect("midnight exists")
         + Duration::minutes(rng.below(24 * 60) as i64))

@@ -12,7 +12,8 @@ use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{DatabaseUrl, DbConnection};
 use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId};
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
+use crate::incidents::IncidentError;
 use crate::missions::{Base, Mission};
 use crate::organisations::queries as organisations;
 use crate::users::{self, NewUser, queries as user_queries};
@@ -77,8 +78,31 @@ pub struct Seeded {
     pub incidents: usize,
 }
 
+/// Why the demo data could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Incident(#[from] IncidentError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("generated content is invalid: {0:?}")]
+    Invalid(#[from] crate::validation::Invalid),
+    #[error(transparent)]
+    Store(crate::db::StoreError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+crate::store_failure!(DemoError);
+
+impl DemoError {
+    fn failed(e: impl std::fmt::Display) -> Self {
+        Self::Failed(e.to_string())
+    }
+}
+
 /// Creates whatever of the demo data is missing, all of it or none.
-pub fn seed(conn: &mut DbConnection, keys: &DataKeys) -> Result<Seeded, ApiError> {
+pub fn seed(conn: &mut DbConnection, keys: &DataKeys) -> Result<Seeded, DemoError> {
     crate::db::in_transaction(conn, |conn| {
         let prepared = prepare(conn)?;
         let incidents = incidents::seed(conn, &prepared.missions, &prepared.reporters, keys)?;
@@ -91,15 +115,15 @@ pub fn seed(conn: &mut DbConnection, keys: &DataKeys) -> Result<Seeded, ApiError
 
 /// The accounts and reference data (created when missing), and who reports
 /// synthetic incidents: the demo monitors and the partner.
-pub fn prepare(conn: &mut DbConnection) -> Result<Prepared, ApiError> {
+pub fn prepare(conn: &mut DbConnection) -> Result<Prepared, DemoError> {
     let accounts = seed_accounts(conn)?;
     let missions = reference::seed(conn)?;
     let mut reporters = Vec::new();
     for (email, _, role, _) in ACCOUNTS {
         if matches!(role, Role::Monitor | Role::Partner) {
-            let email = Email::parse(email).map_err(ApiError::internal)?;
+            let email = Email::parse(email).map_err(DemoError::failed)?;
             let user = user_queries::find_by_email(conn, &email)?
-                .ok_or_else(|| ApiError::internal("demo user vanished"))?;
+                .ok_or_else(|| DemoError::failed("demo user vanished"))?;
             reporters.push(Actor::person(
                 UserId::from_db(user.id),
                 role,
@@ -134,7 +158,7 @@ pub fn seed_synthetic(
     n: usize,
     batch: usize,
     seed: u64,
-) -> Result<usize, ApiError> {
+) -> Result<usize, DemoError> {
     let Prepared {
         missions,
         reporters,
@@ -144,7 +168,7 @@ pub fn seed_synthetic(
     let stored = plan.len();
     let mut others = Vec::new();
     if matches!(conn, DbConnection::Postgres(_)) {
-        others.push(url.connect().map_err(ApiError::internal)?);
+        others.push(url.connect().map_err(DemoError::failed)?);
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2 + others.len());
     let batch = batch.max(1);
@@ -172,31 +196,31 @@ pub fn seed_synthetic(
             .into_iter()
             .map(|w| {
                 w.join()
-                    .unwrap_or_else(|_| Err(ApiError::internal("a writer panicked")))
+                    .unwrap_or_else(|_| Err(DemoError::failed("a writer panicked")))
             })
-            .collect::<Result<Vec<()>, ApiError>>()
+            .collect::<Result<Vec<()>, DemoError>>()
     });
     // Dropping the receiver first ends a generator still waiting to send.
     drop(batches);
     generator
         .join()
-        .map_err(|_| ApiError::internal("the generator thread panicked"))?;
+        .map_err(|_| DemoError::failed("the generator thread panicked"))?;
     written?;
     Ok(stored)
 }
 
-type Batch = Result<Vec<incidents::Synthetic>, ApiError>;
+type Batch = Result<Vec<incidents::Synthetic>, DemoError>;
 
 /// Stores batches, each in a transaction of its own, until there are no more.
 fn write_batches(
     conn: &mut DbConnection,
     batches: &std::sync::Mutex<std::sync::mpsc::Receiver<Batch>>,
     skip_fk_checks: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), DemoError> {
     loop {
         let next = batches
             .lock()
-            .map_err(|_| ApiError::internal("a writer panicked"))?
+            .map_err(|_| DemoError::failed("a writer panicked"))?
             .recv();
         let Ok(rows) = next else { return Ok(()) };
         let rows = rows?;
@@ -205,7 +229,7 @@ fn write_batches(
                 conn.batch_execute("SET LOCAL session_replication_role = replica")?;
             }
             crate::incidents::queries::insert_many(conn, &rows)?;
-            Ok::<_, ApiError>(audit_seeded(conn, rows.len())?)
+            Ok::<_, DemoError>(audit_seeded(conn, rows.len())?)
         })?;
     }
 }
@@ -224,7 +248,7 @@ pub(crate) fn audit_seeded(conn: &mut DbConnection, incidents: usize) -> diesel:
 /// per-row foreign-key triggers, half the cost of the load, can be skipped for
 /// these transactions, as `pg_restore --disable-triggers` does. Only a superuser
 /// may (`session_replication_role`); anyone else gets the checks.
-fn may_skip_fk_checks(conn: &mut DbConnection) -> Result<bool, ApiError> {
+fn may_skip_fk_checks(conn: &mut DbConnection) -> Result<bool, DemoError> {
     #[derive(QueryableByName)]
     struct Setting {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -238,7 +262,7 @@ fn may_skip_fk_checks(conn: &mut DbConnection) -> Result<bool, ApiError> {
     Ok(superuser.value == "on")
 }
 
-fn seed_accounts(conn: &mut DbConnection) -> Result<usize, ApiError> {
+fn seed_accounts(conn: &mut DbConnection) -> Result<usize, DemoError> {
     let office = organisations::find_or_create(
         conn,
         &name(OVERSIGHT_OFFICE),
@@ -247,7 +271,7 @@ fn seed_accounts(conn: &mut DbConnection) -> Result<usize, ApiError> {
     let ngo = organisations::find_or_create(conn, &name(NGO), OrganisationKind::Ngo)?;
     let mut created = 0;
     for (email, display_name, role, org) in ACCOUNTS {
-        let email = Email::parse(email).map_err(ApiError::internal)?;
+        let email = Email::parse(email).map_err(DemoError::failed)?;
         if user_queries::find_by_email(conn, &email)?.is_some() {
             continue;
         }
@@ -257,7 +281,7 @@ fn seed_accounts(conn: &mut DbConnection) -> Result<usize, ApiError> {
             name: name(display_name),
             role,
             organisation_id: OrganisationId::from_db(organisation_id.clone()),
-            password: Password::parse(password_for(role)).map_err(ApiError::internal)?,
+            password: Password::parse(password_for(role)).map_err(DemoError::failed)?,
         };
         users::create_account(conn, &user)?;
         created += 1;

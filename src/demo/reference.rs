@@ -3,9 +3,9 @@
 
 use chrono::NaiveDate;
 
+use super::DemoError;
 use crate::db::DbConnection;
 use crate::domain::{CountryCode, DisplayName};
-use crate::error::ApiError;
 use crate::missions::DeploymentFields;
 use crate::missions::queries;
 use crate::missions::{Base, Mission, MissionFields};
@@ -113,7 +113,7 @@ pub fn date(s: &str) -> NaiveDate {
 }
 
 /// Creates whatever reference data is missing; returns each mission with its bases.
-pub fn seed(conn: &mut DbConnection) -> Result<Vec<(Mission, Vec<Base>)>, ApiError> {
+pub fn seed(conn: &mut DbConnection) -> Result<Vec<(Mission, Vec<Base>)>, DemoError> {
     let existing = queries::list_missions(conn, None, 10_000)?;
     let mut seeded = Vec::new();
     for demo in MISSIONS {
@@ -122,8 +122,8 @@ pub fn seed(conn: &mut DbConnection) -> Result<Vec<(Mission, Vec<Base>)>, ApiErr
             None => queries::insert_mission(
                 conn,
                 &MissionFields {
-                    name: DisplayName::parse(demo.name).map_err(ApiError::internal)?,
-                    country: CountryCode::parse(demo.country).map_err(ApiError::internal)?,
+                    name: DisplayName::parse(demo.name).map_err(DemoError::failed)?,
+                    country: CountryCode::parse(demo.country).map_err(DemoError::failed)?,
                     mandate_start: date(demo.start),
                     mandate_end: demo.end.map(date),
                 },
@@ -142,7 +142,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<Vec<(Mission, Vec<Base>)>, ApiErr
             }
         }
         let mission = queries::find_mission(conn, &mission_id)?
-            .ok_or_else(|| ApiError::internal("mission vanished"))?;
+            .ok_or_else(|| DemoError::failed("mission vanished"))?;
         seeded.push((mission, queries::all_bases(conn, &mission_id)?));
     }
     Ok(seeded)

@@ -8,7 +8,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::crypto::DataKeys;
 use crate::csv_safe;
 use crate::db::schema::incidents;
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::incidents::content::IncidentContent;
 
 /// (Basewatch name, HTCDS/CTDC name, HXL hashtag)
@@ -129,18 +129,18 @@ pub struct Parsed {
 
 impl ExportRow {
     /// Parses the content and, with the data keys, opens the narrative.
-    pub fn parse(&self, keys: Option<&DataKeys>) -> Result<Parsed, ApiError> {
+    pub fn parse(&self, keys: Option<&DataKeys>) -> Result<Parsed, DomainError> {
         let narrative = match (keys, &self.narrative) {
             (Some(keys), Some(sealed)) => Some(
                 keys.open(&self.id, self.narrative_key_id.as_deref(), sealed)
-                    .map_err(ApiError::internal)?,
+                    .map_err(DomainError::corrupt)?,
             ),
             _ => None,
         };
         Ok(Parsed {
-            content: serde_json::from_str(&self.content).map_err(ApiError::internal)?,
+            content: serde_json::from_str(&self.content).map_err(DomainError::corrupt)?,
             indicators: serde_json::from_str(&self.assessment_indicators)
-                .map_err(ApiError::internal)?,
+                .map_err(DomainError::corrupt)?,
             narrative,
         })
     }

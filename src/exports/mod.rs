@@ -203,7 +203,7 @@ pub async fn export_incidents(
             (Ok(()), false) => Outcome::Aborted,
         };
         let user = job.user.clone();
-        let written = db::run(&job.pool, move |conn| {
+        let written = db::run::<_, ApiError, _>(&job.pool, move |conn| {
             Ok(audit::Entry::new(Action::IncidentsExported)
                 .by(&user)
                 .details(json!({

@@ -7,7 +7,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, Invalid};
 
 /// A JSON request body, parsed and then validated.
 ///
@@ -105,7 +105,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must be a JSON object",
         )]));
     }
-    serde_path_to_error::deserialize(value).map_err(json_error)
+    serde_path_to_error::deserialize(value).map_err(|e| json_error(e).into())
 }
 
 /// The path (`comment`, `victims.nationalities[1]`) of the first string, or
@@ -168,11 +168,12 @@ fn depth(value: &serde_json::Value) -> usize {
     }
 }
 
-pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+/// A body that does not deserialise, as the field at fault and why.
+pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Invalid {
     let path = e.path().to_string();
     let message = strip_position(&e.into_inner().to_string());
     let field = field_of(&path, &message);
-    ApiError::Validation(vec![FieldError::new(field, message)])
+    Invalid::field(field, message)
 }
 
 /// serde appends " at line 1 column 17"; the field name says more to a client.

@@ -20,6 +20,7 @@ pub use routes_table::{RouteTable, fallback};
 
 use actix_web::web;
 
+use crate::domain_error::DomainError;
 use crate::error::ApiError;
 
 /// Extractor settings that turn actix's own plain-text errors into problems.
@@ -54,22 +55,15 @@ impl IfMatch {
     }
 }
 
-/// The `If-Match` header: 428 without one. Tags that are not ours stay in the
-/// list and simply cannot match (412 when the version is compared).
-pub fn if_match(req: &actix_web::HttpRequest) -> Result<IfMatch, ApiError> {
-    let value = req
-        .headers()
-        .get(actix_web::http::header::IF_MATCH)
-        .ok_or_else(|| {
-            ApiError::PreconditionRequired(
-                "send If-Match with the ETag of the version you read, e.g. If-Match: \"3\"".into(),
-            )
-        })?;
+/// The `If-Match` header, if sent. Tags that are not ours stay in the list and
+/// simply cannot match (412 when the version is compared).
+pub fn if_match(req: &actix_web::HttpRequest) -> Option<IfMatch> {
+    let value = req.headers().get(actix_web::http::header::IF_MATCH)?;
     let value = value.to_str().unwrap_or_default().trim();
     if value == "*" {
-        return Ok(IfMatch::Any);
+        return Some(IfMatch::Any);
     }
-    Ok(IfMatch::Versions(
+    Some(IfMatch::Versions(
         value
             .split(',')
             .filter_map(|tag| {
@@ -89,11 +83,11 @@ pub fn etag(version: i32) -> String {
 }
 
 /// An id in a query string: a 400 naming the parameter when it is not a UUID.
-pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
+pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, DomainError> {
     raw.map(|id| {
         uuid::Uuid::parse_str(id)
             .map(|u| u.to_string())
-            .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
+            .map_err(|_| DomainError::BadQuery(format!("{name} must be a UUID")))
     })
     .transpose()
 }
@@ -105,12 +99,12 @@ pub fn query_uuid(raw: Option<&str>, name: &str) -> Result<Option<String>, ApiEr
 pub fn query_time(
     value: Option<chrono::DateTime<chrono::Utc>>,
     name: &str,
-) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+) -> Result<Option<chrono::NaiveDateTime>, DomainError> {
     value
         .map(|t| {
             crate::domain::check_date(t.date_naive())
                 .map(|_| crate::db::truncate(t.naive_utc()))
-                .map_err(|e| ApiError::BadRequest(format!("{name} {e}")))
+                .map_err(|e| DomainError::BadQuery(format!("{name} {e}")))
         })
         .transpose()
 }

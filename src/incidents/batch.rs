@@ -31,7 +31,7 @@ use utoipa::ToSchema;
 
 use super::content::IncidentContent;
 use super::routes::{take_id, take_submit};
-use super::{Incident, service};
+use super::{Incident, IncidentError, service};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{self, DbConnection};
@@ -343,11 +343,13 @@ fn store(
                     continue;
                 }
                 Ok(r) if taken.contains(&r.id) => {
-                    service::resent(conn, actor, keys, &r.id, &r.content).map(|i| (200, i))
+                    service::resent(conn, actor, keys, &r.id, &r.content)
+                        .map(|i| (200, i))
+                        .map_err(ApiError::from)
                 }
                 Ok(r) => match service::report(conn, actor, keys, &r.id, &r.content, r.submit) {
                     Ok(incident) => Ok((201, incident)),
-                    Err(e) => return Err(Retry::WithSavepoints(e)),
+                    Err(e) => return Err(Retry::WithSavepoints(e.into())),
                 },
             };
             match stored {
@@ -423,15 +425,15 @@ fn store_one(
     keys: &DataKeys,
     r: &Report,
 ) -> Result<(u16, Incident), ApiError> {
-    let created = conn.transaction::<_, ApiError, _>(|conn| {
+    let created = conn.transaction::<_, IncidentError, _>(|conn| {
         service::report(conn, actor, keys, &r.id, &r.content, r.submit)
     });
     match created {
         Ok(incident) => Ok((201, incident)),
-        Err(ApiError::Conflict(_)) => {
-            service::resent(conn, actor, keys, &r.id, &r.content).map(|i| (200, i))
-        }
-        Err(e) => Err(e),
+        Err(IncidentError::IdTaken) => service::resent(conn, actor, keys, &r.id, &r.content)
+            .map(|i| (200, i))
+            .map_err(ApiError::from),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -20,7 +20,7 @@ use super::vocabulary::{
 };
 use crate::crypto::{DataKeys, KeyedHash};
 use crate::domain::CountryCode;
-use crate::error::{ApiError, FieldError};
+use crate::validation::{FieldError, Invalid};
 
 pub const MAX_NARRATIVE_CHARS: usize = 20_000;
 const MAX_VICTIMS: u32 = 100_000;
@@ -225,7 +225,7 @@ pub struct IncidentContent {
 
 impl IncidentContent {
     /// Parses a JSON object, refusing the fields the server owns by name.
-    pub fn from_object(object: Map<String, Value>) -> Result<Self, ApiError> {
+    pub fn from_object(object: Map<String, Value>) -> Result<Self, Invalid> {
         let owned: Vec<FieldError> = object
             .keys()
             .filter(|k| !CONTENT_FIELDS.contains(&k.as_str()))
@@ -244,14 +244,14 @@ impl IncidentContent {
             })
             .collect();
         if !owned.is_empty() {
-            return Err(ApiError::Validation(owned));
+            return Err(Invalid(owned));
         }
         serde_path_to_error::deserialize(Value::Object(object)).map_err(crate::http::json_error)
     }
 
     /// Checks every rule, reporting every failing field at once, and puts the
     /// content in canonical form.
-    pub fn check(&mut self, now: DateTime<Utc>) -> Result<(), ApiError> {
+    pub fn check(&mut self, now: DateTime<Utc>) -> Result<(), Invalid> {
         let mut errors = Vec::new();
         let mut fail = |field: &str, message: String| errors.push(FieldError::new(field, message));
 
@@ -344,7 +344,7 @@ impl IncidentContent {
             self.canonicalise();
             Ok(())
         } else {
-            Err(ApiError::Validation(errors))
+            Err(Invalid(errors))
         }
     }
 
@@ -421,10 +421,10 @@ pub mod tests {
         .unwrap()
     }
 
-    fn fields(result: Result<(), ApiError>) -> Vec<String> {
+    fn fields(result: Result<(), Invalid>) -> Vec<String> {
         match result {
-            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
-            other => panic!("expected validation errors, got {other:?}"),
+            Err(Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Ok(()) => panic!("expected validation errors"),
         }
     }
 
@@ -556,7 +556,7 @@ pub mod tests {
         object.insert("status".into(), json!("verified"));
         object.insert("version".into(), json!(9));
         match IncidentContent::from_object(object) {
-            Err(ApiError::Validation(errors)) => {
+            Err(Invalid(errors)) => {
                 let names: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
                 assert_eq!(names, ["status", "version"]);
             }

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use super::queries::{BoundingBox, Filter, Order};
 use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::http::{query_time, query_uuid};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,7 +60,7 @@ pub enum Sort {
 
 impl IncidentListQuery {
     /// The filters of the list (exports take the same).
-    pub fn filter(&self) -> Result<Filter, ApiError> {
+    pub fn filter(&self) -> Result<Filter, DomainError> {
         Ok(Filter {
             mission_id: query_uuid(self.mission_id.as_deref(), "mission_id")?,
             base_id: query_uuid(self.base_id.as_deref(), "base_id")?,
@@ -111,9 +111,9 @@ fn bbox_number(raw: &str, longitude: bool) -> Option<f64> {
     (-limit..=limit).contains(&value).then_some(value)
 }
 
-pub fn parse_bbox(raw: &str) -> Result<BoundingBox, ApiError> {
+pub fn parse_bbox(raw: &str) -> Result<BoundingBox, DomainError> {
     let invalid = || {
-        ApiError::BadRequest(
+        DomainError::BadQuery(
             "bbox must be min_lon,min_lat,max_lon,max_lat in decimal degrees (e.g. 21.0,42.3,21.4,42.8), \
              longitudes within ±180, latitudes within ±90, min_lat at most max_lat"
                 .into(),

@@ -7,11 +7,10 @@ use serde_json::{Map, Value};
 use super::content::IncidentContent;
 use super::queries::{ContentChanges, EventRow, HistoryKind};
 use super::vocabulary::Status;
-use super::{IncidentRow, classify, geo};
+use super::{IncidentError, IncidentRow, classify, geo};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
 use crate::missions::Base;
 use crate::missions::queries as missions;
 
@@ -22,9 +21,9 @@ pub fn derive(
     keys: &DataKeys,
     id: &str,
     content: &IncidentContent,
-) -> Result<(ContentChanges, Option<String>), ApiError> {
+) -> Result<(ContentChanges, Option<String>), IncidentError> {
     let bases = missions::bases_of_mission(conn, &content.mission_id)?
-        .ok_or_else(|| ApiError::invalid("mission_id", "no mission has this id"))?;
+        .ok_or_else(|| IncidentError::invalid("mission_id", "no mission has this id"))?;
     let changes = derive_with(&bases, keys, id, content)?;
     let name = bases
         .into_iter()
@@ -41,7 +40,7 @@ pub fn derive_with(
     keys: &DataKeys,
     id: &str,
     content: &IncidentContent,
-) -> Result<ContentChanges, ApiError> {
+) -> Result<ContentChanges, IncidentError> {
     let (narrative, narrative_key_id) = keys.seal_option(id, content.narrative.as_deref());
     let nearest = geo::nearest(bases, content.latitude, content.longitude);
     let assessment = classify::assess(content);
@@ -74,7 +73,7 @@ pub fn derive_with(
         consent_assessment: assessment.value.as_str().to_owned(),
         computed_assessment: assessment.value.as_str().to_owned(),
         assessment_indicators: serde_json::to_string(&assessment.indicators)
-            .map_err(ApiError::internal)?,
+            .map_err(IncidentError::corrupt)?,
     })
 }
 

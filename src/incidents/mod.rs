@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod classify;
 pub mod content;
+pub mod error;
 pub mod filter;
 pub mod geo;
 pub mod intake;
@@ -29,10 +30,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use self::content::IncidentContent;
+pub use self::error::IncidentError;
 use self::vocabulary::{ConsentAssessment, Status};
 use crate::crypto::DataKeys;
 use crate::db::schema::incidents;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = incidents)]
@@ -86,37 +87,37 @@ pub fn comment_context(incident_id: &str, event_id: &str) -> String {
 }
 
 impl IncidentRow {
-    pub fn status(&self) -> Result<Status, ApiError> {
+    pub fn status(&self) -> Result<Status, IncidentError> {
         Status::parse(&self.status)
-            .ok_or_else(|| ApiError::internal(format!("unknown status {}", self.status)))
+            .ok_or_else(|| IncidentError::Corrupt(format!("unknown status {}", self.status)))
     }
 
     /// The content as the reporter sent it (canonical form), without the
     /// narrative, which is sealed on its own.
-    pub fn structured_content(&self) -> Result<IncidentContent, ApiError> {
-        serde_json::from_str(&self.content).map_err(ApiError::internal)
+    pub fn structured_content(&self) -> Result<IncidentContent, IncidentError> {
+        serde_json::from_str(&self.content).map_err(IncidentError::corrupt)
     }
 
     /// The narrative, opened with the data key that sealed it.
-    pub fn narrative(&self, keys: &DataKeys) -> Result<Option<String>, ApiError> {
+    pub fn narrative(&self, keys: &DataKeys) -> Result<Option<String>, IncidentError> {
         self.narrative
             .as_deref()
             .map(|text| {
                 keys.open(&self.id, self.narrative_key_id.as_deref(), text)
-                    .map_err(ApiError::internal)
+                    .map_err(IncidentError::corrupt)
             })
             .transpose()
     }
 
     /// The content as the reporter sent it, narrative included.
-    pub fn content(&self, keys: &DataKeys) -> Result<IncidentContent, ApiError> {
+    pub fn content(&self, keys: &DataKeys) -> Result<IncidentContent, IncidentError> {
         let mut content = self.structured_content()?;
         content.narrative = self.narrative(keys)?;
         Ok(content)
     }
 
     /// The reviewer's reason for overriding the assessment, opened.
-    pub fn override_reason(&self, keys: &DataKeys) -> Result<Option<String>, ApiError> {
+    pub fn override_reason(&self, keys: &DataKeys) -> Result<Option<String>, IncidentError> {
         self.assessment_override_reason
             .as_deref()
             .map(|text| {
@@ -125,14 +126,14 @@ impl IncidentRow {
                     self.assessment_override_reason_key_id.as_deref(),
                     text,
                 )
-                .map_err(ApiError::internal)
+                .map_err(IncidentError::corrupt)
             })
             .transpose()
     }
 
     /// Whether `content` is what this row holds (an offline re-send): by the
     /// keyed hash, or, for a row without one yet, by the content itself.
-    pub fn holds(&self, keys: &DataKeys, content: &IncidentContent) -> Result<bool, ApiError> {
+    pub fn holds(&self, keys: &DataKeys, content: &IncidentContent) -> Result<bool, IncidentError> {
         let stored_json = content.stored_json();
         match &self.content_hash_key_id {
             Some(key_id) => keys
@@ -141,7 +142,7 @@ impl IncidentRow {
                     &self.content_hash,
                     &content::hash_parts(&self.id, &stored_json, content.narrative.as_deref()),
                 )
-                .map_err(ApiError::internal),
+                .map_err(IncidentError::corrupt),
             None => Ok(self.content == stored_json && self.narrative(keys)? == content.narrative),
         }
     }

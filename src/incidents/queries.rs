@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::IncidentError;
 use super::IncidentRow;
 use super::content::IncidentContent;
 use super::vocabulary::{ConsentAssessment, ExploitationType, Status};
@@ -17,7 +18,6 @@ use crate::db::schema::{
     incidents,
 };
 use crate::db::{self, DbConnection, MultiBackend};
-use crate::error::ApiError;
 
 pub fn insert(
     conn: &mut DbConnection,
@@ -149,8 +149,8 @@ impl Cursor {
     }
 
     /// A cursor this API issued for `order`.
-    pub fn decode(raw: &str, order: Order) -> Result<Self, ApiError> {
-        let invalid = || ApiError::BadRequest("cursor is not one this API issued".into());
+    pub fn decode(raw: &str, order: Order) -> Result<Self, IncidentError> {
+        let invalid = || IncidentError::BadCursor("cursor is not one this API issued");
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?)
             .map_err(|_| invalid())?;
         let (issued_for, text) = match text.strip_prefix(UPDATED_PREFIX) {
@@ -158,8 +158,8 @@ impl Cursor {
             None => (Order::Occurred, text.as_str()),
         };
         if issued_for != order {
-            return Err(ApiError::BadRequest(
-                "cursor belongs to another sort order; start again without it".into(),
+            return Err(IncidentError::BadCursor(
+                "cursor belongs to another sort order; start again without it",
             ));
         }
         let (micros, id) = text.split_once(':').ok_or_else(invalid)?;

@@ -55,6 +55,7 @@ pub async fn transition_incident(
     })
     .await
     .map(|incident| incident.respond(StatusCode::OK))
+    .map_err(ApiError::from)
 }
 
 /// Override the computed consent assessment, with a reason (reviewers and admins).
@@ -97,6 +98,7 @@ pub async fn override_assessment(
     })
     .await
     .map(|incident| incident.respond(StatusCode::OK))
+    .map_err(ApiError::from)
 }
 
 /// Every change and transition of an incident, oldest first.

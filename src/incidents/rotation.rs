@@ -9,12 +9,12 @@
 
 use diesel::prelude::*;
 
+use super::IncidentError;
 use super::content::content_hash;
 use super::{comment_context, override_reason_context};
 use crate::crypto::DataKeys;
 use crate::db::schema::{incident_events, incidents};
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
 
 /// Rows read and written per transaction, unless told otherwise.
 pub const BATCH: i64 = 500;
@@ -34,7 +34,7 @@ pub fn reseal_all(
     conn: &mut DbConnection,
     keys: &DataKeys,
     batch: i64,
-) -> Result<Rotation, ApiError> {
+) -> Result<Rotation, IncidentError> {
     let current = keys.current_id().to_owned();
     let mut report = Rotation::default();
     report.narratives = until_done(conn, &mut report.retried, |conn, after| {
@@ -64,8 +64,8 @@ struct Batch {
 fn until_done(
     conn: &mut DbConnection,
     retried: &mut usize,
-    mut batch: impl FnMut(&mut DbConnection, &str) -> Result<Batch, ApiError>,
-) -> Result<usize, ApiError> {
+    mut batch: impl FnMut(&mut DbConnection, &str) -> Result<Batch, IncidentError>,
+) -> Result<usize, IncidentError> {
     let mut done = 0;
     loop {
         let mut lost = 0;
@@ -104,7 +104,7 @@ fn narratives(
     current: &str,
     after: &str,
     batch: i64,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, IncidentError> {
     let rows: Vec<(String, String, Option<String>)> = incidents::table
         .filter(incidents::narrative.is_not_null())
         .filter(
@@ -125,7 +125,7 @@ fn narratives(
     for (id, text, key_id) in &rows {
         let plain = keys
             .open(id, key_id.as_deref(), text)
-            .map_err(ApiError::internal)?;
+            .map_err(IncidentError::corrupt)?;
         let sealed = keys.seal(id, &plain);
         let n = diesel::update(
             incidents::table
@@ -148,7 +148,7 @@ fn override_reasons(
     current: &str,
     after: &str,
     batch: i64,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, IncidentError> {
     let rows: Vec<(String, String, Option<String>)> = incidents::table
         .filter(incidents::assessment_override_reason.is_not_null())
         .filter(
@@ -170,7 +170,7 @@ fn override_reasons(
         let context = override_reason_context(id);
         let plain = keys
             .open(&context, key_id.as_deref(), text)
-            .map_err(ApiError::internal)?;
+            .map_err(IncidentError::corrupt)?;
         let sealed = keys.seal(&context, &plain);
         let n = diesel::update(
             incidents::table
@@ -196,7 +196,7 @@ fn comments(
     current: &str,
     after: &str,
     batch: i64,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, IncidentError> {
     let rows: Vec<(String, String, String, Option<String>)> = incident_events::table
         .filter(incident_events::comment.is_not_null())
         .filter(
@@ -219,7 +219,7 @@ fn comments(
         let context = comment_context(incident_id, id);
         let plain = keys
             .open(&context, key_id.as_deref(), text)
-            .map_err(ApiError::internal)?;
+            .map_err(IncidentError::corrupt)?;
         let sealed = keys.seal(&context, &plain);
         let n = diesel::update(
             incident_events::table
@@ -245,7 +245,7 @@ fn hashes(
     current: &str,
     after: &str,
     batch: i64,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, IncidentError> {
     type Row = (String, String, String, Option<String>, Option<String>);
     let rows: Vec<Row> = incidents::table
         .filter(
@@ -270,7 +270,7 @@ fn hashes(
             .as_deref()
             .map(|text| keys.open(id, narrative_key_id.as_deref(), text))
             .transpose()
-            .map_err(ApiError::internal)?;
+            .map_err(IncidentError::corrupt)?;
         let keyed = content_hash(keys, id, content, narrative.as_deref());
         let n = diesel::update(
             incidents::table

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::content::IncidentContent;
 use super::filter::IncidentListQuery;
 use super::queries::{self, Cursor, Order};
-use super::{CreateIncidentRequest, Incident, service};
+use super::{CreateIncidentRequest, Incident, IncidentError, service};
 use crate::auth::Actor;
 use crate::db;
 use crate::domain::parse_id;
@@ -78,12 +78,13 @@ pub async fn create_incident(
     match created {
         Ok(incident) => Ok(incident.respond(StatusCode::CREATED)),
         // The id exists: a re-send of the same report, or a clash.
-        Err(ApiError::Conflict(_)) => db::run(&state.pool, move |conn| {
+        Err(IncidentError::IdTaken) => db::run(&state.pool, move |conn| {
             service::resent(conn, &user, &keys, &resent_id, &content)
         })
         .await
-        .map(|incident| incident.respond(StatusCode::OK)),
-        Err(other) => Err(other),
+        .map(|incident| incident.respond(StatusCode::OK))
+        .map_err(ApiError::from),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -114,6 +115,7 @@ pub async fn get_incident(
     })
     .await
     .map(|incident| incident.respond(StatusCode::OK))
+    .map_err(ApiError::from)
 }
 
 /// List the incidents the caller may see.
@@ -220,6 +222,37 @@ pub async fn update_incident(
     })
     .await
     .map(|incident| incident.respond(StatusCode::OK))
+    .map_err(ApiError::from)
+}
+
+/// The answer to each refusal of the incident rules: the one place their
+/// statuses and problem texts are chosen.
+impl From<IncidentError> for ApiError {
+    fn from(e: IncidentError) -> Self {
+        match e {
+            IncidentError::NotFound => ApiError::not_found("incident"),
+            IncidentError::Forbidden(why) => ApiError::Forbidden(why),
+            IncidentError::Stale { current } => ApiError::PreconditionFailed(format!(
+                "the incident has changed (it is at version {current}); read it again and reapply your change"
+            )),
+            IncidentError::VersionRequired => ApiError::PreconditionRequired(
+                "send If-Match with the ETag of the version you read, e.g. If-Match: \"3\"".into(),
+            ),
+            IncidentError::Conflict(why) => ApiError::Conflict(why),
+            IncidentError::Invalid(invalid) => invalid.into(),
+            IncidentError::IdTaken => {
+                ApiError::Conflict("a record with the same unique value already exists".into())
+            }
+            IncidentError::Resent => ApiError::Conflict(
+                "an incident with this id already exists with different content; \
+                 send a new id for a new report"
+                    .into(),
+            ),
+            IncidentError::BadCursor(why) => ApiError::BadRequest(why.into()),
+            IncidentError::Store(e) => e.into(),
+            IncidentError::Corrupt(why) => ApiError::internal(why),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,36 +15,35 @@ use super::intake::{changed_fields, derive, event, merge_patch, row_from};
 use super::queries::{self, HistoryKind};
 use super::vocabulary::{ConsentAssessment, Status};
 use super::workflow::{self, Refusal};
-use super::{Incident, IncidentRow, override_reason_context};
+use super::{Incident, IncidentError, IncidentRow, override_reason_context};
 use crate::audit::{self, Action, Entity};
 use crate::auth::{Actor, Permission};
 use crate::changes::{self, ChangeKind};
 use crate::crypto::DataKeys;
-use crate::db::{self, DbConnection};
-use crate::error::ApiError;
+use crate::db::{self, DbConnection, StoreError};
 use crate::http::IfMatch;
 
-/// The version the caller read: `If-Match`, or why it is missing.
-pub type Expected = Result<IfMatch, ApiError>;
+/// The version the caller read (`If-Match`); `None` when they did not say.
+pub type Expected = Option<IfMatch>;
 
 /// Loads an incident the actor may see; any other answers 404, as if it did not exist.
 pub fn find_visible(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
-) -> Result<(IncidentRow, Option<String>), ApiError> {
+) -> Result<(IncidentRow, Option<String>), IncidentError> {
     match queries::find(conn, id)? {
         Some((row, base)) if actor.sees(&row) => Ok((row, base)),
-        _ => Err(ApiError::not_found("incident")),
+        _ => Err(IncidentError::NotFound),
     }
 }
 
 /// Whether the actor reports incidents (checked before their report is read).
-pub fn may_report(actor: &Actor) -> Result<(), ApiError> {
+pub fn may_report(actor: &Actor) -> Result<(), IncidentError> {
     if actor.may(Permission::ReportIncidents) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
+        Err(IncidentError::Forbidden(
             "analysts read incidents; they do not report them".into(),
         ))
     }
@@ -58,7 +57,7 @@ pub fn report(
     id: &str,
     content: &IncidentContent,
     submit: bool,
-) -> Result<Incident, ApiError> {
+) -> Result<Incident, IncidentError> {
     may_report(actor)?;
     let (derived, base_name) = derive(conn, keys, id, content)?;
     let status = if submit {
@@ -67,7 +66,10 @@ pub fn report(
         Status::Draft
     };
     let row = row_from(id, actor, derived, status, db::now());
-    queries::insert(conn, &row, content)?;
+    queries::insert(conn, &row, content).map_err(|e| match StoreError::from(e) {
+        StoreError::UniqueViolation(_) => IncidentError::IdTaken,
+        other => IncidentError::Store(other),
+    })?;
     record(
         conn,
         actor,
@@ -93,17 +95,13 @@ pub fn resent(
     keys: &DataKeys,
     id: &str,
     content: &IncidentContent,
-) -> Result<Incident, ApiError> {
+) -> Result<Incident, IncidentError> {
     let (row, base) = queries::find(conn, id)?
-        .ok_or_else(|| ApiError::internal("conflicting incident vanished"))?;
+        .ok_or_else(|| IncidentError::corrupt("conflicting incident vanished"))?;
     if actor.is(&row.reporter_id) && row.holds(keys, content)? {
         Incident::view(row, base, actor, keys)
     } else {
-        Err(ApiError::Conflict(
-            "an incident with this id already exists with different content; \
-             send a new id for a new report"
-                .into(),
-        ))
+        Err(IncidentError::Resent)
     }
 }
 
@@ -116,12 +114,12 @@ pub fn edit(
     id: &str,
     expected: Expected,
     patch: Map<String, Value>,
-) -> Result<Incident, ApiError> {
+) -> Result<Incident, IncidentError> {
     let authorise = |actor: &Actor, row: &IncidentRow| {
         if actor.is(&row.reporter_id) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
+            Err(IncidentError::Forbidden(
                 "only the reporter may edit an incident".into(),
             ))
         }
@@ -136,20 +134,21 @@ pub fn edit(
         |conn, row, expected| {
             let status = row.status()?;
             if !workflow::editable(status) {
-                return Err(ApiError::Conflict(format!(
+                return Err(IncidentError::Conflict(format!(
                     "the incident is {}; reporters edit only drafts and incidents sent back for more information",
                     status.as_str()
                 )));
             }
-            let before = serde_json::to_value(row.content(keys)?).map_err(ApiError::internal)?;
+            let before =
+                serde_json::to_value(row.content(keys)?).map_err(IncidentError::corrupt)?;
             let mut merged = before.clone();
             merge_patch(&mut merged, &Value::Object(patch));
             let Value::Object(object) = merged else {
-                return Err(ApiError::internal("merged content is not an object"));
+                return Err(IncidentError::corrupt("merged content is not an object"));
             };
             let mut content = IncidentContent::from_object(object)?;
             content.check(Utc::now())?;
-            let after = serde_json::to_value(&content).map_err(ApiError::internal)?;
+            let after = serde_json::to_value(&content).map_err(IncidentError::corrupt)?;
             let changed = changed_fields(&before, &after);
 
             let (mut changes, _) = derive(conn, keys, id, &content)?;
@@ -183,7 +182,7 @@ pub fn transition(
     expected: Expected,
     to: Status,
     comment: Option<String>,
-) -> Result<Incident, ApiError> {
+) -> Result<Incident, IncidentError> {
     let comment = comment
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty());
@@ -222,9 +221,9 @@ pub fn transition(
     )
 }
 
-fn refused(refusal: Refusal, from: Status, to: Status) -> ApiError {
+fn refused(refusal: Refusal, from: Status, to: Status) -> IncidentError {
     match refusal {
-        Refusal::Illegal { allowed } => ApiError::Conflict(format!(
+        Refusal::Illegal { allowed } => IncidentError::Conflict(format!(
             "{} → {} is not a move of the workflow; from {} the moves are: {}",
             from.as_str(),
             to.as_str(),
@@ -235,11 +234,11 @@ fn refused(refusal: Refusal, from: Status, to: Status) -> ApiError {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        Refusal::NotYours(why) => ApiError::Forbidden(why.into()),
-        Refusal::FourEyes => {
-            ApiError::Forbidden("four eyes: you may not review an incident you reported".into())
-        }
-        Refusal::CommentRequired => ApiError::invalid(
+        Refusal::NotYours(why) => IncidentError::Forbidden(why.into()),
+        Refusal::FourEyes => IncidentError::Forbidden(
+            "four eyes: you may not review an incident you reported".into(),
+        ),
+        Refusal::CommentRequired => IncidentError::invalid(
             "comment",
             format!("a comment is required to move to {}", to.as_str()),
         ),
@@ -255,15 +254,15 @@ pub fn override_assessment(
     expected: Expected,
     assessment: ConsentAssessment,
     reason: &str,
-) -> Result<Incident, ApiError> {
+) -> Result<Incident, IncidentError> {
     let authorise = |actor: &Actor, row: &IncidentRow| {
         if !actor.may(Permission::ReviewIncidents) {
-            return Err(ApiError::Forbidden(
+            return Err(IncidentError::Forbidden(
                 "only reviewers and admins assess incidents".into(),
             ));
         }
         if actor.is(&row.reporter_id) {
-            return Err(ApiError::Forbidden(
+            return Err(IncidentError::Forbidden(
                 "four eyes: you may not assess an incident you reported".into(),
             ));
         }
@@ -339,9 +338,9 @@ fn change(
     keys: &DataKeys,
     id: &str,
     expected: Expected,
-    authorise: impl FnOnce(&Actor, &IncidentRow) -> Result<(), ApiError>,
-    apply: impl FnOnce(&mut DbConnection, &IncidentRow, i32) -> Result<Option<Applied>, ApiError>,
-) -> Result<Incident, ApiError> {
+    authorise: impl FnOnce(&Actor, &IncidentRow) -> Result<(), IncidentError>,
+    apply: impl FnOnce(&mut DbConnection, &IncidentRow, i32) -> Result<Option<Applied>, IncidentError>,
+) -> Result<Incident, IncidentError> {
     let (row, _) = find_visible(conn, actor, id)?;
     authorise(actor, &row)?;
     let expected = current_version(expected, row.version)?;
@@ -359,7 +358,7 @@ fn change(
         applied.details,
     )?;
     let (row, base) =
-        queries::find(conn, id)?.ok_or_else(|| ApiError::internal("incident vanished"))?;
+        queries::find(conn, id)?.ok_or_else(|| IncidentError::corrupt("incident vanished"))?;
     Incident::view(row, base, actor, keys)
 }
 
@@ -375,7 +374,7 @@ fn record(
     history: History,
     action: Action,
     details: Value,
-) -> Result<(), ApiError> {
+) -> Result<(), IncidentError> {
     let kind = match history.kind {
         HistoryKind::Created => ChangeKind::Reported,
         HistoryKind::Edited => ChangeKind::Edited,
@@ -403,28 +402,23 @@ fn record(
     Ok(())
 }
 
-/// The version to update from: the current one, when `If-Match` names it
-/// (428 without it, 412 when stale).
-fn current_version(expected: Expected, current: i32) -> Result<i32, ApiError> {
-    if expected?.matches(current) {
-        Ok(current)
-    } else {
-        Err(stale(current))
+/// The version to update from: the current one, when `If-Match` names it.
+fn current_version(expected: Expected, current: i32) -> Result<i32, IncidentError> {
+    match expected {
+        None => Err(IncidentError::VersionRequired),
+        Some(tags) if tags.matches(current) => Ok(current),
+        Some(_) => Err(IncidentError::Stale { current }),
     }
 }
 
 /// A versioned update found another version than the one read (a concurrent
 /// writer won): the answer names the version stored now.
-fn lost_race(conn: &mut DbConnection, id: &str) -> ApiError {
+fn lost_race(conn: &mut DbConnection, id: &str) -> IncidentError {
     match queries::find(conn, id) {
-        Ok(Some((row, _))) => stale(row.version),
-        Ok(None) => ApiError::not_found("incident"),
+        Ok(Some((row, _))) => IncidentError::Stale {
+            current: row.version,
+        },
+        Ok(None) => IncidentError::NotFound,
         Err(e) => e.into(),
     }
-}
-
-fn stale(current: i32) -> ApiError {
-    ApiError::PreconditionFailed(format!(
-        "the incident has changed (it is at version {current}); read it again and reapply your change"
-    ))
 }

@@ -14,10 +14,9 @@ use utoipa::ToSchema;
 
 use super::queries::EventRow;
 use super::vocabulary::{ConsentAssessment, Status};
-use super::{Consent, Incident, IncidentRow, NearestBase, comment_context};
+use super::{Consent, Incident, IncidentError, IncidentRow, NearestBase, comment_context};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
-use crate::error::ApiError;
 use crate::http::etag;
 
 impl Incident {
@@ -35,7 +34,7 @@ impl Incident {
         base_name: Option<String>,
         viewer: &Actor,
         keys: &DataKeys,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, IncidentError> {
         let sight = viewer.sight(&row.reporter_id);
         let mut content = row.structured_content()?;
         if sight.narrative {
@@ -48,7 +47,7 @@ impl Incident {
         };
         let assessment = |s: &str| {
             ConsentAssessment::parse(s)
-                .ok_or_else(|| ApiError::internal(format!("unknown assessment {s}")))
+                .ok_or_else(|| IncidentError::Corrupt(format!("unknown assessment {s}")))
         };
         let reported_by_me = row.reporter_id == viewer.id.as_str();
         Ok(Self {
@@ -65,7 +64,7 @@ impl Incident {
                 assessment: assessment(&row.consent_assessment)?,
                 computed: assessment(&row.computed_assessment)?,
                 indicators: serde_json::from_str(&row.assessment_indicators)
-                    .map_err(ApiError::internal)?,
+                    .map_err(IncidentError::corrupt)?,
                 override_reason,
             },
             id: row.id,
@@ -116,7 +115,7 @@ impl HistoryEntry {
         reporter_id: &str,
         viewer: &Actor,
         keys: &DataKeys,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, IncidentError> {
         let sight = viewer.sight(reporter_id);
         // A request for more information is addressed to the reporter: they read
         // it on their own report whatever their role, as they must act on it.
@@ -129,7 +128,7 @@ impl HistoryEntry {
                     event.comment_key_id.as_deref(),
                     text,
                 )
-                .map_err(ApiError::internal)?,
+                .map_err(IncidentError::corrupt)?,
             ),
             _ => None,
         };

@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::domain::{CountryCode, DisplayName, check_date};
-use crate::error::{ApiError, FieldError};
+use crate::domain_error::DomainError;
+use crate::validation::{FieldError, Invalid};
 
 /// A peacekeeping or military operation.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -80,11 +81,11 @@ impl Checks {
         self.0.push(FieldError::new(field, message));
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub fn finish(self) -> Result<(), DomainError> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation(self.0))
+            Err(Invalid(self.0).into())
         }
     }
 }
@@ -103,7 +104,7 @@ impl MissionFields {
         country: &str,
         start: NaiveDate,
         end: Option<NaiveDate>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, DomainError> {
         let mut checks = Checks::default();
         let name = checks.check("name", DisplayName::parse(name));
         let country = checks.check("country", CountryCode::parse(country));
@@ -122,7 +123,7 @@ impl MissionFields {
                 mandate_start: start,
                 mandate_end: end,
             }),
-            _ => Err(ApiError::internal("checked fields missing")),
+            _ => Err(DomainError::corrupt("checked fields missing")),
         }
     }
 }
@@ -246,7 +247,7 @@ impl DeploymentFields {
         end_date: Option<NaiveDate>,
         troop_count: i32,
         contributing_country: &str,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, DomainError> {
         let mut checks = Checks::default();
         let country = checks.check(
             "contributing_country",
@@ -261,7 +262,7 @@ impl DeploymentFields {
         }
         checks.finish()?;
         let contributing_country =
-            country.ok_or_else(|| ApiError::internal("checked field missing"))?;
+            country.ok_or_else(|| DomainError::corrupt("checked field missing"))?;
         Ok(Self {
             start_date,
             end_date,

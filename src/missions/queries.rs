@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::{Base, Deployment, DeploymentFields, Mission, MissionFields};
 use crate::db::schema::{bases, deployments, missions};
 use crate::db::{self, DbConnection};
-use crate::error::{ApiError, conflict_on_duplicate};
+use crate::domain_error::DomainError;
 use crate::http::Cursor;
 
 type MissionRow = (
@@ -117,7 +117,10 @@ fn duplicate_mission(name: &str) -> impl FnOnce() -> String + '_ {
     move || format!("a mission named {name:?} already exists")
 }
 
-pub fn insert_mission(conn: &mut DbConnection, fields: &MissionFields) -> Result<String, ApiError> {
+pub fn insert_mission(
+    conn: &mut DbConnection,
+    fields: &MissionFields,
+) -> Result<String, DomainError> {
     let id = db::new_id();
     let now = db::now();
     diesel::insert_into(missions::table)
@@ -131,7 +134,7 @@ pub fn insert_mission(conn: &mut DbConnection, fields: &MissionFields) -> Result
             missions::updated_at.eq(now),
         ))
         .execute(conn)
-        .map_err(|e| conflict_on_duplicate(e, duplicate_mission(fields.name.as_str())))?;
+        .map_err(|e| DomainError::on_duplicate(e, duplicate_mission(fields.name.as_str())))?;
     Ok(id)
 }
 
@@ -139,7 +142,7 @@ pub fn update_mission(
     conn: &mut DbConnection,
     id: &str,
     fields: &MissionFields,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     diesel::update(missions::table.find(id))
         .set((
             missions::name.eq(fields.name.as_str()),
@@ -149,7 +152,7 @@ pub fn update_mission(
             missions::updated_at.eq(db::now()),
         ))
         .execute(conn)
-        .map_err(|e| conflict_on_duplicate(e, duplicate_mission(fields.name.as_str())))?;
+        .map_err(|e| DomainError::on_duplicate(e, duplicate_mission(fields.name.as_str())))?;
     Ok(())
 }
 
@@ -192,7 +195,7 @@ pub fn insert_base(
     name: &str,
     lat: f64,
     lon: f64,
-) -> Result<String, ApiError> {
+) -> Result<String, DomainError> {
     let id = db::new_id();
     let now = db::now();
     diesel::insert_into(bases::table)
@@ -206,7 +209,7 @@ pub fn insert_base(
             bases::updated_at.eq(now),
         ))
         .execute(conn)
-        .map_err(|e| conflict_on_duplicate(e, duplicate_base(name)))?;
+        .map_err(|e| DomainError::on_duplicate(e, duplicate_base(name)))?;
     Ok(id)
 }
 
@@ -216,7 +219,7 @@ pub fn update_base(
     name: &str,
     lat: f64,
     lon: f64,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     diesel::update(bases::table.find(id))
         .set((
             bases::name.eq(name),
@@ -225,7 +228,7 @@ pub fn update_base(
             bases::updated_at.eq(db::now()),
         ))
         .execute(conn)
-        .map_err(|e| conflict_on_duplicate(e, duplicate_base(name)))?;
+        .map_err(|e| DomainError::on_duplicate(e, duplicate_base(name)))?;
     Ok(())
 }
 

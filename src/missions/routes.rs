@@ -44,7 +44,7 @@ pub async fn list_missions(
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Mission>>, ApiError> {
     let (limit, cursor) = (page.limit()?, page.cursor()?);
-    let items = db::run(&state.pool, move |conn| {
+    let items = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(queries::list_missions(conn, cursor.as_ref(), limit)?)
     })
     .await?;
@@ -109,7 +109,7 @@ pub async fn get_mission(
     id: web::Path<String>,
 ) -> Result<web::Json<Mission>, ApiError> {
     let id = parse_id(&id, "mission")?;
-    let mission = db::run(&state.pool, move |conn| {
+    let mission = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(queries::find_mission(conn, &id)?)
     })
     .await?;
@@ -141,7 +141,7 @@ pub async fn update_mission(
     ValidJson(req): ValidJson<UpdateMissionRequest>,
 ) -> Result<web::Json<Mission>, ApiError> {
     let id = parse_id(&id, "mission")?;
-    let mission = db::transaction(&state.pool, move |conn| {
+    let mission = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         let current =
             queries::find_mission(conn, &id)?.ok_or_else(|| ApiError::not_found("mission"))?;
         let fields = MissionFields::parse(
@@ -186,7 +186,7 @@ pub async fn list_bases(
 ) -> Result<web::Json<Page<Base>>, ApiError> {
     let id = parse_id(&id, "mission")?;
     let (limit, cursor) = (page.limit()?, page.cursor()?);
-    let items = db::run(&state.pool, move |conn| {
+    let items = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         queries::find_mission(conn, &id)?.ok_or_else(|| ApiError::not_found("mission"))?;
         Ok(queries::list_bases(conn, &id, cursor.as_ref(), limit)?)
     })
@@ -266,7 +266,9 @@ pub async fn get_base(
     id: web::Path<String>,
 ) -> Result<web::Json<Base>, ApiError> {
     let id = parse_id(&id, "base")?;
-    let base = db::run(&state.pool, move |conn| Ok(queries::find_base(conn, &id)?)).await?;
+    let base =
+        db::run::<_, ApiError, _>(&state.pool, move |conn| Ok(queries::find_base(conn, &id)?))
+            .await?;
     base.map(web::Json)
         .ok_or_else(|| ApiError::not_found("base"))
 }
@@ -295,7 +297,7 @@ pub async fn update_base(
     ValidJson(req): ValidJson<UpdateBaseRequest>,
 ) -> Result<web::Json<Base>, ApiError> {
     let id = parse_id(&id, "base")?;
-    let base = db::transaction(&state.pool, move |conn| {
+    let base = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         let current = queries::find_base(conn, &id)?.ok_or_else(|| ApiError::not_found("base"))?;
         let (name, lat, lon) = base_fields(
             req.name.as_deref().unwrap_or(&current.name),
@@ -338,7 +340,7 @@ pub async fn list_deployments(
 ) -> Result<web::Json<Page<Deployment>>, ApiError> {
     let id = parse_id(&id, "base")?;
     let (limit, cursor) = (page.limit()?, page.cursor()?);
-    let items = db::run(&state.pool, move |conn| {
+    let items = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         queries::find_base(conn, &id)?.ok_or_else(|| ApiError::not_found("base"))?;
         Ok(queries::list_deployments(
             conn,
@@ -382,7 +384,7 @@ pub async fn create_deployment(
         req.troop_count,
         &req.contributing_country,
     )?;
-    let deployment = db::transaction(&state.pool, move |conn| {
+    let deployment = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         queries::find_base(conn, &base_id)?.ok_or_else(|| ApiError::not_found("base"))?;
         let id = queries::insert_deployment(conn, &base_id, &fields)?;
         let deployment = queries::find_deployment(conn, &id)?
@@ -420,7 +422,7 @@ pub async fn get_deployment(
     id: web::Path<String>,
 ) -> Result<web::Json<Deployment>, ApiError> {
     let id = parse_id(&id, "deployment")?;
-    let deployment = db::run(&state.pool, move |conn| {
+    let deployment = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(queries::find_deployment(conn, &id)?)
     })
     .await?;
@@ -453,7 +455,7 @@ pub async fn update_deployment(
     ValidJson(req): ValidJson<UpdateDeploymentRequest>,
 ) -> Result<web::Json<Deployment>, ApiError> {
     let id = parse_id(&id, "deployment")?;
-    let deployment = db::transaction(&state.pool, move |conn| {
+    let deployment = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         let current = queries::find_deployment(conn, &id)?
             .ok_or_else(|| ApiError::not_found("deployment"))?;
         let fields = DeploymentFields::parse(

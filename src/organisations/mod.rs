@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::db::schema::organisations;
 use crate::domain::OrganisationKind;
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::validation::valid_display_name;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -34,11 +34,11 @@ pub struct Organisation {
 }
 
 impl TryFrom<OrganisationRow> for Organisation {
-    type Error = ApiError;
+    type Error = DomainError;
 
-    fn try_from(row: OrganisationRow) -> Result<Self, ApiError> {
+    fn try_from(row: OrganisationRow) -> Result<Self, DomainError> {
         Ok(Self {
-            kind: row.kind.parse().map_err(ApiError::internal)?,
+            kind: row.kind.parse().map_err(DomainError::corrupt)?,
             id: row.id,
             name: row.name,
             created_at: row.created_at.and_utc(),

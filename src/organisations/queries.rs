@@ -6,14 +6,14 @@ use super::OrganisationRow;
 use crate::db::schema::{lower, organisations, users};
 use crate::db::{self, DbConnection};
 use crate::domain::{DisplayName, OrganisationId, OrganisationKind, Role};
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::http::Cursor;
 
 pub fn insert(
     conn: &mut DbConnection,
     name: &DisplayName,
     kind: OrganisationKind,
-) -> Result<OrganisationRow, ApiError> {
+) -> Result<OrganisationRow, DomainError> {
     let row = OrganisationRow {
         id: db::new_id(),
         name: name.as_str().to_owned(),
@@ -28,15 +28,12 @@ pub fn insert(
             organisations::created_at.eq(row.created_at),
         ))
         .execute(conn)
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => duplicate(&row.name),
-            other => other,
-        })?;
+        .map_err(|e| DomainError::on_duplicate(e, || duplicate(&row.name)))?;
     Ok(row)
 }
 
-fn duplicate(name: &str) -> ApiError {
-    ApiError::Conflict(format!("an organisation named {name:?} already exists"))
+fn duplicate(name: &str) -> String {
+    format!("an organisation named {name:?} already exists")
 }
 
 pub fn update(
@@ -44,30 +41,27 @@ pub fn update(
     id: &OrganisationId,
     name: &DisplayName,
     kind: OrganisationKind,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     diesel::update(organisations::table.find(id.as_str()))
         .set((
             organisations::name.eq(name.as_str()),
             organisations::kind.eq(kind.as_str()),
         ))
         .execute(conn)
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => duplicate(name.as_str()),
-            other => other,
-        })?;
+        .map_err(|e| DomainError::on_duplicate(e, || duplicate(name.as_str())))?;
     Ok(())
 }
 
 /// The roles of the accounts in an organisation, deactivated ones included
 /// (they may be reactivated).
-pub fn roles_in(conn: &mut DbConnection, id: &OrganisationId) -> Result<Vec<Role>, ApiError> {
+pub fn roles_in(conn: &mut DbConnection, id: &OrganisationId) -> Result<Vec<Role>, DomainError> {
     users::table
         .filter(users::organisation_id.eq(id.as_str()))
         .select(users::role)
         .distinct()
         .load::<String>(conn)?
         .iter()
-        .map(|role| role.parse().map_err(ApiError::internal))
+        .map(|role| role.parse().map_err(DomainError::corrupt))
         .collect()
 }
 
@@ -112,7 +106,7 @@ pub fn find_or_create(
     conn: &mut DbConnection,
     name: &DisplayName,
     kind: OrganisationKind,
-) -> Result<OrganisationRow, ApiError> {
+) -> Result<OrganisationRow, DomainError> {
     match find_by_name(conn, name)? {
         Some(row) => Ok(row),
         None => insert(conn, name, kind),

@@ -34,7 +34,7 @@ pub async fn create_organisation(
     ValidJson(req): ValidJson<CreateOrganisationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let name = DisplayName::parse(&req.name).map_err(|e| ApiError::invalid("name", e))?;
-    let row = db::transaction(&state.pool, move |conn| {
+    let row = db::transaction::<_, ApiError, _>(&state.pool, move |conn| {
         let row = queries::insert(conn, &name, req.kind)?;
         audit::Entry::new(Action::OrganisationCreated)
             .by(&admin)
@@ -72,7 +72,7 @@ pub async fn list_organisations(
     page: crate::http::Query<PageQuery>,
 ) -> Result<web::Json<Page<Organisation>>, ApiError> {
     let (limit, cursor) = (page.limit()?, page.cursor()?);
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(queries::list(conn, cursor.as_ref(), limit)?)
     })
     .await?;
@@ -104,7 +104,8 @@ pub async fn get_organisation(
     id: web::Path<String>,
 ) -> Result<web::Json<Organisation>, ApiError> {
     let id = OrganisationId::from_db(parse_id(&id, "organisation")?);
-    let row = db::run(&state.pool, move |conn| Ok(queries::find(conn, &id)?)).await?;
+    let row =
+        db::run::<_, ApiError, _>(&state.pool, move |conn| Ok(queries::find(conn, &id)?)).await?;
     let row = row.ok_or_else(|| ApiError::not_found("organisation"))?;
     Ok(web::Json(Organisation::try_from(row)?))
 }

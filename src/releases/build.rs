@@ -19,10 +19,11 @@ use super::{
     plan, total_epsilon,
 };
 use crate::audit::{self, Action};
+use crate::db::StoreError;
 use crate::db::schema::{bases, incidents, missions, releases};
 use crate::db::sql::{Bind, Sql};
 use crate::db::{self, DbConnection, MultiBackend};
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::incidents::vocabulary::{Affiliation, ExploitationType, Status};
 
 /// A month just released.
@@ -47,7 +48,7 @@ pub fn earliest_month() -> Month {
 }
 
 /// Builds every due month not yet released, oldest first. Idempotent.
-pub fn build_due(conn: &mut DbConnection, schedule: Schedule) -> Result<Vec<Built>, ApiError> {
+pub fn build_due(conn: &mut DbConnection, schedule: Schedule) -> Result<Vec<Built>, DomainError> {
     let earliest: Option<NaiveDate> = missions::table
         .select(diesel::dsl::min(missions::mandate_start))
         .first(conn)?;
@@ -74,16 +75,16 @@ pub fn build_month(
     conn: &mut DbConnection,
     month: Month,
     schedule: Schedule,
-) -> Result<Option<Built>, ApiError> {
+) -> Result<Option<Built>, DomainError> {
     if month.due_on(schedule.lag_days) > schedule.today {
-        return Err(ApiError::BadRequest(format!(
+        return Err(DomainError::BadQuery(format!(
             "{month} is not due before {} (BASEWATCH_RELEASE_LAG_DAYS = {})",
             month.due_on(schedule.lag_days),
             schedule.lag_days
         )));
     }
     if month < earliest_month() {
-        return Err(ApiError::BadRequest(format!(
+        return Err(DomainError::BadQuery(format!(
             "{month} is before {}",
             earliest_month()
         )));
@@ -94,18 +95,18 @@ pub fn build_month(
         .select(diesel::dsl::min(missions::mandate_start))
         .first(conn)?;
     let Some(first) = earliest.map(super::first_month) else {
-        return Err(ApiError::BadRequest(
+        return Err(DomainError::BadQuery(
             "no mission exists yet: there is nothing to release".into(),
         ));
     };
     if month < first {
-        return Err(ApiError::BadRequest(format!(
+        return Err(DomainError::BadQuery(format!(
             "{month} is before {first}, the first month released ({} months before the \
              earliest mandate start)",
             super::MONTHS_BEFORE_MANDATE
         )));
     }
-    let parts = plan(schedule.epsilon).map_err(ApiError::internal)?;
+    let parts = plan(schedule.epsilon).map_err(DomainError::corrupt)?;
     let result = db::in_transaction(conn, |conn| {
         let exists: i64 = releases::table
             .filter(releases::month.eq(month.to_string()))
@@ -144,7 +145,7 @@ pub fn build_month(
     match result {
         // Another builder inserted the month first, and committed it. Any other
         // unique violation is a fault, not a lost race: it must not skip a month.
-        Err(ApiError::Conflict(e)) => {
+        Err(DomainError::Store(StoreError::UniqueViolation(e))) => {
             let built = releases::table
                 .filter(releases::month.eq(month.to_string()))
                 .count()
@@ -152,7 +153,7 @@ pub fn build_month(
             if built == 1 {
                 Ok(None)
             } else {
-                Err(ApiError::internal(format!("building {month}: {e}")))
+                Err(DomainError::corrupt(format!("building {month}: {e}")))
             }
         }
         other => other,
@@ -195,7 +196,7 @@ fn noised_cells(
     conn: &mut DbConnection,
     month: Month,
     parts: &[Part],
-) -> Result<Vec<StoredCell>, ApiError> {
+) -> Result<Vec<StoredCell>, DomainError> {
     let start = month.first_day().and_hms_opt(0, 0, 0).expect("midnight");
     let end = month
         .next()
@@ -307,7 +308,7 @@ fn noised_cells(
             .iter()
             .find(|p| p.name == name)
             .map(|p| p.scale)
-            .ok_or_else(|| ApiError::internal(format!("no noise part {name}")))
+            .ok_or_else(|| DomainError::corrupt(format!("no noise part {name}")))
     };
     let mut cells = Vec::new();
     for table in Table::ALL {
@@ -331,11 +332,11 @@ fn noised_cells(
         };
         let counts: Vec<i64> = keys.iter().map(|k| lookup(k).0).collect();
         let noised = noise(counts, scale(&format!("{}.incidents", table.name()))?)
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::corrupt)?;
         let victims: Vec<Option<i64>> = if table == Table::Base {
             let exact_victims: Vec<i64> = keys.iter().map(|k| lookup(k).1).collect();
             noise(exact_victims, scale("base.victims")?)
-                .map_err(ApiError::internal)?
+                .map_err(DomainError::corrupt)?
                 .into_iter()
                 .map(Some)
                 .collect()
@@ -371,7 +372,7 @@ fn values_in_month(
     column: &str,
     start: NaiveDateTime,
     end: NaiveDateTime,
-) -> Result<Vec<(String, String)>, ApiError> {
+) -> Result<Vec<(String, String)>, DomainError> {
     let mut sql = Sql::new(conn);
     sql.push(&format!(
         "SELECT t.incident_id AS incident_id, t.{column} AS value FROM {table} t \
@@ -395,7 +396,7 @@ fn insert_cells(
     release_id: &str,
     month: Month,
     cells: &[StoredCell],
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     let postgres = matches!(conn, DbConnection::Postgres(_));
     let month = month.to_string();
     for chunk in cells.chunks(500) {

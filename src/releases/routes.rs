@@ -41,7 +41,7 @@ pub async fn list_releases(
             "releases are for analysts, admins and partners".into(),
         ));
     }
-    let items = db::run(&state.pool, |conn| Ok(queries::list(conn)?)).await?;
+    let items = db::run::<_, ApiError, _>(&state.pool, |conn| Ok(queries::list(conn)?)).await?;
     Ok(web::Json(Page {
         items,
         next_cursor: None,

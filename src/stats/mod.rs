@@ -11,7 +11,7 @@ pub mod troops;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 
 /// What a cell can be grouped by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,14 +68,14 @@ impl Dimension {
     }
 
     /// `group_by=mission,base,month` → the dimensions, each once.
-    pub fn parse_list(raw: &str) -> Result<Vec<Dimension>, ApiError> {
+    pub fn parse_list(raw: &str) -> Result<Vec<Dimension>, DomainError> {
         let mut dims = Vec::new();
         for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let dim = Dimension::ALL
                 .into_iter()
                 .find(|d| d.name() == name)
                 .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
+                    DomainError::BadQuery(format!(
                         "group_by: unknown dimension {name:?}; one of {}",
                         Dimension::ALL.map(Dimension::name).join(", ")
                     ))

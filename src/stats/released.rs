@@ -12,7 +12,7 @@ use super::queries::Row;
 use super::routes::assemble;
 use super::{Aggregate, Dimension, Scope, Total};
 use crate::db::DbConnection;
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::releases::queries::{self as released, Selection};
 use crate::releases::{Month, NONE, Table};
 
@@ -29,8 +29,8 @@ pub struct Question {
     pub selection: Selection,
 }
 
-fn refuse(parameter: &str, why: &str) -> ApiError {
-    ApiError::BadRequest(format!("{parameter}: {why}; {GRAIN}"))
+fn refuse(parameter: &str, why: &str) -> DomainError {
+    DomainError::BadQuery(format!("{parameter}: {why}; {GRAIN}"))
 }
 
 fn table_of(dim: Dimension) -> Option<Table> {
@@ -45,7 +45,7 @@ fn table_of(dim: Dimension) -> Option<Table> {
 }
 
 /// A bound of a month range: exactly the first instant of a month.
-pub fn month_bound(value: Option<DateTime<Utc>>, name: &str) -> Result<Option<Month>, ApiError> {
+pub fn month_bound(value: Option<DateTime<Utc>>, name: &str) -> Result<Option<Month>, DomainError> {
     let Some(t) = value else {
         return Ok(None);
     };
@@ -70,7 +70,7 @@ pub struct Asked<'a> {
     pub k: bool,
 }
 
-pub fn question(asked: Asked<'_>) -> Result<Question, ApiError> {
+pub fn question(asked: Asked<'_>) -> Result<Question, DomainError> {
     if asked.status {
         return Err(refuse(
             "status",
@@ -125,7 +125,7 @@ pub fn answer(
     conn: &mut DbConnection,
     dims: &[Dimension],
     question: &Question,
-) -> Result<Aggregate, ApiError> {
+) -> Result<Aggregate, DomainError> {
     let table = question.table;
     let stored = released::cells(conn, table, &question.selection)?;
     let budget = released::budget(conn, question.selection.from, question.selection.to)?;

@@ -19,6 +19,7 @@ use crate::auth::Actor;
 use crate::auth::Permission;
 use crate::db::schema::{bases, deployments, missions};
 use crate::db::{self, DbConnection};
+use crate::domain_error::DomainError;
 use crate::error::ApiError;
 use crate::http::{query_time, query_uuid};
 use crate::incidents::vocabulary::Status;
@@ -188,7 +189,7 @@ pub async fn get_incident_stats(
     })
     .await?;
     let rows = aggregate.cells.len();
-    db::run(&state.pool, move |conn| {
+    db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(audit::Entry::new(Action::StatsQueried)
             .by(&user)
             .details(json!({"filters": audit_filter, "rows": rows}))
@@ -238,7 +239,7 @@ pub fn aggregate(
     filter: &Filter,
     k: Option<u32>,
     scope: Scope,
-) -> Result<Aggregate, ApiError> {
+) -> Result<Aggregate, DomainError> {
     let rows = queries::cells(conn, dims, filter)?;
     let totals = queries::totals(conn, filter)?;
     let total = Total {
@@ -257,7 +258,7 @@ pub fn assemble(
     mut total: Total,
     k: Option<u32>,
     scope: Scope,
-) -> Result<Aggregate, ApiError> {
+) -> Result<Aggregate, DomainError> {
     let mission_names: HashMap<String, String> = missions::table
         .select((missions::id, missions::name))
         .load::<(String, String)>(conn)?

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::db::schema::users;
 use crate::domain::{DisplayName, Email, OrganisationId, OrganisationKind, Password, Role, UserId};
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::validation::{valid_display_name, valid_email, valid_password, valid_uuid};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -32,8 +32,8 @@ pub struct UserRow {
 }
 
 impl UserRow {
-    pub fn role(&self) -> Result<Role, ApiError> {
-        self.role.parse().map_err(ApiError::internal)
+    pub fn role(&self) -> Result<Role, DomainError> {
+        self.role.parse().map_err(DomainError::corrupt)
     }
 }
 
@@ -63,7 +63,7 @@ pub struct User {
 }
 
 impl User {
-    pub fn from_row(row: UserRow, organisation_name: String) -> Result<Self, ApiError> {
+    pub fn from_row(row: UserRow, organisation_name: String) -> Result<Self, DomainError> {
         Ok(Self {
             role: row.role()?,
             organisation: OrganisationRef {
@@ -132,17 +132,17 @@ pub struct NewUser {
 }
 
 impl TryFrom<CreateUserRequest> for NewUser {
-    type Error = ApiError;
+    type Error = DomainError;
 
-    fn try_from(req: CreateUserRequest) -> Result<Self, ApiError> {
+    fn try_from(req: CreateUserRequest) -> Result<Self, DomainError> {
         Ok(Self {
-            email: Email::parse(&req.email).map_err(|e| ApiError::invalid("email", e))?,
-            name: DisplayName::parse(&req.name).map_err(|e| ApiError::invalid("name", e))?,
+            email: Email::parse(&req.email).map_err(|e| DomainError::invalid("email", e))?,
+            name: DisplayName::parse(&req.name).map_err(|e| DomainError::invalid("name", e))?,
             role: req.role,
             organisation_id: OrganisationId::parse(&req.organisation_id)
-                .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))?,
+                .map_err(|_| DomainError::invalid("organisation_id", "must be a UUID"))?,
             password: Password::parse_strong(req.password, &[&req.email, &req.name])
-                .map_err(|e| ApiError::invalid("password", e))?,
+                .map_err(|e| DomainError::invalid("password", e))?,
         })
     }
 }
@@ -158,13 +158,13 @@ pub struct UserChanges {
 }
 
 impl TryFrom<UpdateUserRequest> for UserChanges {
-    type Error = ApiError;
+    type Error = DomainError;
 
-    fn try_from(req: UpdateUserRequest) -> Result<Self, ApiError> {
+    fn try_from(req: UpdateUserRequest) -> Result<Self, DomainError> {
         Ok(Self {
             name: req
                 .name
-                .map(|n| DisplayName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
+                .map(|n| DisplayName::parse(&n).map_err(|e| DomainError::invalid("name", e)))
                 .transpose()?,
             role: req.role,
             active: req.active,
@@ -172,12 +172,12 @@ impl TryFrom<UpdateUserRequest> for UserChanges {
                 .organisation_id
                 .map(|id| {
                     OrganisationId::parse(&id)
-                        .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))
+                        .map_err(|_| DomainError::invalid("organisation_id", "must be a UUID"))
                 })
                 .transpose()?,
             password: req
                 .password
-                .map(|p| Password::parse(p).map_err(|e| ApiError::invalid("password", e)))
+                .map(|p| Password::parse(p).map_err(|e| DomainError::invalid("password", e)))
                 .transpose()?,
         })
     }
@@ -188,15 +188,15 @@ pub fn check_changes(
     actor: &UserId,
     target: &UserId,
     changes: &UserChanges,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     if actor == target {
         if changes.active == Some(false) {
-            return Err(ApiError::Conflict(
+            return Err(DomainError::Conflict(
                 "you cannot deactivate your own account; another admin can".into(),
             ));
         }
         if changes.role.is_some_and(|r| r != Role::Admin) {
-            return Err(ApiError::Conflict(
+            return Err(DomainError::Conflict(
                 "you cannot remove your own admin role; another admin can".into(),
             ));
         }
@@ -204,7 +204,7 @@ pub fn check_changes(
         // access token cannot set one its thief knows; a reset of one's own
         // account here would skip that question.
         if changes.password.is_some() {
-            return Err(ApiError::Conflict(
+            return Err(DomainError::Conflict(
                 "you cannot reset your own password here; change it with POST /api/v1/me/password, which asks for the current one".into(),
             ));
         }
@@ -218,8 +218,8 @@ pub fn check_changes(
 /// partner release exists because no partner organisation may). Checked on
 /// every create and change, by the command line, and by the migration that
 /// introduced the rule.
-pub fn check_placement(role: Role, organisation_kind: OrganisationKind) -> Result<(), ApiError> {
-    misplaced(role, organisation_kind).map_or(Ok(()), |why| Err(ApiError::invalid("role", why)))
+pub fn check_placement(role: Role, organisation_kind: OrganisationKind) -> Result<(), DomainError> {
+    misplaced(role, organisation_kind).map_or(Ok(()), |why| Err(DomainError::invalid("role", why)))
 }
 
 /// Why `role` may not belong to an organisation of this kind, if it may not.
@@ -241,9 +241,9 @@ pub fn misplaced(role: Role, organisation_kind: OrganisationKind) -> Option<Stri
 pub fn check_service_placement(
     role: Role,
     organisation_kind: OrganisationKind,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     if matches!(role, Role::Admin | Role::Reviewer) {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "role",
             format!("a service account cannot be {role}: only monitor, partner or analyst"),
         ));
@@ -255,12 +255,12 @@ pub fn check_service_placement(
 pub fn organisation_kind(
     conn: &mut crate::db::DbConnection,
     id: &OrganisationId,
-) -> Result<OrganisationKind, ApiError> {
+) -> Result<OrganisationKind, DomainError> {
     crate::organisations::queries::find(conn, id)?
-        .ok_or_else(|| ApiError::invalid("organisation_id", "no organisation has this id"))?
+        .ok_or_else(|| DomainError::invalid("organisation_id", "no organisation has this id"))?
         .kind
         .parse()
-        .map_err(ApiError::internal)
+        .map_err(DomainError::corrupt)
 }
 
 /// Hashes the password and stores the account, for the command line and the demo
@@ -268,9 +268,9 @@ pub fn organisation_kind(
 pub fn create_account(
     conn: &mut crate::db::DbConnection,
     user: &NewUser,
-) -> Result<UserId, ApiError> {
+) -> Result<UserId, DomainError> {
     check_placement(user.role, organisation_kind(conn, &user.organisation_id)?)?;
-    let hash = crate::auth::password::hash(&user.password).map_err(ApiError::internal)?;
+    let hash = crate::auth::password::hash(&user.password).map_err(DomainError::corrupt)?;
     queries::insert(conn, user, &hash)
 }
 

@@ -7,7 +7,7 @@ use super::{NewUser, UserRow};
 use crate::db::schema::{organisations, refresh_tokens, users};
 use crate::db::{self, DbConnection};
 use crate::domain::{Email, OrganisationId, Role, UserId};
-use crate::error::ApiError;
+use crate::domain_error::DomainError;
 use crate::http::Cursor;
 
 /// The `users.kind` of a person's account; service accounts (`service_accounts`)
@@ -33,7 +33,7 @@ pub fn insert(
     conn: &mut DbConnection,
     user: &NewUser,
     password_hash: &str,
-) -> Result<UserId, ApiError> {
+) -> Result<UserId, DomainError> {
     let id = db::new_id();
     let now = db::now();
     let row = NewUserRow {
@@ -52,7 +52,7 @@ pub fn insert(
         .values(&row)
         .execute(conn)
         .map_err(|e| match e {
-            e if is_unique_violation(&e) => ApiError::Conflict(format!(
+            e if is_unique_violation(&e) => DomainError::Conflict(format!(
                 "a user with the email {} already exists",
                 user.email.as_str()
             )),
@@ -211,7 +211,7 @@ pub fn update(
     conn: &mut DbConnection,
     id: &UserId,
     changes: &UserChangeset,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DomainError> {
     diesel::update(users::table.filter(users::id.eq(id.as_str())))
         .set(changes)
         .execute(conn)
@@ -227,12 +227,12 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 }
 
 /// The only foreign key a user row has is its organisation.
-fn unknown_organisation(e: diesel::result::Error) -> ApiError {
+fn unknown_organisation(e: diesel::result::Error) -> DomainError {
     match e {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::ForeignKeyViolation,
             _,
-        ) => ApiError::invalid("organisation_id", "no organisation has this id"),
+        ) => DomainError::invalid("organisation_id", "no organisation has this id"),
         other => other.into(),
     }
 }

@@ -128,7 +128,7 @@ pub async fn list_users(
             .transpose()?,
         active: query.active,
     };
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = db::run::<_, ApiError, _>(&state.pool, move |conn| {
         Ok(queries::list(conn, &filter, cursor.as_ref(), limit)?)
     })
     .await?;
@@ -160,9 +160,10 @@ pub async fn get_user(
     id: web::Path<String>,
 ) -> Result<web::Json<User>, ApiError> {
     let id = UserId::parse(&id)?;
-    let (row, org) = db::run(&state.pool, move |conn| Ok(queries::find(conn, &id)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+    let (row, org) =
+        db::run::<_, ApiError, _>(&state.pool, move |conn| Ok(queries::find(conn, &id)?))
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(web::Json(User::from_row(row, org)?))
 }
 
@@ -202,9 +203,10 @@ pub async fn update_user(
     // account is read first (and a missing one answers 404 before any hashing).
     if let Some(password) = &changes.password {
         let target = id.clone();
-        let (row, _) = db::run(&state.pool, move |conn| Ok(queries::find(conn, &target)?))
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (row, _) =
+            db::run::<_, ApiError, _>(&state.pool, move |conn| Ok(queries::find(conn, &target)?))
+                .await?
+                .ok_or_else(|| ApiError::not_found("user"))?;
         let new_name = changes.name.as_ref().map_or("", |n| n.as_str()).to_owned();
         let password = password.clone();
         web::block(move || password.check_strength(&[&row.email, &row.name, &new_name]))
@@ -273,7 +275,7 @@ pub async fn update_user(
             .write(conn)?;
         let (row, org) =
             queries::find(conn, &id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
-        User::from_row(row, org)
+        Ok(User::from_row(row, org)?)
     })
     .await?;
     Ok(web::Json(user))

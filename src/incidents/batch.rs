@@ -1,23 +1,25 @@
 //! POST /api/v1/incidents/batch: many reports in one request, read as they
-//! arrive and stored in groups, each report on its own.
+//! arrive, stored in groups, and answered as each group is stored.
 //!
 //! The body is read item by item (a JSON array through an incremental scanner,
 //! NDJSON line by line), so no more than one item, plus the group being
-//! stored, is held at once. Items are stored in groups of `GROUP` in one
-//! transaction, first without savepoints and, should a report fail, again
-//! with a savepoint per report: a refused item is rolled back alone, and an
-//! incident commits with its history and audit rows or not at all. While one
-//! group is stored the next is read.
+//! stored, is held at once; the answers go out group by group, so they are
+//! not held either. Items are stored in groups of `GROUP` in one transaction,
+//! in bulk (`super::bulk`): a refused item is answered alone, and an incident
+//! commits with its history, audit and change-feed rows or not at all. While
+//! one group is stored the next is read.
 //!
 //! The batch ends at the first item that cannot be read (broken JSON in an
 //! array, an item over the body limit, an item past `MAX_ITEMS`): what came
 //! before it stands and is answered, that item is answered with the problem
 //! (400 or 413), and nothing after it is read. A broken NDJSON line is
 //! answered 400 on its own and the next line is read, as lines do not depend
-//! on each other. A server error (503, 500) answers the whole request: groups
-//! before it may be stored, and re-sending the batch is safe (ids are the
-//! client's, so what was stored answers 200).
+//! on each other. A server error (503, 500) in the first group answers the
+//! whole request; after the answer has begun it cuts the body off (a JSON
+//! array without its `]`). Groups before it may be stored, and re-sending the
+//! batch is safe (ids are the client's, so what was stored answers 200).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -100,8 +102,13 @@ impl BatchResult {
 /// array (400), an item over the body limit (413), an item past the 1,000th
 /// (400). The items before it are stored and answered, that item is answered
 /// with the problem, and nothing after it is read. In NDJSON a broken line is
-/// answered 400 and the next line is read. A 5xx answers the whole request;
-/// part of the batch may then be stored: send it again.
+/// answered 400 and the next line is read.
+///
+/// The answers are sent as each group of 100 is stored. A server error while
+/// the first group is stored answers the whole request (5xx); after that it
+/// cuts the answer off (a JSON array without its closing `]`, NDJSON short of
+/// one line per item). Either way part of the batch may be stored: send it
+/// again (what was stored answers 200).
 ///
 /// A body that is not a JSON array, or empty, is refused whole (400), as is
 /// one declared larger than 1,001 items at the body limit (413). The whole body
@@ -163,25 +170,41 @@ pub async fn create_incidents_batch(
     actix_web::rt::spawn(intake(reader, state.into_inner(), user, limit, tx));
     // The answer begins once the first group is stored: an error before then
     // (the database unreachable, say) still answers the whole request.
-    let first = rx
+    let (first, last) = rx
         .recv()
         .await
         .ok_or_else(|| ApiError::internal("the batch stopped before its first group"))??;
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type(if ndjson_out { NDJSON } else { "application/json" });
-    Ok(res.body(Answers {
+        .content_type(if ndjson_out {
+            NDJSON
+        } else {
+            "application/json"
+        });
+    let mut answers = Answers {
         first: Some(first),
         groups: rx,
         ndjson: ndjson_out,
         opened: false,
         answered: 0,
         done: false,
-    }))
+    };
+    if last {
+        // A batch of one group is answered whole, with its length.
+        let first = answers.first.take().unwrap_or_default();
+        let mut body = answers.encode(&first);
+        body.push_str(answers.close());
+        return Ok(res.body(body));
+    }
+    Ok(res.body(answers))
 }
 
-/// One group's answers, serialised, or the server error that ends the batch.
-type Answered = Result<Vec<String>, ApiError>;
+/// One group's answers, serialised, and whether it is the last; or the server
+/// error that ends the batch.
+type Answered = Result<(Vec<String>, bool), ApiError>;
+
+/// A group being stored.
+type Storing = Pin<Box<dyn Future<Output = Result<Vec<String>, ApiError>>>>;
 
 /// Reads the body group by group and stores each (`bulk::store`), reading the
 /// next group while one is stored, and hands each group's answers on as soon
@@ -193,14 +216,17 @@ async fn intake(
     limit: usize,
     answers: mpsc::Sender<Answered>,
 ) {
-    let mut pending = None;
+    let mut pending: Option<Storing> = None;
     let mut index = 0;
     let mut ended = false;
     while !ended {
         let mut group = Vec::new();
         let mut group_bytes = 0;
         while group.len() < GROUP && group_bytes < limit {
-            let item = match reader.next().await {
+            let Some(read) = next_item(&mut reader, &mut pending, &answers).await else {
+                return;
+            };
+            let item = match read {
                 Read::End => {
                     ended = true;
                     break;
@@ -232,21 +258,64 @@ async fn intake(
             }
         }
         let (actor, keys) = (user.clone(), state.settings.data_keys.clone());
-        let storing = db::start(&state.pool, move |conn| {
+        let storing = Box::pin(db::start(&state.pool, move |conn| {
             let request_id = actor.request_id.clone();
             bulk::store(conn, &actor, &keys, group, request_id.as_deref())
-        });
-        if let Some(previous) = pending.replace(storing) {
-            let answered = previous.await;
-            let failed = answered.is_err();
-            if answers.send(answered).await.is_err() || failed {
-                return;
-            }
+        }));
+        if let Some(previous) = pending.replace(storing)
+            && !forward(&answers, previous.await, false).await
+        {
+            return;
         }
     }
     if let Some(last) = pending {
-        let _ = answers.send(last.await).await;
+        forward(&answers, last.await, true).await;
     }
+}
+
+/// Reads the next item, handing on the answers of the group being stored as
+/// soon as they are ready. `None`: stop (the client has gone, or a server
+/// error ended the batch).
+async fn next_item(
+    reader: &mut Reader,
+    pending: &mut Option<Storing>,
+    answers: &mpsc::Sender<Answered>,
+) -> Option<Read> {
+    let mut read = std::pin::pin!(reader.next());
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            if let Some(storing) = pending.as_mut()
+                && let Poll::Ready(stored) = storing.as_mut().poll(cx)
+            {
+                return Poll::Ready(Err(stored));
+            }
+            read.as_mut().poll(cx).map(Ok)
+        })
+        .await;
+        match next {
+            Ok(read) => return Some(read),
+            Err(stored) => {
+                *pending = None;
+                if !forward(answers, stored, false).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Hands a group's answers on; false when the batch must stop.
+async fn forward(
+    answers: &mpsc::Sender<Answered>,
+    stored: Result<Vec<String>, ApiError>,
+    last: bool,
+) -> bool {
+    let failed = stored.is_err();
+    answers
+        .send(stored.map(|results| (results, last)))
+        .await
+        .is_ok()
+        && !failed
 }
 
 /// The response body: each group's answers as it is stored, in order, as one
@@ -281,7 +350,7 @@ impl MessageBody for Answers {
             let group = match self.first.take() {
                 Some(first) => first,
                 None => match std::task::ready!(self.groups.poll_recv(cx)) {
-                    Some(Ok(group)) => group,
+                    Some(Ok((group, _))) => group,
                     Some(Err(e)) => {
                         self.done = true;
                         tracing::error!(error = %e, "a batch failed after its answer began; its body is cut off");
@@ -289,7 +358,8 @@ impl MessageBody for Answers {
                     }
                     None => {
                         self.done = true;
-                        return Poll::Ready((!self.ndjson).then(|| Ok(Bytes::from_static(b"]"))));
+                        let close = self.close();
+                        return Poll::Ready((!close.is_empty()).then(|| Ok(Bytes::from(close))));
                     }
                 },
             };
@@ -303,6 +373,11 @@ impl MessageBody for Answers {
 }
 
 impl Answers {
+    /// What ends the body.
+    fn close(&self) -> &'static str {
+        if self.ndjson { "" } else { "]" }
+    }
+
     fn encode(&mut self, group: &[String]) -> String {
         let mut chunk = String::with_capacity(group.iter().map(|r| r.len() + 1).sum::<usize>() + 1);
         if !self.ndjson && !self.opened {

@@ -73,7 +73,9 @@ pub(super) fn store(
                     incident: Some(incident),
                     problem: None,
                 },
-                (Some(Err(e)), _) => BatchResult::failed(item.index, item.id.clone(), &e, request_id),
+                (Some(Err(e)), _) => {
+                    BatchResult::failed(item.index, item.id.clone(), &e, request_id)
+                }
                 (None, Err(e)) => BatchResult::failed(item.index, item.id.clone(), e, request_id),
                 (None, Ok(_)) => return Err(ApiError::internal("a batch item was not stored")),
             };
@@ -105,7 +107,10 @@ fn in_bulk(
     keys: &DataKeys,
     group: &[Item],
 ) -> Result<Vec<Option<Stored>>, ApiError> {
-    let reports: Vec<&Report> = group.iter().filter_map(|i| i.report.as_ref().ok()).collect();
+    let reports: Vec<&Report> = group
+        .iter()
+        .filter_map(|i| i.report.as_ref().ok())
+        .collect();
     let taken = taken_ids(conn, &reports)?;
     let mut bases: HashMap<&str, Option<Vec<Base>>> = HashMap::new();
     for r in reports.iter().filter(|r| !taken.contains(&r.id)) {
@@ -124,7 +129,9 @@ fn in_bulk(
             if taken.contains(&r.id) || planned.contains(r.id.as_str()) {
                 return Some(Plan::Resent(r));
             }
-            let mission_bases = bases.get(r.content.mission_id.as_str()).and_then(Option::as_deref);
+            let mission_bases = bases
+                .get(r.content.mission_id.as_str())
+                .and_then(Option::as_deref);
             Some(match derive_among(mission_bases, keys, &r.id, &r.content) {
                 Ok((derived, base_name)) => {
                     planned.insert(r.id.as_str());
@@ -135,10 +142,13 @@ fn in_bulk(
         })
         .collect();
 
-    let inserted = insert_new(conn, plans.iter().flatten().filter_map(|p| match p {
-        Plan::New(n) => Some(&n.row),
-        _ => None,
-    }))?;
+    let inserted = insert_new(
+        conn,
+        plans.iter().flatten().filter_map(|p| match p {
+            Plan::New(n) => Some(&n.row),
+            _ => None,
+        }),
+    )?;
     for plan in plans.iter_mut().flatten() {
         if let Plan::New(n) = plan
             && !inserted.contains(&n.row.id)
@@ -147,15 +157,49 @@ fn in_bulk(
             *plan = Plan::Resent(n.report);
         }
     }
-    let stored: Vec<&New> = plans
+    // The answers first, so that the chain's lock, taken next, is held for
+    // the writes alone.
+    let resent: Vec<&str> = plans
         .iter()
         .flatten()
         .filter_map(|p| match p {
-            Plan::New(n) => Some(&**n),
+            Plan::Resent(r) => Some(r.id.as_str()),
             _ => None,
         })
         .collect();
-    let rows: Vec<_> = stored.iter().map(|n| (&n.row, &n.report.content, &n.event)).collect();
+    let found: HashMap<String, (IncidentRow, Option<String>)> = queries::find_many(conn, &resent)?
+        .into_iter()
+        .map(|(row, base)| (row.id.clone(), (row, base)))
+        .collect();
+    let mut outcomes = Vec::with_capacity(plans.len());
+    let mut stored: Vec<New> = Vec::new();
+    for plan in plans {
+        let outcome = match plan {
+            None => None,
+            Some(Plan::Refused(e)) => Some(Err(e)),
+            Some(Plan::New(n)) => {
+                let answer = Incident::view(n.row.clone(), n.base_name.clone(), actor, keys);
+                stored.push(*n);
+                Some(answer.map(|i| (201, i)))
+            }
+            Some(Plan::Resent(r)) => {
+                let (row, base) = found
+                    .get(&r.id)
+                    .cloned()
+                    .ok_or_else(|| ApiError::internal("a re-sent incident vanished"))?;
+                Some(service::resent_as(row, base, actor, keys, &r.content).map(|i| (200, i)))
+            }
+        };
+        match outcome {
+            Some(Err(e)) if server_error(&e) => return Err(e),
+            outcome => outcomes.push(outcome),
+        }
+    }
+
+    let rows: Vec<_> = stored
+        .iter()
+        .map(|n| (&n.row, &n.report.content, &n.event))
+        .collect();
     queries::insert_reported(conn, &rows)?;
     audit::write_all(
         conn,
@@ -169,43 +213,7 @@ fn in_bulk(
             })
             .collect(),
     )?;
-
-    let resent: Vec<&str> = plans
-        .iter()
-        .flatten()
-        .filter_map(|p| match p {
-            Plan::Resent(r) => Some(r.id.as_str()),
-            _ => None,
-        })
-        .collect();
-    let found: HashMap<String, (IncidentRow, Option<String>)> = queries::find_many(conn, &resent)?
-        .into_iter()
-        .map(|(row, base)| (row.id.clone(), (row, base)))
-        .collect();
-    drop(stored);
-    plans
-        .into_iter()
-        .map(|plan| {
-            let stored = match plan {
-                None => return Ok(None),
-                Some(Plan::Refused(e)) => Err(e),
-                Some(Plan::New(n)) => {
-                    Incident::view(n.row, n.base_name, actor, keys).map(|i| (201, i))
-                }
-                Some(Plan::Resent(r)) => {
-                    let (row, base) = found
-                        .get(&r.id)
-                        .cloned()
-                        .ok_or_else(|| ApiError::internal("a re-sent incident vanished"))?;
-                    service::resent_as(row, base, actor, keys, &r.content).map(|i| (200, i))
-                }
-            };
-            match stored {
-                Err(e) if server_error(&e) => Err(e),
-                stored => Ok(Some(stored)),
-            }
-        })
-        .collect()
+    Ok(outcomes)
 }
 
 fn new<'a>(
@@ -302,12 +310,7 @@ fn one_by_one(
         .collect()
 }
 
-fn store_one(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    keys: &DataKeys,
-    r: &Report,
-) -> Stored {
+fn store_one(conn: &mut DbConnection, actor: &Actor, keys: &DataKeys, r: &Report) -> Stored {
     let created = conn.transaction::<_, ApiError, _>(|conn| {
         service::report(conn, actor, keys, &r.id, &r.content, r.submit)
     });

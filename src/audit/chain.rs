@@ -203,7 +203,7 @@ pub(super) fn append_many(conn: &mut DbConnection, rows: &[Content<'_>]) -> Quer
             .map(|c| {
                 let hash = hash(&prev_hash, c);
                 seq += 1;
-                let link = Link {
+                Link {
                     id: c.id,
                     at: c.at,
                     actor_id: c.actor_id,
@@ -215,8 +215,7 @@ pub(super) fn append_many(conn: &mut DbConnection, rows: &[Content<'_>]) -> Quer
                     seq: Some(seq),
                     prev_hash: Some(std::mem::replace(&mut prev_hash, hash.clone())),
                     hash: Some(hash),
-                };
-                link
+                }
             })
             .collect();
         // The backends' own connections: diesel's connection over both cannot

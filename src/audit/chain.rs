@@ -164,32 +164,77 @@ pub fn take_turn(conn: &mut DbConnection) -> QueryResult<()> {
     Ok(())
 }
 
-/// Appends one row at the head of the chain. Writers take turns: on PostgreSQL
-/// a transaction-scoped advisory lock, held until the caller's transaction
-/// commits, so the head read next is the one the row follows; on SQLite the
-/// write lock (`BEGIN IMMEDIATE`, which every transaction here takes). Outside
-/// a transaction the row gets one of its own.
-pub(super) fn append(conn: &mut DbConnection, c: &Content<'_>) -> QueryResult<()> {
+/// A chained row as inserted.
+#[derive(Insertable)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+struct Link<'a> {
+    id: &'a str,
+    at: NaiveDateTime,
+    actor_id: Option<&'a str>,
+    action: &'a str,
+    entity_type: Option<&'a str>,
+    entity_id: Option<&'a str>,
+    details: &'a str,
+    request_id: Option<&'a str>,
+    seq: Option<i64>,
+    prev_hash: Option<String>,
+    hash: Option<String>,
+}
+
+/// Rows per INSERT on SQLite: 11 columns each, under its 32,766 parameters.
+const ROWS_PER_INSERT: usize = 2_000;
+
+/// Appends rows at the head of the chain, in order. Writers take turns: on
+/// PostgreSQL a transaction-scoped advisory lock, held until the caller's
+/// transaction commits, so the head read next is the one the rows follow; on
+/// SQLite the write lock (`BEGIN IMMEDIATE`, which every transaction here
+/// takes). The head is read once and the rows are linked in memory, so many
+/// rows cost one lock, one read and one INSERT. Outside a transaction the rows
+/// get one of their own.
+pub(super) fn append_many(conn: &mut DbConnection, rows: &[Content<'_>]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     crate::db::in_transaction(conn, |conn| {
         take_turn(conn)?;
-        let (seq, prev_hash) = head(conn)?;
-        let hash = hash(&prev_hash, c);
-        diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::id.eq(c.id),
-                audit_log::at.eq(c.at),
-                audit_log::actor_id.eq(c.actor_id),
-                audit_log::action.eq(c.action),
-                audit_log::entity_type.eq(c.entity_type),
-                audit_log::entity_id.eq(c.entity_id),
-                audit_log::details.eq(c.details),
-                audit_log::request_id.eq(c.request_id),
-                audit_log::seq.eq(seq + 1),
-                audit_log::prev_hash.eq(&prev_hash),
-                audit_log::hash.eq(&hash),
-            ))
-            .execute(conn)
-            .map(|_| ())
+        let (mut seq, mut prev_hash) = head(conn)?;
+        let links: Vec<Link<'_>> = rows
+            .iter()
+            .map(|c| {
+                let hash = hash(&prev_hash, c);
+                seq += 1;
+                Link {
+                    id: c.id,
+                    at: c.at,
+                    actor_id: c.actor_id,
+                    action: c.action,
+                    entity_type: c.entity_type,
+                    entity_id: c.entity_id,
+                    details: c.details,
+                    request_id: c.request_id,
+                    seq: Some(seq),
+                    prev_hash: Some(std::mem::replace(&mut prev_hash, hash.clone())),
+                    hash: Some(hash),
+                }
+            })
+            .collect();
+        // The backends' own connections: diesel's connection over both cannot
+        // insert many rows in one statement.
+        match conn {
+            DbConnection::Postgres(c) => {
+                diesel::insert_into(audit_log::table)
+                    .values(&links)
+                    .execute(c)?;
+            }
+            DbConnection::Sqlite(c) => {
+                for chunk in links.chunks(ROWS_PER_INSERT) {
+                    diesel::insert_into(audit_log::table)
+                        .values(chunk)
+                        .execute(c)?;
+                }
+            }
+        }
+        Ok(())
     })
 }
 

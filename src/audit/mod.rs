@@ -201,29 +201,40 @@ impl<'a> Entry<'a> {
         self
     }
 
-    /// Appends the row at the head of the hash chain: the one place audit rows
-    /// are written. Inside the caller's transaction when there is one.
+    /// Appends the row at the head of the hash chain. Inside the caller's
+    /// transaction when there is one.
     pub fn write(self, conn: &mut DbConnection) -> QueryResult<()> {
-        // Always the time of the write, so that ids (and the `/audit` cursor)
-        // follow the order rows were appended in; a sealed refusal tally names
-        // the first refusal it counts in its details.
-        let id = db::new_id();
-        let at = db::now();
-        let details = bounded(self.details).to_string();
-        chain::append(
-            conn,
-            &chain::Content {
-                id: &id,
-                at,
-                actor_id: self.actor_id,
-                action: self.action.as_str(),
-                entity_type: self.entity.map(|e| e.0.as_str()),
-                entity_id: self.entity.map(|e| e.1),
-                details: &details,
-                request_id: self.request_id,
-            },
-        )
+        write_all(conn, vec![self])
     }
+}
+
+/// Appends the rows, in order, at the head of the hash chain: the one place
+/// audit rows are written. Inside the caller's transaction when there is one.
+pub fn write_all(conn: &mut DbConnection, entries: Vec<Entry<'_>>) -> QueryResult<()> {
+    // Always the time of the write, so that ids (and the `/audit` cursor)
+    // follow the order rows were appended in; a sealed refusal tally names
+    // the first refusal it counts in its details.
+    let written: Vec<(Entry<'_>, String, NaiveDateTime, String)> = entries
+        .into_iter()
+        .map(|mut e| {
+            let details = bounded(std::mem::take(&mut e.details)).to_string();
+            (e, db::new_id(), db::now(), details)
+        })
+        .collect();
+    let rows: Vec<chain::Content<'_>> = written
+        .iter()
+        .map(|(e, id, at, details)| chain::Content {
+            id,
+            at: *at,
+            actor_id: e.actor_id,
+            action: e.action.as_str(),
+            entity_type: e.entity.map(|x| x.0.as_str()),
+            entity_id: e.entity.map(|x| x.1),
+            details,
+            request_id: e.request_id,
+        })
+        .collect();
+    chain::append_many(conn, &rows)
 }
 
 /// The longest text kept in `details`: what a client sent (an email typed at

@@ -1,40 +1,43 @@
 //! POST /api/v1/incidents/batch: many reports in one request, read as they
-//! arrive and stored in groups, each report on its own.
+//! arrive, stored in groups, and answered as each group is stored.
 //!
 //! The body is read item by item (a JSON array through an incremental scanner,
 //! NDJSON line by line), so no more than one item, plus the group being
-//! stored, is held at once. Items are stored in groups of `GROUP` in one
-//! transaction, first without savepoints and, should a report fail, again
-//! with a savepoint per report: a refused item is rolled back alone, and an
-//! incident commits with its history and audit rows or not at all. While one
-//! group is stored the next is read.
+//! stored, is held at once; the answers go out group by group, so they are
+//! not held either. Items are stored in groups of `GROUP` in one transaction,
+//! in bulk (`super::bulk`): a refused item is answered alone, and an incident
+//! commits with its history, audit and change-feed rows or not at all. While
+//! one group is stored the next is read.
 //!
 //! The batch ends at the first item that cannot be read (broken JSON in an
 //! array, an item over the body limit, an item past `MAX_ITEMS`): what came
 //! before it stands and is answered, that item is answered with the problem
 //! (400 or 413), and nothing after it is read. A broken NDJSON line is
 //! answered 400 on its own and the next line is read, as lines do not depend
-//! on each other. A server error (503, 500) answers the whole request: groups
-//! before it may be stored, and re-sending the batch is safe (ids are the
-//! client's, so what was stored answers 200).
+//! on each other. A server error (503, 500) in the first group answers the
+//! whole request; after the answer has begun it cuts the body off (a JSON
+//! array without its `]`). Groups before it may be stored, and re-sending the
+//! batch is safe (ids are the client's, so what was stored answers 200).
 
-use actix_web::http::header;
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use actix_web::web;
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::http::header;
+use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, post};
 use chrono::Utc;
-use diesel::Connection;
 use futures_core::Stream;
 use serde::Serialize;
+use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::content::IncidentContent;
 use super::routes::{take_id, take_submit};
-use super::{Incident, IncidentError, service};
+use super::{Incident, bulk, service};
 use crate::auth::Actor;
-use crate::crypto::DataKeys;
-use crate::db::{self, DbConnection};
+use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::http::{BodyLimit, DEFAULT_BODY_LIMIT, JsonObject};
 use crate::state::AppState;
@@ -68,7 +71,7 @@ pub struct BatchResult {
 }
 
 impl BatchResult {
-    fn failed(
+    pub(super) fn failed(
         index: usize,
         id: Option<String>,
         error: &ApiError,
@@ -99,8 +102,13 @@ impl BatchResult {
 /// array (400), an item over the body limit (413), an item past the 1,000th
 /// (400). The items before it are stored and answered, that item is answered
 /// with the problem, and nothing after it is read. In NDJSON a broken line is
-/// answered 400 and the next line is read. A 5xx answers the whole request;
-/// part of the batch may then be stored: send it again.
+/// answered 400 and the next line is read.
+///
+/// The answers are sent as each group of 100 is stored. A server error while
+/// the first group is stored answers the whole request (5xx); after that it
+/// cuts the answer off (a JSON array without its closing `]`, NDJSON short of
+/// one line per item). Either way part of the batch may be stored: send it
+/// again (what was stored answers 200).
 ///
 /// A body that is not a JSON array, or empty, is refused whole (400), as is
 /// one declared larger than 1,001 items at the body limit (413). The whole body
@@ -154,20 +162,71 @@ pub async fn create_incidents_batch(
         return Err(ApiError::PayloadTooLarge { limit: most });
     }
     let ndjson_out = wants_ndjson(&req);
-    let request_id = user.request_id.clone();
     let deadline = actix_web::rt::time::Instant::now() + state.settings.request_timeout;
     let mut reader = Reader::new(payload, format, limit, deadline);
     reader.open().await?;
 
-    let mut results: Vec<String> = Vec::new();
-    let mut pending = None;
+    let (tx, mut rx) = mpsc::channel(1);
+    actix_web::rt::spawn(intake(reader, state.into_inner(), user, limit, tx));
+    // The answer begins once the first group is stored: an error before then
+    // (the database unreachable, say) still answers the whole request.
+    let (first, last) = rx
+        .recv()
+        .await
+        .ok_or_else(|| ApiError::internal("the batch stopped before its first group"))??;
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type(if ndjson_out {
+            NDJSON
+        } else {
+            "application/json"
+        });
+    let mut answers = Answers {
+        first: Some(first),
+        groups: rx,
+        ndjson: ndjson_out,
+        opened: false,
+        answered: 0,
+        done: false,
+    };
+    if last {
+        // A batch of one group is answered whole, with its length.
+        let first = answers.first.take().unwrap_or_default();
+        let mut body = answers.encode(&first);
+        body.push_str(answers.close());
+        return Ok(res.body(body));
+    }
+    Ok(res.body(answers))
+}
+
+/// One group's answers, serialised, and whether it is the last; or the server
+/// error that ends the batch.
+type Answered = Result<(Vec<String>, bool), ApiError>;
+
+/// A group being stored.
+type Storing = Pin<Box<dyn Future<Output = Result<Vec<String>, ApiError>>>>;
+
+/// Reads the body group by group and stores each (`bulk::store`), reading the
+/// next group while one is stored, and hands each group's answers on as soon
+/// as it is stored. Stops at a server error, or when the client has gone.
+async fn intake(
+    mut reader: Reader,
+    state: std::sync::Arc<AppState>,
+    user: Actor,
+    limit: usize,
+    answers: mpsc::Sender<Answered>,
+) {
+    let mut pending: Option<Storing> = None;
     let mut index = 0;
     let mut ended = false;
     while !ended {
         let mut group = Vec::new();
         let mut group_bytes = 0;
         while group.len() < GROUP && group_bytes < limit {
-            let item = match reader.next().await {
+            let Some(read) = next_item(&mut reader, &mut pending, &answers).await else {
+                return;
+            };
+            let item = match read {
                 Read::End => {
                     ended = true;
                     break;
@@ -198,37 +257,146 @@ pub async fn create_incidents_batch(
                 break;
             }
         }
-        let (actor, keys, rid) = (
-            user.clone(),
-            state.settings.data_keys.clone(),
-            request_id.clone(),
-        );
-        let storing = db::start(&state.pool, move |conn| {
-            store(conn, &actor, &keys, group, rid.as_deref())
-        });
-        if let Some(previous) = pending.replace(storing) {
-            results.extend(previous.await?);
+        let (actor, keys) = (user.clone(), state.settings.data_keys.clone());
+        let storing = Box::pin(db::start(&state.pool, move |conn| {
+            let request_id = actor.request_id.clone();
+            bulk::store(conn, &actor, &keys, group, request_id.as_deref())
+        }));
+        if let Some(previous) = pending.replace(storing)
+            && !forward(&answers, previous.await, false).await
+        {
+            return;
         }
     }
     if let Some(last) = pending {
-        results.extend(last.await?);
+        forward(&answers, last.await, true).await;
     }
-    Ok(respond(results, ndjson_out))
 }
 
-fn respond(results: Vec<String>, ndjson: bool) -> HttpResponse {
-    let mut res = HttpResponse::Ok();
-    res.insert_header((header::CACHE_CONTROL, "no-store"));
-    if ndjson {
-        let mut body = String::with_capacity(results.iter().map(|r| r.len() + 1).sum());
-        for r in &results {
-            body.push_str(r);
-            body.push('\n');
+/// Reads the next item, handing on the answers of the group being stored as
+/// soon as they are ready. `None`: stop (the client has gone, or a server
+/// error ended the batch).
+async fn next_item(
+    reader: &mut Reader,
+    pending: &mut Option<Storing>,
+    answers: &mpsc::Sender<Answered>,
+) -> Option<Read> {
+    let mut read = std::pin::pin!(reader.next());
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            if let Some(storing) = pending.as_mut()
+                && let Poll::Ready(stored) = storing.as_mut().poll(cx)
+            {
+                return Poll::Ready(Err(stored));
+            }
+            read.as_mut().poll(cx).map(Ok)
+        })
+        .await;
+        match next {
+            Ok(read) => return Some(read),
+            Err(stored) => {
+                *pending = None;
+                if !forward(answers, stored, false).await {
+                    return None;
+                }
+            }
         }
-        res.content_type(NDJSON).body(body)
-    } else {
-        res.content_type("application/json")
-            .body(format!("[{}]", results.join(",")))
+    }
+}
+
+/// Hands a group's answers on; false when the batch must stop.
+async fn forward(
+    answers: &mpsc::Sender<Answered>,
+    stored: Result<Vec<String>, ApiError>,
+    last: bool,
+) -> bool {
+    let failed = stored.is_err();
+    answers
+        .send(stored.map(|results| (results, last)))
+        .await
+        .is_ok()
+        && !failed
+}
+
+/// The response body: each group's answers as it is stored, in order, as one
+/// JSON array or as NDJSON. A server error after the first group ends the body
+/// early (a JSON array without its closing `]`), so that a client cannot take
+/// a cut answer for a whole one.
+struct Answers {
+    first: Option<Vec<String>>,
+    groups: mpsc::Receiver<Answered>,
+    ndjson: bool,
+    /// Whether the array's `[` was sent.
+    opened: bool,
+    answered: usize,
+    done: bool,
+}
+
+impl MessageBody for Answers {
+    type Error = std::io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let group = match self.first.take() {
+                Some(first) => first,
+                None => match std::task::ready!(self.groups.poll_recv(cx)) {
+                    Some(Ok((group, _))) => group,
+                    Some(Err(e)) => {
+                        self.done = true;
+                        tracing::error!(error = %e, "a batch failed after its answer began; its body is cut off");
+                        return Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))));
+                    }
+                    None => {
+                        self.done = true;
+                        let close = self.close();
+                        return Poll::Ready((!close.is_empty()).then(|| Ok(Bytes::from(close))));
+                    }
+                },
+            };
+            let chunk = self.encode(&group);
+            // In chunked transfer encoding an empty chunk would end the body.
+            if !chunk.is_empty() {
+                return Poll::Ready(Some(Ok(Bytes::from(chunk))));
+            }
+        }
+    }
+}
+
+impl Answers {
+    /// What ends the body.
+    fn close(&self) -> &'static str {
+        if self.ndjson { "" } else { "]" }
+    }
+
+    fn encode(&mut self, group: &[String]) -> String {
+        let mut chunk = String::with_capacity(group.iter().map(|r| r.len() + 1).sum::<usize>() + 1);
+        if !self.ndjson && !self.opened {
+            chunk.push('[');
+        }
+        self.opened = true;
+        for result in group {
+            if self.ndjson {
+                chunk.push_str(result);
+                chunk.push('\n');
+            } else {
+                if self.answered > 0 {
+                    chunk.push(',');
+                }
+                chunk.push_str(result);
+            }
+            self.answered += 1;
+        }
+        chunk
     }
 }
 
@@ -257,16 +425,16 @@ fn wants_ndjson(req: &HttpRequest) -> bool {
 }
 
 /// One item, read and checked as far as can be without the database.
-struct Item {
-    index: usize,
-    id: Option<String>,
-    report: Result<Report, ApiError>,
+pub(super) struct Item {
+    pub index: usize,
+    pub id: Option<String>,
+    pub report: Result<Report, ApiError>,
 }
 
-struct Report {
-    id: String,
-    submit: bool,
-    content: IncidentContent,
+pub(super) struct Report {
+    pub id: String,
+    pub submit: bool,
+    pub content: IncidentContent,
 }
 
 impl Item {
@@ -306,139 +474,6 @@ impl Item {
             report,
         }
     }
-}
-
-/// Stores one group in one transaction and answers each item. A group is
-/// first tried without savepoints: ids already stored go straight to the
-/// re-send check, the others are reported. Should any report fail, the group
-/// is rolled back and stored again with a savepoint per report, so that a
-/// refused report is rolled back alone. A server error rolls the whole group back.
-fn store(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    keys: &DataKeys,
-    group: Vec<Item>,
-    request_id: Option<&str>,
-) -> Result<Vec<String>, ApiError> {
-    let answer = |item: &Item, stored: Result<(u16, Incident), &ApiError>| {
-        let result = match stored {
-            Ok((status, incident)) => BatchResult {
-                index: item.index,
-                id: item.id.clone(),
-                status,
-                incident: Some(incident),
-                problem: None,
-            },
-            Err(e) => BatchResult::failed(item.index, item.id.clone(), e, request_id),
-        };
-        serde_json::to_string(&result).map_err(ApiError::internal)
-    };
-    let quick = db::in_transaction(conn, |conn| {
-        let taken = taken_ids(conn, &group)?;
-        let mut answers = Vec::with_capacity(group.len());
-        for item in &group {
-            let stored = match &item.report {
-                Err(e) => {
-                    answers.push(answer(item, Err(e)).map_err(Retry::No)?);
-                    continue;
-                }
-                Ok(r) if taken.contains(&r.id) => {
-                    service::resent(conn, actor, keys, &r.id, &r.content)
-                        .map(|i| (200, i))
-                        .map_err(ApiError::from)
-                }
-                Ok(r) => match service::report(conn, actor, keys, &r.id, &r.content, r.submit) {
-                    Ok(incident) => Ok((201, incident)),
-                    Err(e) => return Err(Retry::WithSavepoints(e.into())),
-                },
-            };
-            match stored {
-                Err(e) if server_error(&e) => return Err(Retry::No(e)),
-                Err(e) => answers.push(answer(item, Err(&e)).map_err(Retry::No)?),
-                Ok(stored) => answers.push(answer(item, Ok(stored)).map_err(Retry::No)?),
-            }
-        }
-        Ok(answers)
-    });
-    match quick {
-        Ok(answers) => return Ok(answers),
-        Err(Retry::No(e)) => return Err(e),
-        Err(Retry::WithSavepoints(e)) if matches!(e, ApiError::ConnectionLost) => return Err(e),
-        Err(Retry::WithSavepoints(_)) => {}
-    }
-    db::in_transaction(conn, |conn| {
-        group
-            .iter()
-            .map(|item| {
-                let report = match &item.report {
-                    Err(e) => return answer(item, Err(e)),
-                    Ok(report) => report,
-                };
-                match store_one(conn, actor, keys, report) {
-                    Err(e) if server_error(&e) => Err(e),
-                    Err(e) => answer(item, Err(&e)),
-                    Ok(stored) => answer(item, Ok(stored)),
-                }
-            })
-            .collect()
-    })
-}
-
-/// Why the first, savepoint-free try of a group stopped.
-enum Retry {
-    /// A report failed: the group is stored again, a savepoint per report.
-    WithSavepoints(ApiError),
-    /// A server error: the request fails.
-    No(ApiError),
-}
-
-impl From<diesel::result::Error> for Retry {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::No(e.into())
-    }
-}
-
-/// Which of the group's ids are stored already.
-fn taken_ids(
-    conn: &mut DbConnection,
-    group: &[Item],
-) -> Result<std::collections::HashSet<String>, diesel::result::Error> {
-    use crate::db::schema::incidents;
-    use diesel::prelude::*;
-    let ids: Vec<&str> = group
-        .iter()
-        .filter_map(|item| item.report.as_ref().ok().map(|r| r.id.as_str()))
-        .collect();
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    incidents::table
-        .filter(incidents::id.eq_any(ids))
-        .select(incidents::id)
-        .load::<String>(conn)
-        .map(|ids| ids.into_iter().collect())
-}
-
-fn store_one(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    keys: &DataKeys,
-    r: &Report,
-) -> Result<(u16, Incident), ApiError> {
-    let created = conn.transaction::<_, IncidentError, _>(|conn| {
-        service::report(conn, actor, keys, &r.id, &r.content, r.submit)
-    });
-    match created {
-        Ok(incident) => Ok((201, incident)),
-        Err(IncidentError::IdTaken) => service::resent(conn, actor, keys, &r.id, &r.content)
-            .map(|i| (200, i))
-            .map_err(ApiError::from),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn server_error(e: &ApiError) -> bool {
-    actix_web::ResponseError::status_code(e).is_server_error()
 }
 
 enum Read {

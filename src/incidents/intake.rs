@@ -22,13 +22,25 @@ pub fn derive(
     id: &str,
     content: &IncidentContent,
 ) -> Result<(ContentChanges, Option<String>), IncidentError> {
-    let bases = missions::bases_of_mission(conn, &content.mission_id)?
-        .ok_or_else(|| IncidentError::invalid("mission_id", "no mission has this id"))?;
-    let changes = derive_with(&bases, keys, id, content)?;
+    let bases = missions::bases_of_mission(conn, &content.mission_id)?;
+    derive_among(bases.as_deref(), keys, id, content)
+}
+
+/// The same, given the bases of the incident's mission (`None`: no mission
+/// has its id), read once for many reports.
+pub fn derive_among(
+    bases: Option<&[Base]>,
+    keys: &DataKeys,
+    id: &str,
+    content: &IncidentContent,
+) -> Result<(ContentChanges, Option<String>), IncidentError> {
+    let bases =
+        bases.ok_or_else(|| IncidentError::invalid("mission_id", "no mission has this id"))?;
+    let changes = derive_with(bases, keys, id, content)?;
     let name = bases
-        .into_iter()
+        .iter()
         .find(|b| Some(&b.id) == changes.base_id.as_ref())
-        .map(|b| b.name);
+        .map(|b| b.name.clone());
     Ok((changes, name))
 }
 

@@ -9,6 +9,7 @@
 //! `view.rs` what each viewer reads of an incident and its history.
 
 pub mod batch;
+mod bulk;
 pub mod classify;
 pub mod content;
 pub mod error;

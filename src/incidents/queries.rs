@@ -89,6 +89,32 @@ pub fn find(
         .optional()
 }
 
+/// Which of these ids are stored.
+pub fn find_ids(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    incidents::table
+        .filter(incidents::id.eq_any(ids))
+        .select(incidents::id)
+        .load(conn)
+}
+
+/// Incidents with the names of their nearest bases, by id (those stored).
+pub fn find_many(
+    conn: &mut DbConnection,
+    ids: &[&str],
+) -> QueryResult<Vec<(IncidentRow, Option<String>)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    incidents::table
+        .left_join(bases::table.on(incidents::base_id.eq(bases::id.nullable())))
+        .filter(incidents::id.eq_any(ids))
+        .select((IncidentRow::as_select(), bases::name.nullable()))
+        .load(conn)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BoundingBox {
     pub min_lon: f64,
@@ -500,10 +526,35 @@ pub fn insert_many(
     incidents_: &[(IncidentRow, IncidentContent, EventRow)],
 ) -> QueryResult<()> {
     let rows: Vec<&IncidentRow> = incidents_.iter().map(|(r, _, _)| r).collect();
-    let events: Vec<&EventRow> = incidents_.iter().map(|(_, _, e)| e).collect();
+    match conn {
+        // COPY is PostgreSQL's bulk path: several times faster than multi-row INSERTs.
+        DbConnection::Postgres(c) => {
+            diesel::copy_from(incidents::table)
+                .from_insertable(rows)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            for chunk in rows.chunks(BATCH) {
+                diesel::insert_into(incidents::table)
+                    .values(chunk.to_vec())
+                    .execute(c)?;
+            }
+        }
+    }
+    let stored: Vec<_> = incidents_.iter().map(|(r, c, e)| (r, c, e)).collect();
+    insert_reported(conn, &stored)
+}
+
+/// What follows the rows of incidents just stored in bulk: their dimensions,
+/// their first history entries, and their `reported` changes in the feed.
+pub fn insert_reported(
+    conn: &mut DbConnection,
+    stored: &[(&IncidentRow, &IncidentContent, &EventRow)],
+) -> QueryResult<()> {
+    let events: Vec<&EventRow> = stored.iter().map(|(_, _, e)| *e).collect();
     let mut types = Vec::new();
     let mut affiliations = Vec::new();
-    for (row, content, _) in incidents_ {
+    for (row, content, _) in stored {
         types.extend(content.exploitation_types.iter().map(|t| TypeRow {
             incident_id: &row.id,
             exploitation_type: t.as_str(),
@@ -520,48 +571,41 @@ pub fn insert_many(
             affiliation: a,
         }));
     }
-    macro_rules! insert_all {
-        ($c:expr) => {{
-            for chunk in rows.chunks(BATCH) {
-                let chunk: Vec<&IncidentRow> = chunk.to_vec();
-                diesel::insert_into(incidents::table)
-                    .values(chunk)
-                    .execute($c)?;
+    match conn {
+        DbConnection::Postgres(c) => {
+            if !events.is_empty() {
+                diesel::copy_from(incident_events::table)
+                    .from_insertable(events.clone())
+                    .execute(c)?;
             }
+            if !types.is_empty() {
+                diesel::copy_from(incident_exploitation_types::table)
+                    .from_insertable(types)
+                    .execute(c)?;
+            }
+            if !affiliations.is_empty() {
+                diesel::copy_from(incident_perpetrator_affiliations::table)
+                    .from_insertable(affiliations)
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
             for chunk in events.chunks(BATCH) {
                 diesel::insert_into(incident_events::table)
                     .values(chunk.to_vec())
-                    .execute($c)?;
+                    .execute(c)?;
             }
             for chunk in types.chunks(BATCH) {
                 diesel::insert_into(incident_exploitation_types::table)
                     .values(chunk)
-                    .execute($c)?;
+                    .execute(c)?;
             }
             for chunk in affiliations.chunks(BATCH) {
                 diesel::insert_into(incident_perpetrator_affiliations::table)
                     .values(chunk)
-                    .execute($c)?;
+                    .execute(c)?;
             }
-        }};
-    }
-    match conn {
-        // COPY is PostgreSQL's bulk path: several times faster than multi-row INSERTs.
-        DbConnection::Postgres(c) => {
-            diesel::copy_from(incidents::table)
-                .from_insertable(rows)
-                .execute(c)?;
-            diesel::copy_from(incident_events::table)
-                .from_insertable(events.clone())
-                .execute(c)?;
-            diesel::copy_from(incident_exploitation_types::table)
-                .from_insertable(types)
-                .execute(c)?;
-            diesel::copy_from(incident_perpetrator_affiliations::table)
-                .from_insertable(affiliations)
-                .execute(c)?;
         }
-        DbConnection::Sqlite(c) => insert_all!(c),
     }
     crate::changes::append_reported(conn, &events)
 }

@@ -81,7 +81,7 @@ pub fn report(
             ..History::of(HistoryKind::Created)
         },
         Action::IncidentCreated,
-        json!({"mission_id": row.mission_id, "status": row.status, "consent_assessment": row.consent_assessment}),
+        reported_details(&row),
     )?;
     // What was stored is known: no need to read it back.
     Incident::view(row, base_name, actor, keys)
@@ -98,6 +98,23 @@ pub fn resent(
 ) -> Result<Incident, IncidentError> {
     let (row, base) = queries::find(conn, id)?
         .ok_or_else(|| IncidentError::corrupt("conflicting incident vanished"))?;
+    resent_as(row, base, actor, keys, content)
+}
+
+/// What the audit row of a new report records.
+pub fn reported_details(row: &IncidentRow) -> Value {
+    json!({"mission_id": row.mission_id, "status": row.status, "consent_assessment": row.consent_assessment})
+}
+
+/// The stored incident `row` (under the id of a report) when `content` is a
+/// re-send of it by its reporter, a conflict otherwise.
+pub fn resent_as(
+    row: IncidentRow,
+    base: Option<String>,
+    actor: &Actor,
+    keys: &DataKeys,
+    content: &IncidentContent,
+) -> Result<Incident, IncidentError> {
     if actor.is(&row.reporter_id) && row.holds(keys, content)? {
         Incident::view(row, base, actor, keys)
     } else {

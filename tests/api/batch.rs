@@ -22,7 +22,7 @@ crate::scenarios![
 
 const PATH: &str = "/api/v1/incidents/batch";
 
-fn item(mission: &str) -> Value {
+pub(crate) fn item(mission: &str) -> Value {
     let mut body = report(mission);
     body["id"] = json!(uuid::Uuid::new_v4().to_string());
     body
@@ -49,7 +49,7 @@ async fn send(
     .await
 }
 
-async fn send_array(app: &TestApp, user: &TestUser, items: &[Value]) -> Vec<Value> {
+pub(crate) async fn send_array(app: &TestApp, user: &TestUser, items: &[Value]) -> Vec<Value> {
     let res = send(
         app,
         user,
@@ -63,7 +63,7 @@ async fn send_array(app: &TestApp, user: &TestUser, items: &[Value]) -> Vec<Valu
     body.as_array().expect("an array of results").clone()
 }
 
-fn statuses(results: &[Value]) -> Vec<u64> {
+pub(crate) fn statuses(results: &[Value]) -> Vec<u64> {
     results
         .iter()
         .map(|r| r["status"].as_u64().unwrap())
@@ -71,7 +71,7 @@ fn statuses(results: &[Value]) -> Vec<u64> {
 }
 
 /// Each result names its place, the item's id, and an incident or a problem matching its status.
-fn check_shape(results: &[Value], items: &[Value]) {
+pub(crate) fn check_shape(results: &[Value], items: &[Value]) {
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r["index"], i, "{r}");
         assert_eq!(
@@ -94,7 +94,7 @@ fn check_shape(results: &[Value], items: &[Value]) {
     }
 }
 
-fn stored(app: &TestApp, id: &str) -> (i64, i64, i64) {
+pub(crate) fn stored(app: &TestApp, id: &str) -> (i64, i64, i64) {
     (
         app.count(&format!("incidents WHERE id = '{id}'")),
         app.count(&format!(

@@ -11,6 +11,7 @@ mod analysis;
 mod audit;
 mod auth;
 mod batch;
+mod batch_groups;
 mod changes;
 mod errors;
 mod exports;
@@ -92,6 +93,7 @@ fn main() {
         reference::scenarios(),
         incidents::scenarios(),
         batch::scenarios(),
+        batch_groups::scenarios(),
         review::scenarios(),
         security::scenarios(),
         sealing::scenarios(),

@@ -424,6 +424,8 @@ pub enum HistoryKind {
     Edited,
     Transition,
     AssessmentOverridden,
+    AttachmentAdded,
+    AttachmentRemoved,
 }
 
 impl HistoryKind {
@@ -433,6 +435,8 @@ impl HistoryKind {
             Self::Edited => "edited",
             Self::Transition => "transition",
             Self::AssessmentOverridden => "assessment_overridden",
+            Self::AttachmentAdded => "attachment_added",
+            Self::AttachmentRemoved => "attachment_removed",
         }
     }
 }

@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin_reference;
 mod analysis;
+mod attachments;
 mod audit;
 mod auth;
 mod batch;
@@ -112,6 +113,7 @@ fn main() {
         admin_reference::scenarios(),
         service_accounts::scenarios(),
         changes::scenarios(),
+        attachments::scenarios(),
     ]
     .into_iter()
     .flatten()

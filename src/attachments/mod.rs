@@ -67,6 +67,19 @@ impl AttachmentRow {
             .transpose()
     }
 
+    /// Opens the chunks, in order.
+    pub fn opener(&self, keys: &DataKeys) -> Result<seal::Opener, ApiError> {
+        seal::Opener::new(
+            keys,
+            &self.key_id,
+            &self.salt,
+            &self.incident_id,
+            &self.id,
+            self.chunks,
+        )
+        .map_err(ApiError::internal)
+    }
+
     /// The name a download is saved under: the uploaded name, or one made of
     /// the id, always ending in the detected type's extension.
     pub fn download_name(&self, keys: &DataKeys) -> Result<String, ApiError> {

@@ -403,17 +403,7 @@ impl Reader {
     fn new(pool: Pool, keys: &DataKeys, row: &AttachmentRow) -> Result<Self, ApiError> {
         Ok(Self {
             pool,
-            opener: Some(
-                Opener::new(
-                    keys,
-                    &row.key_id,
-                    &row.salt,
-                    &row.incident_id,
-                    &row.id,
-                    row.chunks,
-                )
-                .map_err(ApiError::internal)?,
-            ),
+            opener: Some(row.opener(keys)?),
             attachment_id: row.id.clone(),
             next: 0,
             count: row.chunks,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::clean::Cleaned;
-use super::seal::{Opener, Sealer};
+use super::seal::Sealer;
 use super::{Attachment, AttachmentRow, file_name_context, queries};
 use crate::audit::{self, Action, Entity};
 use crate::auth::Actor;
@@ -139,22 +139,15 @@ pub fn store(
         Ok::<_, diesel::result::Error>(())
     })?;
     drop(bytes);
-    touch(conn, &incident.id)?;
-    record(
+    recorded(
         conn,
         actor,
         keys,
-        &incident.id,
-        incident.version,
-        History {
-            changed_fields: Some(vec![format!("attachments/{id}")]),
-            ..History::of(HistoryKind::AttachmentAdded)
-        },
+        &incident,
+        &row,
+        (HistoryKind::AttachmentAdded, None),
         Action::AttachmentAdded,
-        json!({
-            "attachment_id": id, "media_type": row.media_type, "size": row.size,
-            "sha256": row.sha256, "removed": upload.cleaned.removed,
-        }),
+        json!({"removed": upload.cleaned.removed}),
     )?;
     Ok(Stored::Created(view(row, &incident, actor, keys)?))
 }
@@ -298,8 +291,39 @@ pub fn remove(
         Some(_) => {}
     }
     queries::delete(conn, &row.id)?;
-    touch(conn, &incident.id)?;
+    let reasoned = reason.is_some();
     // The reason is sealed in the history; the audit log records that there was one.
+    recorded(
+        conn,
+        actor,
+        keys,
+        &incident,
+        &row,
+        (HistoryKind::AttachmentRemoved, reason),
+        Action::AttachmentRemoved,
+        json!({"reasoned": reasoned}),
+    )
+}
+
+/// Records an attachment added or removed through the incident service
+/// (history, audit row, change feed), and moves the incident's `updated_at`.
+/// The audit row names the attachment by id, type, size and hash; `details` adds to it.
+#[allow(clippy::too_many_arguments)]
+fn recorded(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    keys: &DataKeys,
+    incident: &IncidentRow,
+    row: &AttachmentRow,
+    (kind, comment): (HistoryKind, Option<String>),
+    action: Action,
+    mut details: serde_json::Value,
+) -> Result<(), ApiError> {
+    touch(conn, &incident.id)?;
+    details["attachment_id"] = json!(row.id);
+    details["media_type"] = json!(row.media_type);
+    details["size"] = json!(row.size);
+    details["sha256"] = json!(row.sha256);
     record(
         conn,
         actor,
@@ -308,16 +332,12 @@ pub fn remove(
         incident.version,
         History {
             changed_fields: Some(vec![format!("attachments/{}", row.id)]),
-            comment: reason.clone(),
-            ..History::of(HistoryKind::AttachmentRemoved)
+            comment,
+            ..History::of(kind)
         },
-        Action::AttachmentRemoved,
-        json!({
-            "attachment_id": row.id, "media_type": row.media_type, "size": row.size,
-            "sha256": row.sha256, "reasoned": reason.is_some(),
-        }),
-    )?;
-    Ok(())
+        action,
+        details,
+    )
 }
 
 /// `rotate-data-key`: re-seals every attachment still under a retired data
@@ -352,15 +372,7 @@ fn reseal(conn: &mut DbConnection, keys: &DataKeys, id: &str) -> Result<bool, Ap
     let Some(row) = queries::find(conn, id)?.filter(|r| r.key_id != keys.current_id()) else {
         return Ok(false);
     };
-    let mut opener = Opener::new(
-        keys,
-        &row.key_id,
-        &row.salt,
-        &row.incident_id,
-        &row.id,
-        row.chunks,
-    )
-    .map_err(ApiError::internal)?;
+    let mut opener = row.opener(keys)?;
     let mut sealer = Sealer::new(keys, &row.incident_id, &row.id);
     let mut from = 0;
     while from < row.chunks {

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{Backend, Response, TestApp, TestUser, spawn_app_with};
 use crate::incidents::{create, report, world};
 use crate::reference::seed_mission;
+use crate::review::transition;
 
 crate::scenarios![
     upload_list_download_resend_and_remove,
@@ -345,19 +346,9 @@ async fn rights_follow_who_reads_the_narrative(backend: Backend) {
     download(app, &partner, &theirs, &pid)
         .await
         .expect_bytes(200);
-    let send = app
-        .raw(
-            Method::POST,
-            &format!("/api/v1/incidents/{theirs}/transitions"),
-            &[
-                ("authorization", &format!("Bearer {}", partner.token)),
-                ("content-type", "application/json"),
-                ("if-match", "*"),
-            ],
-            json!({"to": "submitted"}).to_string().into_bytes(),
-        )
-        .await;
-    send.expect(200);
+    transition(app, &partner, &theirs, Some(1), json!({"to": "submitted"}))
+        .await
+        .expect(200);
     let listed = app
         .get(
             &format!("/api/v1/incidents/{theirs}/attachments"),
@@ -472,42 +463,17 @@ async fn limits_and_refused_types(backend: Backend) {
     put(&app, &monitor, &path, None, png(8, 8, 0))
         .await
         .expect(415);
-    put(
-        &app,
-        &monitor,
-        &format!("{path}?filename=a%0Ab"),
-        Some("image/png"),
-        png(8, 8, 0),
-    )
-    .await
-    .expect(422);
-    put(
-        &app,
-        &monitor,
-        &format!("{path}?filename=a%00b"),
-        Some("image/png"),
-        png(8, 8, 0),
-    )
-    .await
-    .expect(400);
-    put(
-        &app,
-        &monitor,
-        &format!("{path}?name=x"),
-        Some("image/png"),
-        png(8, 8, 0),
-    )
-    .await
-    .expect(400);
-    put(
-        &app,
-        &monitor,
-        &attachment_path(&incident, "not-a-uuid"),
-        Some("image/png"),
-        png(8, 8, 0),
-    )
-    .await
-    .expect(422);
+    // A name with a line break, a NUL, an unknown parameter, an id that is no UUID.
+    let unnamed = attachment_path(&incident, "not-a-uuid");
+    for (target, status) in [
+        (format!("{path}?filename=a%0Ab"), 422),
+        (format!("{path}?filename=a%00b"), 400),
+        (format!("{path}?name=x"), 400),
+        (unnamed, 422),
+    ] {
+        let res = put(&app, &monitor, &target, Some("image/png"), png(8, 8, 0)).await;
+        res.expect(status);
+    }
     assert_eq!(app.count("attachments"), 0);
 
     // At most two per incident.
@@ -638,19 +604,15 @@ async fn exports_and_the_feed_carry_metadata_only(backend: Backend) {
     let file = png(40, 40, 6);
     let (id, res) = upload(app, &monitor, &incident, &file).await;
     let stored = res.expect(201);
-    let submit = app
-        .raw(
-            Method::POST,
-            &format!("/api/v1/incidents/{incident}/transitions"),
-            &[
-                ("authorization", &format!("Bearer {}", monitor.token)),
-                ("content-type", "application/json"),
-                ("if-match", "*"),
-            ],
-            json!({"to": "submitted"}).to_string().into_bytes(),
-        )
-        .await;
-    submit.expect(200);
+    transition(
+        app,
+        &monitor,
+        &incident,
+        Some(1),
+        json!({"to": "submitted"}),
+    )
+    .await
+    .expect(200);
 
     let feed = app
         .get("/api/v1/changes", Some(&monitor.token))

@@ -319,3 +319,477 @@ pub fn jpeg_decode(data: &[u8]) -> (u16, u16, Vec<u8>) {
     let info = decoder.info().expect("its header");
     (info.width, info.height, pixels)
 }
+
+// ---------------------------------------------------------------- WebP
+
+/// A lossless WebP of the PNG fixture's pixels with EXIF, XMP and an ICC profile.
+pub fn webp_with_metadata() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = image_webp::WebPEncoder::new(&mut out);
+    encoder.set_exif_metadata(exif_block()[6..].to_vec());
+    encoder.set_xmp_metadata(XMP.as_bytes().to_vec());
+    encoder.set_icc_profile(icc_profile());
+    encoder
+        .encode(
+            &png_pixels(),
+            u32::from(WIDTH),
+            u32::from(HEIGHT),
+            image_webp::ColorType::L8,
+        )
+        .expect("a WebP");
+    out
+}
+
+/// Decodes a WebP: (width, height, RGB pixels, whether it announces EXIF).
+pub fn webp_decode(data: &[u8]) -> (u32, u32, Vec<u8>, bool) {
+    let mut decoder =
+        image_webp::WebPDecoder::new(std::io::Cursor::new(data)).expect("a WebP header");
+    let (width, height) = decoder.dimensions();
+    let mut pixels = vec![0; decoder.output_buffer_size().expect("a size")];
+    decoder.read_image(&mut pixels).expect("pixels");
+    let exif = decoder.exif_metadata().expect("readable").is_some();
+    (width, height, pixels, exif)
+}
+
+// ---------------------------------------------------------------- audio
+
+/// Deterministic noise standing in for compressed sound.
+pub fn noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (state >> 16) as u8
+        })
+        .collect()
+}
+
+/// Ten MPEG-1 layer III frames, 128 kbit/s at 44.1 kHz (417 bytes each).
+pub fn mp3_frames() -> Vec<u8> {
+    (0..10u32)
+        .flat_map(|i| {
+            let mut frame = vec![0xFF, 0xFB, 0x90, 0x00];
+            frame.extend(noise(413, i));
+            frame
+        })
+        .collect()
+}
+
+fn id3_frame(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut frame = id.to_vec();
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// An MP3 as a recorder app writes it: ID3v2.3 (title, artist, comment),
+/// the frames, an ID3v1 tag.
+pub fn mp3_with_tags() -> Vec<u8> {
+    let mut frames = id3_frame(b"TIT2", b"\0Statement at the north gate");
+    frames.extend(id3_frame(b"TPE1", format!("\0{AUTHOR}").as_bytes()));
+    frames.extend(id3_frame(b"COMM", b"\0eng\0recorded 2026-11-29 10:42"));
+    frames.extend([0u8; 32]); // padding
+    let size = frames.len() as u32;
+    let mut out = b"ID3\x03\0\0".to_vec();
+    out.extend([21, 14, 7, 0].map(|shift| ((size >> shift) & 0x7F) as u8));
+    out.extend(frames);
+    out.extend(mp3_frames());
+    let mut v1 = b"TAG".to_vec();
+    for (text, width) in [
+        ("Statement", 30),
+        (AUTHOR, 30),
+        ("", 30),
+        ("2026", 4),
+        ("north gate", 30),
+    ] {
+        let mut field = text.as_bytes().to_vec();
+        field.resize(width, 0);
+        v1.extend(field);
+    }
+    v1.push(255);
+    out.extend(v1);
+    out
+}
+
+/// A mono 8 kHz 16-bit WAV with a LIST/INFO chunk (title, artist, comment).
+pub fn wav_with_info() -> Vec<u8> {
+    let chunk = |id: &[u8; 4], body: &[u8]| {
+        let mut out = id.to_vec();
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(body);
+        if body.len() % 2 == 1 {
+            out.push(0);
+        }
+        out
+    };
+    let mut info = b"INFO".to_vec();
+    info.extend(chunk(b"INAM", b"Statement\0"));
+    info.extend(chunk(b"IART", format!("{AUTHOR}\0").as_bytes()));
+    info.extend(chunk(b"ICMT", b"north gate\0"));
+    let mut body = b"WAVE".to_vec();
+    body.extend(chunk(
+        b"fmt ",
+        &[1, 0, 1, 0, 0x40, 0x1F, 0, 0, 0x80, 0x3E, 0, 0, 2, 0, 16, 0],
+    ));
+    body.extend(chunk(b"LIST", &info));
+    body.extend(chunk(b"data", &wav_samples()));
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend(body);
+    out
+}
+
+/// The sound of the WAV fixture.
+pub fn wav_samples() -> Vec<u8> {
+    noise(4000, 7)
+}
+
+/// CRC-32 as Ogg computes it (polynomial 0x04C11DB7, not reflected).
+fn ogg_crc(data: &[u8]) -> u32 {
+    data.iter().fold(0u32, |crc, &byte| {
+        (0..8).fold(crc ^ (u32::from(byte) << 24), |crc, _| {
+            if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            }
+        })
+    })
+}
+
+fn ogg_page(flags: u8, granule: u64, sequence: u32, packet: &[u8]) -> Vec<u8> {
+    let mut lacing = vec![255u8; packet.len() / 255];
+    lacing.push((packet.len() % 255) as u8);
+    let mut page = b"OggS\0".to_vec();
+    page.push(flags);
+    page.extend_from_slice(&granule.to_le_bytes());
+    page.extend_from_slice(&0x0B45_E5A7u32.to_le_bytes());
+    page.extend_from_slice(&sequence.to_le_bytes());
+    page.extend_from_slice(&[0; 4]);
+    page.push(lacing.len() as u8);
+    page.extend(lacing);
+    page.extend_from_slice(packet);
+    let crc = ogg_crc(&page);
+    page[22..26].copy_from_slice(&crc.to_le_bytes());
+    page
+}
+
+/// The audio packets of the Ogg fixture (Opus, 20 ms each).
+pub fn opus_packets() -> Vec<Vec<u8>> {
+    (0..8u32)
+        .map(|i| [vec![0xF8], noise(60, 100 + i)].concat())
+        .collect()
+}
+
+/// An Ogg Opus recording, as a messaging app sends a voice note, with
+/// comments naming the speaker and the place.
+pub fn ogg_with_comments() -> Vec<u8> {
+    let head = b"OpusHead\x01\x01\x38\x01\x80\xBB\0\0\0\0\0";
+    let mut tags = b"OpusTags".to_vec();
+    let vendor = b"libopus 1.4";
+    tags.extend_from_slice(&(vendor.len() as u32).to_le_bytes());
+    tags.extend_from_slice(vendor);
+    let comments = [
+        format!("ARTIST={AUTHOR}"),
+        "TITLE=Statement".into(),
+        "LOCATION=north gate".into(),
+    ];
+    tags.extend_from_slice(&(comments.len() as u32).to_le_bytes());
+    for comment in &comments {
+        tags.extend_from_slice(&(comment.len() as u32).to_le_bytes());
+        tags.extend_from_slice(comment.as_bytes());
+    }
+    let mut out = ogg_page(0x02, 0, 0, head);
+    out.extend(ogg_page(0, 0, 1, &tags));
+    let packets = opus_packets();
+    for (i, packet) in packets.iter().enumerate() {
+        let last = i + 1 == packets.len();
+        out.extend(ogg_page(
+            if last { 0x04 } else { 0 },
+            960 * (i as u64 + 1),
+            i as u32 + 2,
+            packet,
+        ));
+    }
+    out
+}
+
+// ---------------------------------------------------------------- M4A
+
+fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32 + 8).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+fn full_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    mp4_box(kind, &[&[0, 0, 0, 0], body].concat())
+}
+
+/// Seconds since 1904 of 2026-11-29, the recording time in the M4A headers.
+pub const MP4_TIME: u32 = 3_847_602_137;
+
+/// The audio samples of the M4A fixture.
+pub fn m4a_samples() -> Vec<Vec<u8>> {
+    (0..6u32).map(|i| noise(90, 200 + i)).collect()
+}
+
+fn m4a_moov(chunk_offset: u32) -> Vec<u8> {
+    let time = MP4_TIME.to_be_bytes();
+    let matrix: Vec<u8> = [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000]
+        .iter()
+        .flat_map(|n| n.to_be_bytes())
+        .collect();
+    let samples = m4a_samples();
+    let count = samples.len() as u32;
+    let mvhd = full_box(
+        b"mvhd",
+        &[
+            &time[..],
+            &time,
+            &44_100u32.to_be_bytes(),
+            &(count * 1024).to_be_bytes(),
+            &0x0001_0000u32.to_be_bytes(),
+            &[1, 0],
+            &[0; 10],
+            &matrix,
+            &[0; 24],
+            &2u32.to_be_bytes(),
+        ]
+        .concat(),
+    );
+    let tkhd = mp4_box(
+        b"tkhd",
+        &[
+            &[0, 0, 0, 7][..],
+            &time,
+            &time,
+            &1u32.to_be_bytes(),
+            &[0; 4],
+            &(count * 1024).to_be_bytes(),
+            &[0; 8],
+            &[0; 4],
+            &[1, 0, 0, 0],
+            &matrix,
+            &[0; 8],
+        ]
+        .concat(),
+    );
+    let mdhd = full_box(
+        b"mdhd",
+        &[
+            &time[..],
+            &time,
+            &44_100u32.to_be_bytes(),
+            &(count * 1024).to_be_bytes(),
+            &[0x55, 0xC4, 0, 0],
+        ]
+        .concat(),
+    );
+    let hdlr = full_box(
+        b"hdlr",
+        &[&[0; 4][..], b"soun", &[0; 12], b"SoundHandler\0"].concat(),
+    );
+    let esds = full_box(
+        b"esds",
+        &[
+            3, 25, 0, 1, 0, 4, 17, 0x40, 0x15, 0, 0, 0, 0, 1, 0xF4, 0, 0, 1, 0xF4, 0, 5, 2, 0x12,
+            0x08, 6, 1, 2,
+        ],
+    );
+    let mp4a = mp4_box(
+        b"mp4a",
+        &[
+            &[0; 6][..],
+            &[0, 1],
+            &[0; 8],
+            &[0, 1, 0, 16],
+            &[0; 4],
+            &(44_100u32 << 16).to_be_bytes(),
+            &esds,
+        ]
+        .concat(),
+    );
+    let stsd = full_box(b"stsd", &[&1u32.to_be_bytes()[..], &mp4a].concat());
+    let stts = full_box(
+        b"stts",
+        &[1u32, count, 1024]
+            .iter()
+            .flat_map(|n| n.to_be_bytes())
+            .collect::<Vec<_>>(),
+    );
+    let stsc = full_box(
+        b"stsc",
+        &[1u32, 1, count, 1]
+            .iter()
+            .flat_map(|n| n.to_be_bytes())
+            .collect::<Vec<_>>(),
+    );
+    let mut sizes = [0u32, count]
+        .iter()
+        .flat_map(|n| n.to_be_bytes())
+        .collect::<Vec<_>>();
+    sizes.extend(samples.iter().flat_map(|s| (s.len() as u32).to_be_bytes()));
+    let stsz = full_box(b"stsz", &sizes);
+    let stco = full_box(
+        b"stco",
+        &[1u32, chunk_offset]
+            .iter()
+            .flat_map(|n| n.to_be_bytes())
+            .collect::<Vec<_>>(),
+    );
+    let stbl = mp4_box(b"stbl", &[stsd, stts, stsc, stsz, stco].concat());
+    let dinf = mp4_box(
+        b"dinf",
+        &full_box(
+            b"dref",
+            &[&1u32.to_be_bytes()[..], &mp4_box(b"url ", &[0, 0, 0, 1])].concat(),
+        ),
+    );
+    let minf = mp4_box(b"minf", &[full_box(b"smhd", &[0; 4]), dinf, stbl].concat());
+    let mdia = mp4_box(b"mdia", &[mdhd, hdlr, minf].concat());
+    let trak = mp4_box(b"trak", &[tkhd, mdia].concat());
+    let text = |kind: &[u8; 4], value: &str| {
+        mp4_box(
+            kind,
+            &mp4_box(
+                b"data",
+                &[&[0, 0, 0, 1, 0, 0, 0, 0][..], value.as_bytes()].concat(),
+            ),
+        )
+    };
+    let ilst = mp4_box(
+        b"ilst",
+        &[
+            text(b"\xA9nam", "Statement"),
+            text(b"\xA9ART", AUTHOR),
+            text(b"\xA9day", "2026-11-29"),
+        ]
+        .concat(),
+    );
+    let meta_hdlr = full_box(
+        b"hdlr",
+        &[&[0; 4][..], b"mdir", b"appl", &[0; 8], b"\0"].concat(),
+    );
+    let meta = full_box(b"meta", &[meta_hdlr, ilst].concat());
+    let location = "+42.6578+021.1653/";
+    let xyz = mp4_box(
+        b"\xA9xyz",
+        &[
+            &(location.len() as u16).to_be_bytes()[..],
+            &[0x15, 0xC7],
+            location.as_bytes(),
+        ]
+        .concat(),
+    );
+    let udta = mp4_box(b"udta", &[meta, xyz].concat());
+    mp4_box(b"moov", &[mvhd, trak, udta].concat())
+}
+
+/// An M4A voice memo: iTunes tags (title, artist, date), a recording
+/// location, and recording times in the headers.
+pub fn m4a_with_tags() -> Vec<u8> {
+    let ftyp = mp4_box(b"ftyp", b"M4A \0\0\0\0M4A mp42isom");
+    let offset = (ftyp.len() + m4a_moov(0).len() + 8) as u32;
+    let mut out = ftyp;
+    out.extend(m4a_moov(offset));
+    out.extend(mp4_box(b"mdat", &m4a_samples().concat()));
+    out
+}
+
+// ---------------------------------------------------------------- PDF
+
+/// The text on the PDF fixture's page.
+pub const PDF_TEXT: &str = "Work contract: hostess at the Blue Bar";
+
+/// A one-page PDF as an office program writes it: an information
+/// dictionary (author, creator, producer, dates), XMP on the catalog and the
+/// page, and a file identifier.
+pub fn pdf_document() -> lopdf::Document {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Object, Stream, StringFormat, dictionary};
+    let mut doc = lopdf::Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Courier",
+    });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let content = Content {
+        operations: vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new("Td", vec![72.into(), 720.into()]),
+            Operation::new("Tj", vec![Object::string_literal(PDF_TEXT)]),
+            Operation::new("ET", vec![]),
+        ],
+    };
+    let content_id = doc.add_object(Stream::new(
+        dictionary! {},
+        content.encode().expect("content"),
+    ));
+    let xmp = |doc: &mut lopdf::Document| {
+        doc.add_object(Stream::new(
+            dictionary! { "Type" => "Metadata", "Subtype" => "XML" },
+            XMP.as_bytes().to_vec(),
+        ))
+    };
+    let page_xmp = xmp(&mut doc);
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id, "Metadata" => page_xmp,
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_xmp = xmp(&mut doc);
+    let catalog_id = doc.add_object(dictionary! {
+        "Type" => "Catalog", "Pages" => pages_id, "Metadata" => catalog_xmp,
+    });
+    let info_id = doc.add_object(dictionary! {
+        "Author" => Object::string_literal(AUTHOR),
+        "Creator" => Object::string_literal("Microsoft Word for Microsoft 365"),
+        "Producer" => Object::string_literal("Acrobat PDFMaker 23"),
+        "CreationDate" => Object::string_literal("D:20261129104217+01'00'"),
+    });
+    doc.trailer.set("Root", catalog_id);
+    doc.trailer.set("Info", info_id);
+    let id = Object::String(
+        b"\x8d\x01\x6a\x11\xff\x00\x42\x99".to_vec(),
+        StringFormat::Hexadecimal,
+    );
+    doc.trailer.set("ID", vec![id.clone(), id]);
+    doc
+}
+
+/// The bytes of a document.
+pub fn pdf_bytes(doc: &mut lopdf::Document) -> Vec<u8> {
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("a PDF");
+    out
+}
+
+/// [`pdf_document`] as bytes.
+pub fn pdf_with_metadata() -> Vec<u8> {
+    pdf_bytes(&mut pdf_document())
+}
+
+/// [`pdf_document`] with `key` => `value` added to its catalog (an
+/// `OpenAction` with JavaScript, `Names` with embedded files...).
+pub fn pdf_with_catalog_entry(key: &str, value: lopdf::Object) -> Vec<u8> {
+    let mut doc = pdf_document();
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(lopdf::Object::as_reference)
+        .expect("a root");
+    doc.get_dictionary_mut(root)
+        .expect("the catalog")
+        .set(key, value);
+    pdf_bytes(&mut doc)
+}

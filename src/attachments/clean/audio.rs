@@ -9,7 +9,9 @@
 
 use std::io::Cursor;
 
-use lofty::file::TaggedFileExt;
+use lofty::config::ParseOptions;
+use lofty::file::{AudioFile, FileType};
+use lofty::ogg::{OggPictureStorage, OpusFile, SpeexFile, VorbisFile};
 use lofty::probe::Probe;
 use lofty::tag::TagType;
 
@@ -165,31 +167,7 @@ fn mpeg_frame_len(header: &[u8]) -> Option<usize> {
 
 pub(super) fn clean_ogg(data: Vec<u8>, removed: &mut Removed) -> Result<Vec<u8>, CleanError> {
     ogg_pages(&data)?;
-    let tagged = Probe::new(Cursor::new(&data))
-        .guess_file_type()
-        .map_err(lofty_failed)?
-        .read()
-        .map_err(lofty_failed)?;
-    let Some(comments) = tagged.tag(TagType::VorbisComments) else {
-        return Err(CleanError::unsafe_(
-            "the Ogg recording's comments could not be read",
-        ));
-    };
-    let fields: Vec<String> = comments
-        .items()
-        .map(|item| {
-            item.key()
-                .map_key(TagType::VorbisComments)
-                .unwrap_or("other")
-                .to_owned()
-        })
-        .fold(Vec::new(), |mut names, name| {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-            names
-        });
-    let pictures = comments.picture_count();
+    let (mut fields, pictures) = comment_fields(&data)?;
     if fields.is_empty() && pictures == 0 {
         return Ok(data);
     }
@@ -197,14 +175,47 @@ pub(super) fn clean_ogg(data: Vec<u8>, removed: &mut Removed) -> Result<Vec<u8>,
     TagType::VorbisComments
         .remove_from(&mut file)
         .map_err(lofty_failed)?;
-    let mut names = fields;
     if pictures > 0 {
-        names.push("cover picture".into());
+        fields.push("cover picture".into());
     }
-    removed.add(described("Vorbis comments", &names));
+    removed.add(described("Vorbis comments", &fields));
     let cleaned = file.into_inner();
     ogg_pages(&cleaned)?;
     Ok(cleaned)
+}
+
+/// The field names of an Ogg recording's comments (the vendor string, which
+/// the format requires, is not a field) and its number of pictures.
+fn comment_fields(data: &[u8]) -> Result<(Vec<String>, usize), CleanError> {
+    let probe = Probe::new(Cursor::new(data))
+        .guess_file_type()
+        .map_err(lofty_failed)?;
+    let mut reader = Cursor::new(data);
+    let options = ParseOptions::new().read_properties(false);
+    let comments = match probe.file_type() {
+        Some(FileType::Opus) => {
+            OpusFile::read_from(&mut reader, options).map(|f| f.vorbis_comments().clone())
+        }
+        Some(FileType::Vorbis) => {
+            VorbisFile::read_from(&mut reader, options).map(|f| f.vorbis_comments().clone())
+        }
+        Some(FileType::Speex) => {
+            SpeexFile::read_from(&mut reader, options).map(|f| f.vorbis_comments().clone())
+        }
+        _ => {
+            return Err(CleanError::unsafe_(
+                "only Opus, Vorbis and Speex recordings in Ogg can be cleaned safely",
+            ));
+        }
+    }
+    .map_err(lofty_failed)?;
+    let mut names: Vec<String> = Vec::new();
+    for (key, _) in comments.items() {
+        if !names.iter().any(|name| name.eq_ignore_ascii_case(key)) {
+            names.push(key.to_owned());
+        }
+    }
+    Ok((names, comments.pictures().len()))
 }
 
 fn lofty_failed<E>(_: E) -> CleanError {
@@ -218,13 +229,13 @@ fn ogg_pages(data: &[u8]) -> Result<(), CleanError> {
     let mut at = 0;
     let mut serial = None;
     while at < data.len() {
-        let header = data.get(at..at + 27).ok_or_else(damaged)?;
-        if !header.starts_with(b"OggS") {
+        if !data[at..].starts_with(b"OggS") {
             return Err(CleanError::unsafe_(
                 "the Ogg recording has content after its end or between its pages; \
                  it was not stored",
             ));
         }
+        let header = data.get(at..at + 27).ok_or_else(damaged)?;
         let this = &header[14..18];
         if *serial.get_or_insert(this) != this {
             return Err(CleanError::unsafe_(

@@ -1,5 +1,6 @@
 use super::media::*;
 use super::*;
+use lofty::file::{AudioFile, TaggedFileExt};
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
@@ -15,6 +16,15 @@ fn assert_free_of(bytes: &[u8], needles: &[&[u8]]) {
             String::from_utf8_lossy(needle)
         );
     }
+}
+
+/// Reads a recording with `lofty`, as a player would.
+fn audio_read(bytes: &[u8]) -> lofty::file::TaggedFile {
+    lofty::probe::Probe::new(std::io::Cursor::new(bytes))
+        .guess_file_type()
+        .expect("a recording")
+        .read()
+        .expect("lofty reads the cleaned recording")
 }
 
 fn unsafe_reason(result: Result<Cleaned, CleanError>) -> String {
@@ -240,4 +250,264 @@ fn markup_is_found_only_as_a_tag() {
         Some(&b"javascript:"[..])
     );
     assert_eq!(find_markup(b"<scripted <htmlx <html"), None);
+}
+
+#[test]
+fn webp_loses_exif_and_xmp_keeps_pixels_and_icc_and_fixes_header() {
+    let original = webp_with_metadata();
+    assert!(contains(&original, &GPS_LATITUDE));
+    let cleaned = clean("image/webp", original.clone()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Webp);
+    assert_free_of(&cleaned.bytes, IDENTITY);
+    let (width, height, pixels, exif) = webp_decode(&cleaned.bytes);
+    let before = webp_decode(&original);
+    assert!(before.3 && !exif, "the VP8X flags still announce EXIF");
+    assert_eq!((width, height, pixels), (before.0, before.1, before.2));
+    assert!(contains(&cleaned.bytes, b"ICCP"));
+    let riff_size = u32::from_le_bytes(cleaned.bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(riff_size + 8, cleaned.bytes.len());
+    assert_eq!(cleaned.removed[1], "XMP");
+    assert!(cleaned.removed[0].starts_with("EXIF (camera make"));
+}
+
+#[test]
+fn webp_with_appended_file_is_refused() {
+    let mut polyglot = webp_with_metadata();
+    polyglot.extend_from_slice(ZIP_HEAD);
+    assert!(unsafe_reason(clean("image/webp", polyglot)).contains("after its end"));
+}
+
+#[test]
+fn wav_loses_info_keeps_samples() {
+    let cleaned = clean("audio/x-wav", wav_with_info()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Wav);
+    assert_free_of(
+        &cleaned.bytes,
+        &[AUTHOR.as_bytes(), b"LIST", b"INFO", b"north gate"],
+    );
+    assert!(contains(&cleaned.bytes, &wav_samples()));
+    assert_eq!(cleaned.removed, ["RIFF INFO tags (INAM, IART, ICMT)"]);
+    let tagged = audio_read(&cleaned.bytes);
+    assert_eq!(tagged.properties().sample_rate(), Some(8000));
+    assert_eq!(
+        u32::from_le_bytes(cleaned.bytes[4..8].try_into().unwrap()) as usize + 8,
+        cleaned.bytes.len()
+    );
+}
+
+#[test]
+fn mp3_loses_id3v2_and_id3v1_keeps_frames() {
+    let cleaned = clean("audio/mpeg", mp3_with_tags()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Mp3);
+    assert_eq!(cleaned.bytes, mp3_frames(), "the audio frames changed");
+    assert_eq!(
+        cleaned.removed,
+        ["ID3v2 tags (TIT2, TPE1, COMM)", "ID3v1 tags"]
+    );
+    let tagged = audio_read(&cleaned.bytes);
+    assert!(tagged.tags().is_empty());
+    assert_eq!(tagged.properties().sample_rate(), Some(44_100));
+    // the frames alone are clean already
+    assert!(
+        clean("audio/mp3", mp3_frames())
+            .expect("cleaned")
+            .removed
+            .is_empty()
+    );
+}
+
+#[test]
+fn mp3_with_data_between_or_after_frames_is_refused() {
+    let mut appended = mp3_with_tags();
+    let at = appended.len() - 128;
+    appended.splice(at..at, ZIP_HEAD.iter().copied());
+    assert!(unsafe_reason(clean("audio/mpeg", appended)).contains("damaged"));
+    let mut cut = mp3_frames();
+    cut.truncate(cut.len() - 1);
+    unsafe_reason(clean("audio/mpeg", cut));
+}
+
+#[test]
+fn ogg_loses_comments_keeps_vendor_and_packets() {
+    let original = ogg_with_comments();
+    let cleaned = clean("audio/ogg", original).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Ogg);
+    assert_free_of(
+        &cleaned.bytes,
+        &[AUTHOR.as_bytes(), b"north gate", b"Statement"],
+    );
+    assert!(
+        contains(&cleaned.bytes, b"libopus 1.4"),
+        "the vendor string is required"
+    );
+    for packet in opus_packets() {
+        assert!(contains(&cleaned.bytes, &packet), "an audio packet changed");
+    }
+    assert_eq!(cleaned.removed.len(), 1);
+    assert_eq!(
+        cleaned.removed,
+        ["Vorbis comments (ARTIST, TITLE, LOCATION)"]
+    );
+    let tagged = audio_read(&cleaned.bytes);
+    // what remains is the vendor string, which Opus requires
+    let items: Vec<_> = tagged.tags().iter().flat_map(|tag| tag.items()).collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].value().text(), Some("libopus 1.4"));
+    assert_eq!(
+        clean("audio/opus", cleaned.bytes.clone())
+            .expect("again")
+            .removed,
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn ogg_with_appended_file_is_refused() {
+    let mut polyglot = ogg_with_comments();
+    polyglot.extend_from_slice(ZIP_HEAD);
+    assert!(unsafe_reason(clean("audio/ogg", polyglot)).contains("after its end"));
+}
+
+#[test]
+fn m4a_loses_tags_location_and_times_keeps_samples() {
+    let original = m4a_with_tags();
+    let cleaned = clean("audio/mp4", original.clone()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::M4a);
+    assert_eq!(cleaned.bytes.len(), original.len(), "boxes must not move");
+    assert_free_of(
+        &cleaned.bytes,
+        &[
+            AUTHOR.as_bytes(),
+            b"Statement",
+            b"+42.6578",
+            b"ilst",
+            &MP4_TIME.to_be_bytes(),
+        ],
+    );
+    assert!(contains(&cleaned.bytes, &m4a_samples().concat()));
+    assert_eq!(
+        cleaned.removed,
+        [
+            "creation and modification times",
+            "iTunes tags (\u{a9}nam, \u{a9}ART, \u{a9}day)",
+            "recording location (\u{a9}xyz)",
+        ]
+    );
+    let tagged = audio_read(&cleaned.bytes);
+    assert!(
+        tagged
+            .tags()
+            .iter()
+            .all(|tag| tag.item_count() == 0 && tag.picture_count() == 0)
+    );
+    assert_eq!(tagged.properties().sample_rate(), Some(44_100));
+}
+
+#[test]
+fn m4a_with_appended_data_is_refused() {
+    let mut polyglot = m4a_with_tags();
+    polyglot.extend_from_slice(ZIP_HEAD);
+    unsafe_reason(clean("audio/x-m4a", polyglot));
+}
+
+#[test]
+fn pdf_loses_information_xmp_and_id_keeps_text() {
+    let original = pdf_with_metadata();
+    assert!(contains(&original, AUTHOR.as_bytes()));
+    let cleaned = clean("application/pdf", original).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Pdf);
+    assert_free_of(
+        &cleaned.bytes,
+        &[
+            AUTHOR.as_bytes(),
+            b"xpacket",
+            b"Microsoft",
+            b"Acrobat",
+            b"/ID",
+        ],
+    );
+    let doc = lopdf::Document::load_mem(&cleaned.bytes).expect("a valid PDF");
+    assert!(doc.extract_text(&[1]).expect("text").contains(PDF_TEXT));
+    assert_eq!(
+        cleaned.removed,
+        [
+            "XMP",
+            "PDF document information (Author, Creator, Producer, CreationDate)",
+            "file identifier"
+        ]
+    );
+    let again = clean("application/pdf", cleaned.bytes).expect("again");
+    assert_eq!(again.removed, Vec::<String>::new());
+}
+
+#[test]
+fn pdf_with_active_content_is_refused() {
+    use lopdf::{Object, dictionary};
+    let js = dictionary! { "S" => "JavaScript", "JS" => Object::string_literal("app.alert(1)") };
+    let launch = dictionary! { "S" => "Launch", "F" => Object::string_literal("cmd.exe") };
+    let files = dictionary! { "EmbeddedFiles" => dictionary! { "Names" => vec![] } };
+    for (key, value) in [
+        ("OpenAction", Object::Dictionary(js)),
+        ("OpenAction", Object::Dictionary(launch)),
+        ("Names", Object::Dictionary(files)),
+        ("AA", Object::Dictionary(dictionary! {})),
+    ] {
+        let reason = unsafe_reason(clean("application/pdf", pdf_with_catalog_entry(key, value)));
+        assert!(reason.contains("could run or open"), "{key}: {reason}");
+    }
+    // opening at a page is what ordinary documents do
+    let goto = Object::Array(vec![Object::Reference((1, 0)), "Fit".into()]);
+    clean(
+        "application/pdf",
+        pdf_with_catalog_entry("OpenAction", goto),
+    )
+    .expect("a plain OpenAction");
+}
+
+#[test]
+fn pdf_appended_or_encrypted_is_refused() {
+    let mut appended = pdf_with_metadata();
+    appended.extend_from_slice(ZIP_HEAD);
+    assert!(unsafe_reason(clean("application/pdf", appended)).contains("after its end"));
+
+    let mut doc = pdf_document();
+    let version = lopdf::EncryptionVersion::V2 {
+        document: &doc,
+        owner_password: "owner",
+        user_password: "",
+        key_length: 128,
+        permissions: lopdf::Permissions::all(),
+    };
+    let state = lopdf::EncryptionState::try_from(version).expect("a state");
+    doc.encrypt(&state).expect("encrypted");
+    let reason = unsafe_reason(clean("application/pdf", pdf_bytes(&mut doc)));
+    assert!(reason.contains("encrypted"), "{reason}");
+}
+
+#[test]
+fn pdf_embedded_jpeg_loses_its_exif() {
+    use lopdf::{Object, Stream, dictionary};
+    let mut doc = pdf_document();
+    let image = doc.add_object(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Width" => 16, "Height" => 16,
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+        },
+        jpeg_with_metadata(),
+    ));
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .unwrap();
+    doc.get_dictionary_mut(root).unwrap().set("Thumb", image);
+    let cleaned = clean("application/pdf", pdf_bytes(&mut doc)).expect("cleaned");
+    assert_free_of(&cleaned.bytes, IDENTITY);
+    assert!(contains(&cleaned.bytes, jpeg_scan(&jpeg_with_metadata())));
+    assert!(
+        cleaned
+            .removed
+            .iter()
+            .any(|r| r.starts_with("EXIF (") && r.ends_with("in an embedded picture"))
+    );
 }

@@ -206,14 +206,17 @@ pub fn clean(declared: &str, data: Vec<u8>) -> Result<Cleaned, CleanError> {
     })
 }
 
-/// The kind of `data` by its magic bytes.
+/// The kind of `data` by its magic bytes. An MP4 whose brand says video but
+/// whose tracks are all sound is taken as M4A: phone recorders write them so.
 pub fn detect(data: &[u8]) -> Result<Kind, CleanError> {
-    match infer::get(data) {
-        Some(found) => Kind::from_detected(found.mime_type()).ok_or(CleanError::Unsupported {
-            detected: Some(found.mime_type().to_owned()),
-        }),
-        None => Err(CleanError::Unsupported { detected: None }),
-    }
+    let found = infer::get(data).ok_or(CleanError::Unsupported { detected: None })?;
+    let kind = match found.mime_type() {
+        "video/mp4" if mp4::is_audio_only(data) => Some(Kind::M4a),
+        other => Kind::from_detected(other),
+    };
+    kind.ok_or_else(|| CleanError::Unsupported {
+        detected: Some(found.mime_type().to_owned()),
+    })
 }
 
 /// Markup that makes a file a polyglot: a viewer that sniffs it would run it

@@ -536,7 +536,7 @@ pub fn m4a_samples() -> Vec<Vec<u8>> {
     (0..6u32).map(|i| noise(90, 200 + i)).collect()
 }
 
-fn m4a_moov(chunk_offset: u32) -> Vec<u8> {
+fn m4a_moov(chunk_offset: u32, handler: &[u8; 4]) -> Vec<u8> {
     let time = MP4_TIME.to_be_bytes();
     let matrix: Vec<u8> = [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000]
         .iter()
@@ -590,7 +590,7 @@ fn m4a_moov(chunk_offset: u32) -> Vec<u8> {
     );
     let hdlr = full_box(
         b"hdlr",
-        &[&[0; 4][..], b"soun", &[0; 12], b"SoundHandler\0"].concat(),
+        &[&[0; 4][..], handler, &[0; 12], b"SoundHandler\0"].concat(),
     );
     let esds = full_box(
         b"esds",
@@ -691,10 +691,16 @@ fn m4a_moov(chunk_offset: u32) -> Vec<u8> {
 /// An M4A voice memo: iTunes tags (title, artist, date), a recording
 /// location, and recording times in the headers.
 pub fn m4a_with_tags() -> Vec<u8> {
-    let ftyp = mp4_box(b"ftyp", b"M4A \0\0\0\0M4A mp42isom");
-    let offset = (ftyp.len() + m4a_moov(0).len() + 8) as u32;
+    mp4_with_tags(b"M4A ", b"soun")
+}
+
+/// [`m4a_with_tags`] with another major brand (Android recorders write
+/// `mp42` or `isom`) and track handler (`vide` for a video).
+pub fn mp4_with_tags(brand: &[u8; 4], handler: &[u8; 4]) -> Vec<u8> {
+    let ftyp = mp4_box(b"ftyp", &[&brand[..], b"\0\0\0\0M4A mp42isom"].concat());
+    let offset = (ftyp.len() + m4a_moov(0, handler).len() + 8) as u32;
     let mut out = ftyp;
-    out.extend(m4a_moov(offset));
+    out.extend(m4a_moov(offset, handler));
     out.extend(mp4_box(b"mdat", &m4a_samples().concat()));
     out
 }

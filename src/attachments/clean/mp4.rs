@@ -82,6 +82,36 @@ pub(super) fn clean(mut data: Vec<u8>, removed: &mut Removed) -> Result<Vec<u8>,
     Ok(data)
 }
 
+/// Whether the movie's tracks are all sound (handler `soun`), at least one.
+pub(super) fn is_audio_only(data: &[u8]) -> bool {
+    let inside = |atom: &Atom, kind: &[u8; 4]| {
+        atoms(data, atom.content, atom.end)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|child| &child.kind == kind)
+            .collect::<Vec<_>>()
+    };
+    let whole = Atom {
+        kind: *b"file",
+        start: 0,
+        content: 0,
+        end: data.len(),
+    };
+    let tracks: Vec<Atom> = inside(&whole, b"moov")
+        .iter()
+        .flat_map(|moov| inside(moov, b"trak"))
+        .collect();
+    !tracks.is_empty()
+        && tracks.iter().all(|trak| {
+            let handlers: Vec<Atom> = inside(trak, b"mdia")
+                .iter()
+                .flat_map(|mdia| inside(mdia, b"hdlr"))
+                .collect();
+            handlers.len() == 1
+                && data.get(handlers[0].content + 8..handlers[0].content + 12) == Some(b"soun")
+        })
+}
+
 fn clean_atom(data: &mut [u8], atom: &Atom, removed: &mut Removed) -> Result<(), CleanError> {
     let kind = &atom.kind;
     if METADATA.contains(&kind) {

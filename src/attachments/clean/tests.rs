@@ -404,6 +404,24 @@ fn m4a_loses_tags_location_and_times_keeps_samples() {
 }
 
 #[test]
+fn mp4_brand_with_only_sound_is_m4a_and_with_video_unsupported() {
+    let recorder = mp4_with_tags(b"mp42", b"soun");
+    assert_eq!(
+        infer::get(&recorder).map(|t| t.mime_type()),
+        Some("video/mp4")
+    );
+    let cleaned = clean("audio/mp4", recorder).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::M4a);
+    assert_free_of(&cleaned.bytes, &[AUTHOR.as_bytes()]);
+    assert_eq!(
+        clean("audio/mp4", mp4_with_tags(b"isom", b"vide")),
+        Err(CleanError::Unsupported {
+            detected: Some("video/mp4".into())
+        })
+    );
+}
+
+#[test]
 fn m4a_with_appended_data_is_refused() {
     let mut polyglot = m4a_with_tags();
     polyglot.extend_from_slice(ZIP_HEAD);

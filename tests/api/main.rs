@@ -19,6 +19,8 @@ mod hostile_input;
 mod incidents;
 mod integrator;
 mod matrix;
+#[allow(dead_code)] // builders for the attachment scenarios
+mod media;
 mod operations;
 mod organisations;
 mod red_team_clients;

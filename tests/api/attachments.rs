@@ -22,6 +22,7 @@ crate::scenarios![
     limits_and_refused_types,
     sealed_at_rest_rotated_and_tamper_evident,
     exports_and_the_feed_carry_metadata_only,
+    metadata_is_removed_and_disguised_files_refused,
 ];
 
 /// A distinctive run of bytes, searched for in the raw database.
@@ -647,6 +648,82 @@ async fn exports_and_the_feed_carry_metadata_only(backend: Backend) {
     assert_eq!(row["attachment_sha256"], json!([stored["sha256"]]));
     assert_eq!(row["attachment_sizes"], json!([stored["size"].to_string()]));
     assert!(!contains(&export.body, MARKER));
+}
+
+/// Through the API: what betrays whoever made a file is gone from what comes
+/// back, the pixels are the same; files in disguise are refused and not stored.
+async fn metadata_is_removed_and_disguised_files_refused(backend: Backend) {
+    use crate::media;
+    let w = world(backend).await;
+    let app = &w.app;
+    let monitor = app.seed_user(Role::Monitor);
+    let incident = draft(app, &monitor, &w.mission).await;
+    let send = |file: Vec<u8>, declared: &'static str| {
+        let id = uuid::Uuid::new_v4().to_string();
+        let path = attachment_path(&incident, &id);
+        let monitor = &monitor;
+        async move {
+            let res = put(app, monitor, &path, Some(declared), file).await;
+            (id, res)
+        }
+    };
+
+    let photo = media::jpeg_with_metadata();
+    let (id, res) = send(photo.clone(), "image/jpeg").await;
+    let stored = res.expect(201);
+    assert!(
+        !stored["removed"].as_array().unwrap().is_empty(),
+        "{stored}"
+    );
+    let clean = download(app, &monitor, &incident, &id).await;
+    assert_eq!(clean.status, 200);
+    assert_eq!(sha256_hex(&clean.body), stored["sha256"].as_str().unwrap());
+    for (what, needle) in [
+        ("GPS latitude", &media::GPS_LATITUDE[..]),
+        ("GPS longitude", &media::GPS_LONGITUDE[..]),
+        ("camera serial", media::CAMERA_SERIAL.as_bytes()),
+        ("camera model", media::CAMERA_MODEL.as_bytes()),
+        ("author", media::AUTHOR.as_bytes()),
+    ] {
+        assert!(contains(&photo, needle), "the fixture holds the {what}");
+        assert!(!contains(&clean.body, needle), "the {what} came back");
+    }
+    assert_eq!(
+        media::jpeg_decode(&clean.body),
+        media::jpeg_decode(&photo),
+        "the same pixels"
+    );
+
+    for (file, declared) in [
+        (media::mp3_with_tags(), "audio/mpeg"),
+        (media::pdf_with_metadata(), "application/pdf"),
+    ] {
+        let (id, res) = send(file.clone(), declared).await;
+        res.expect(201);
+        let clean = download(app, &monitor, &incident, &id).await;
+        assert_eq!(clean.status, 200);
+        assert!(contains(&file, media::AUTHOR.as_bytes()));
+        assert!(
+            !contains(&clean.body, media::AUTHOR.as_bytes()),
+            "{declared}"
+        );
+    }
+    let stored = app.count("attachments");
+
+    // A PNG carrying a script, declared as HTML; an image with an archive behind it.
+    let scripted = media::png_with_text(&[("Comment", media::SCRIPT)]);
+    let status = send(scripted, "text/html").await.1.status;
+    assert!([415, 422].contains(&status), "{status}");
+    let mut polyglot = media::jpeg_plain();
+    polyglot.extend_from_slice(media::ZIP_HEAD);
+    let res = send(polyglot, "image/jpeg").await.1;
+    assert!([415, 422].contains(&res.status), "{}", res.status);
+    res.expect(res.status);
+    assert_eq!(
+        app.count("attachments"),
+        stored,
+        "nothing refused is stored"
+    );
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -536,12 +536,16 @@ fn pdf_with_object_streams_loses_information_inside_them() {
     // stream; the stream itself must not survive the rewrite
     let mut doc = pdf_document();
     let mut packed = Vec::new();
-    doc.save_modern(&mut packed).expect("a PDF with object streams");
+    doc.save_modern(&mut packed)
+        .expect("a PDF with object streams");
     assert!(contains(&packed, b"/ObjStm"));
     let cleaned = clean("application/pdf", packed).expect("cleaned");
     let mut reread = lopdf::Document::load_mem(&cleaned.bytes).expect("a valid PDF");
     reread.decompress();
     let plain = pdf_bytes(&mut reread);
-    assert_free_of(&plain, &[AUTHOR.as_bytes(), b"xpacket", b"Microsoft", b"/ObjStm"]);
+    assert_free_of(
+        &plain,
+        &[AUTHOR.as_bytes(), b"xpacket", b"Microsoft", b"/ObjStm"],
+    );
     assert!(reread.extract_text(&[1]).expect("text").contains(PDF_TEXT));
 }

@@ -418,12 +418,14 @@ fn rotate_data_key(batch: i64) -> Result<(), String> {
     }
     println!(
         "re-sealed {} narratives, {} override reasons and {} history comments, and keyed {} content hashes, \
+         and re-sealed {} attachments, \
          under data key {} in {:.1} s ({} changed meanwhile and were re-read); \
          nothing is left under another key or in plaintext, so retired keys can be removed",
         report.narratives,
         report.override_reasons,
         report.comments,
         report.content_hashes,
+        report.attachments,
         settings.data_keys.current_id(),
         started.elapsed().as_secs_f64(),
         report.retried,

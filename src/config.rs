@@ -51,6 +51,26 @@ pub struct Settings {
     pub trusted_proxy_hops: usize,
     /// Requests each service account may make per window, across every instance.
     pub client_rate_limit: ClientRateLimit,
+    pub attachments: AttachmentLimits,
+}
+
+/// How large and how many attachments are taken, and how many are cleaned at
+/// once (each held whole in memory while it is cleaned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttachmentLimits {
+    pub max_bytes: usize,
+    pub per_incident: i64,
+    pub cleaning_at_once: usize,
+}
+
+impl Default for AttachmentLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 25 << 20,
+            per_incident: 20,
+            cleaning_at_once: 2,
+        }
+    }
 }
 
 /// A fixed-window request limit per API client (service account).
@@ -108,6 +128,7 @@ impl fmt::Debug for Settings {
             .field("partner_epsilon", &self.partner_epsilon)
             .field("release_builder", &self.release_builder)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field("attachments", &self.attachments)
             .field("client_rate_limit", &self.client_rate_limit)
             .finish()
     }
@@ -333,6 +354,27 @@ impl Settings {
             window: Duration::from_secs(number("BASEWATCH_CLIENT_RATE_WINDOW", 60, 1, 86_400)),
         };
         let request_timeout = Duration::from_secs(number("BASEWATCH_REQUEST_TIMEOUT", 30, 1, 3600));
+        let defaults = AttachmentLimits::default();
+        let attachments = AttachmentLimits {
+            max_bytes: number(
+                "BASEWATCH_MAX_ATTACHMENT_BYTES",
+                defaults.max_bytes as u64,
+                1,
+                1 << 30,
+            ) as usize,
+            per_incident: number(
+                "BASEWATCH_MAX_ATTACHMENTS_PER_INCIDENT",
+                defaults.per_incident as u64,
+                1,
+                10_000,
+            ) as i64,
+            cleaning_at_once: number(
+                "BASEWATCH_ATTACHMENT_CLEANERS",
+                defaults.cleaning_at_once as u64,
+                1,
+                64,
+            ) as usize,
+        };
         let release_lag_days = number("BASEWATCH_RELEASE_LAG_DAYS", 14, 0, 365) as u32;
         let trusted_proxy_hops = number("BASEWATCH_TRUSTED_PROXY_HOPS", 1, 1, 16) as usize;
         let trust_proxy = match lookup("BASEWATCH_TRUST_PROXY").as_deref() {
@@ -480,6 +522,7 @@ impl Settings {
                     release_builder,
                     trusted_proxy_hops,
                     client_rate_limit,
+                    attachments,
                 })
             }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),

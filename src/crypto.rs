@@ -45,12 +45,16 @@ pub struct KeyedHash {
 /// HKDF-Expand's `info` for the content-hash sub-key: naming the purpose keeps
 /// this sub-key apart from any other that may be derived later.
 const CONTENT_HASH_INFO: &[u8] = b"basewatch incident content hash v1";
+/// HKDF-Expand's `info` for the sub-key that derives each attachment's own key.
+const ATTACHMENT_KEY_INFO: &[u8] = b"basewatch attachment key v1";
 
 struct Key {
     id: String,
     cipher: Aes256Gcm,
     /// Keyed with the content-hash sub-key, ready to be cloned per message.
     content_mac: HmacSha256,
+    /// Keyed with the attachment sub-key: HMAC(sub-key, salt) is an attachment's key.
+    attachment_kdf: HmacSha256,
 }
 
 impl Key {
@@ -74,10 +78,14 @@ impl Key {
         let content_mac =
             <HmacSha256 as Mac>::new_from_slice(&derive_sub_key(&bytes, CONTENT_HASH_INFO))
                 .expect("HMAC takes any key length");
+        let attachment_kdf =
+            <HmacSha256 as Mac>::new_from_slice(&derive_sub_key(&bytes, ATTACHMENT_KEY_INFO))
+                .expect("HMAC takes any key length");
         Ok(Self {
             id,
             cipher,
             content_mac,
+            attachment_kdf,
         })
     }
 
@@ -210,6 +218,29 @@ impl DataKeys {
         Ok(key.content_mac(parts).verify_slice(&expected).is_ok())
     }
 
+    /// The AES-256-GCM cipher of one attachment's chunks: a key of its own,
+    /// HMAC(attachment sub-key, salt), under the data key named `key_id` (the
+    /// current one when None), and that key's id. A fresh random salt per
+    /// attachment (and per re-sealing) means no two streams share a key, so the
+    /// STREAM construction's nonces can never repeat under one key.
+    pub fn attachment_cipher(
+        &self,
+        key_id: Option<&str>,
+        salt: &[u8],
+    ) -> Result<(String, Aes256Gcm), OpenError> {
+        let key = match key_id {
+            Some(id) => self.key(id)?,
+            None => &self.0.current,
+        };
+        let mut mac = key.attachment_kdf.clone();
+        mac.update(salt);
+        let derived = mac.finalize().into_bytes();
+        Ok((
+            key.id.clone(),
+            Aes256Gcm::new_from_slice(&derived).expect("32-byte key"),
+        ))
+    }
+
     pub fn seal(&self, context: &str, plaintext: &str) -> Sealed {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).expect("the operating system provides randomness");
@@ -279,7 +310,7 @@ impl DataKeys {
     }
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

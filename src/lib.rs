@@ -6,6 +6,7 @@
 //! (SQL) and its rules in `mod.rs`. `http/` holds what all routes share.
 
 pub mod analysis;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod changes;

@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use crate::attachments::routes as attachments;
 use crate::audit::routes as audit;
 use crate::auth::routes as auth;
 use crate::config::Settings;
@@ -73,6 +74,11 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(review::transition_incident)
                 .service(review::override_assessment)
                 .service(review::list_incident_history)
+                .service(attachments::upload_attachment)
+                .service(attachments::list_attachments)
+                .service(attachments::get_attachment)
+                .service(attachments::download_attachment)
+                .service(attachments::delete_attachment)
                 .service(crate::changes::routes::list_changes)
                 .service(stats::get_incident_stats)
                 .service(crate::exports::export_incidents)

@@ -7,12 +7,17 @@ pub struct AppState {
     pub pool: Pool,
     pub jwt: JwtKeys,
     pub settings: Settings,
+    /// Attachments being cleaned (each whole in memory): taken before a body is read.
+    pub cleaning: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(pool: Pool, settings: Settings) -> Self {
         Self {
             jwt: JwtKeys::new(&settings.jwt_secret, settings.access_token_ttl),
+            cleaning: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                settings.attachments.cleaning_at_once,
+            )),
             pool,
             settings,
         }

@@ -53,10 +53,13 @@ pub enum Action {
     ServiceAccountSecretRevoked,
     ClientTokenIssued,
     ClientAuthFailed,
+    AttachmentAdded,
+    AttachmentRemoved,
+    AttachmentDownloaded,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 34] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
@@ -88,6 +91,9 @@ impl Action {
         Action::ServiceAccountSecretRevoked,
         Action::ClientTokenIssued,
         Action::ClientAuthFailed,
+        Action::AttachmentAdded,
+        Action::AttachmentRemoved,
+        Action::AttachmentDownloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -123,6 +129,9 @@ impl Action {
             Action::ServiceAccountSecretRevoked => "service_account.secret_revoked",
             Action::ClientTokenIssued => "auth.client_token_issued",
             Action::ClientAuthFailed => "auth.client_auth_failed",
+            Action::AttachmentAdded => "incident.attachment_added",
+            Action::AttachmentRemoved => "incident.attachment_removed",
+            Action::AttachmentDownloaded => "incident.attachment_downloaded",
         }
     }
 }

@@ -99,6 +99,45 @@ impl Actor {
         }
     }
 
+    /// Whether the actor may add attachments to an incident they see: its
+    /// reporter while they may edit it (a draft, or sent back for more
+    /// information), or a reviewer (or admin) of it, who may not be its reporter.
+    pub fn attaches_to(&self, row: &IncidentRow) -> bool {
+        let Some(status) = Status::parse(&row.status) else {
+            return false;
+        };
+        if self.is(&row.reporter_id) {
+            return crate::incidents::workflow::editable(status);
+        }
+        self.reviews(row)
+    }
+
+    /// Whether the actor reviews this incident (someone else's, seen, not a draft).
+    fn reviews(&self, row: &IncidentRow) -> bool {
+        self.may(Permission::ReviewIncidents)
+            && !self.is(&row.reporter_id)
+            && row.status != Status::Draft.as_str()
+            && self.sees(row)
+    }
+
+    /// How the actor may remove an attachment: `Some(false)` without a reason
+    /// (the reporter, from a draft), `Some(true)` with one (a reviewer), `None`: not at all.
+    pub fn removes_attachments(&self, row: &IncidentRow) -> Option<bool> {
+        if self.is(&row.reporter_id) && row.status == Status::Draft.as_str() {
+            Some(false)
+        } else if self.reviews(row) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the actor may download an incident's attachments: whoever reads
+    /// its narrative (partners: only their own reports').
+    pub fn reads_attachments(&self, row: &IncidentRow) -> bool {
+        self.sees(row) && self.sight(&row.reporter_id).narrative
+    }
+
     /// What the actor reads of an incident they see, reported by `reporter_id`.
     /// Partners read their organisation's incidents without the people behind
     /// them or the reviewers' notes, and the narratives only of their own

@@ -54,10 +54,21 @@ pub enum ChangeKind {
     Moved,
     /// A reviewer overrode its consent assessment.
     Assessed,
+    /// An attachment was added (`attachments` lists what it holds now).
+    AttachmentAdded,
+    /// An attachment was removed.
+    AttachmentRemoved,
 }
 
 impl ChangeKind {
-    pub const ALL: [Self; 4] = [Self::Reported, Self::Edited, Self::Moved, Self::Assessed];
+    pub const ALL: [Self; 6] = [
+        Self::Reported,
+        Self::Edited,
+        Self::Moved,
+        Self::Assessed,
+        Self::AttachmentAdded,
+        Self::AttachmentRemoved,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,6 +76,8 @@ impl ChangeKind {
             Self::Edited => "edited",
             Self::Moved => "moved",
             Self::Assessed => "assessed",
+            Self::AttachmentAdded => "attachment_added",
+            Self::AttachmentRemoved => "attachment_removed",
         }
     }
 
@@ -233,6 +246,8 @@ pub struct Change {
     pub actor_id: Option<String>,
     /// The incident as it is now (it may have changed again since).
     pub incident: Incident,
+    /// The incident's attachments now: metadata only, never contents.
+    pub attachments: Vec<crate::attachments::AttachmentSummary>,
 }
 
 impl Change {
@@ -240,6 +255,7 @@ impl Change {
         change: ChangeRow,
         row: IncidentRow,
         base: Option<String>,
+        attachments: Vec<crate::attachments::AttachmentSummary>,
         viewer: &Actor,
         keys: &DataKeys,
     ) -> Result<Self, IncidentError> {
@@ -252,6 +268,7 @@ impl Change {
             at: change.at.and_utc(),
             actor_id: people.then_some(change.actor_id),
             incident: Incident::view(row, base, viewer, keys)?,
+            attachments,
         })
     }
 }

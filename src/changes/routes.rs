@@ -61,9 +61,15 @@ pub async fn list_changes(
     };
     let keys = state.settings.data_keys.clone();
     let items = db::run(&state.pool, move |conn| {
-        super::after(conn, &user, from, limit)?
+        let changes = super::after(conn, &user, from, limit)?;
+        let ids: Vec<&str> = changes.iter().map(|(_, row, _)| row.id.as_str()).collect();
+        let attachments = crate::attachments::queries::summaries(conn, &ids)?;
+        changes
             .into_iter()
-            .map(|(change, row, base)| Change::view(change, row, base, &user, &keys))
+            .map(|(change, row, base)| {
+                let held = attachments.get(&row.id).cloned().unwrap_or_default();
+                Change::view(change, row, base, held, &user, &keys)
+            })
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;

@@ -271,6 +271,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attachments (id) {
+        id -> Text,
+        incident_id -> Text,
+        media_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        removed -> Text,
+        file_name -> Nullable<Text>,
+        key_id -> Text,
+        salt -> Text,
+        chunks -> Integer,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attachment_chunks (attachment_id, seq) {
+        attachment_id -> Text,
+        seq -> Integer,
+        data -> Binary,
+    }
+}
+
+diesel::joinable!(attachment_chunks -> attachments (attachment_id));
+diesel::joinable!(attachments -> incidents (incident_id));
+diesel::allow_tables_to_appear_in_same_query!(attachments, attachment_chunks);
+diesel::allow_tables_to_appear_in_same_query!(attachments, incidents);
+
 diesel::joinable!(service_accounts -> users (id));
 diesel::joinable!(service_account_secrets -> service_accounts (account_id));
 diesel::allow_tables_to_appear_in_same_query!(service_accounts, service_account_secrets);

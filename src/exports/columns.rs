@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
+use crate::attachments::AttachmentSummary;
 use crate::crypto::DataKeys;
 use crate::csv_safe;
 use crate::db::schema::incidents;
@@ -79,6 +80,27 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("consent_indicators", "consentIndicators", "#indicator+code"),
     ("synthetic", "synthetic", ""),
     ("submitted_at", "dateOfReport", "#date+reported"),
+    (
+        "attachment_count",
+        "attachmentCount",
+        "#meta+attachments+num",
+    ),
+    ("attachment_ids", "attachmentIds", "#meta+attachments+id"),
+    (
+        "attachment_types",
+        "attachmentTypes",
+        "#meta+attachments+type",
+    ),
+    (
+        "attachment_sizes",
+        "attachmentSizes",
+        "#meta+attachments+size",
+    ),
+    (
+        "attachment_sha256",
+        "attachmentSha256",
+        "#meta+attachments+sha256",
+    ),
     ("narrative", "caseNarrative", "#description"),
 ];
 
@@ -125,6 +147,16 @@ pub struct Parsed {
     pub content: IncidentContent,
     pub indicators: Vec<String>,
     pub narrative: Option<String>,
+    /// Attachment metadata (never contents), and the sizes as text for lists.
+    pub attachments: Vec<AttachmentSummary>,
+    pub attachment_sizes: Vec<String>,
+}
+
+impl Parsed {
+    pub fn attach(&mut self, attachments: Vec<AttachmentSummary>) {
+        self.attachment_sizes = attachments.iter().map(|a| a.size.to_string()).collect();
+        self.attachments = attachments;
+    }
 }
 
 impl ExportRow {
@@ -142,6 +174,8 @@ impl ExportRow {
             indicators: serde_json::from_str(&self.assessment_indicators)
                 .map_err(DomainError::corrupt)?,
             narrative,
+            attachments: Vec::new(),
+            attachment_sizes: Vec::new(),
         })
     }
 }
@@ -342,6 +376,23 @@ pub fn record<'a>(
         row.synthetic.into(),
         row.submitted_at
             .map_or(Cell::Null, |t| timestamp(t.and_utc())),
+        Cell::Int(parsed.attachments.len() as i64),
+        Cell::List(parsed.attachments.iter().map(|a| a.id.as_str()).collect()),
+        Cell::List(
+            parsed
+                .attachments
+                .iter()
+                .map(|a| a.media_type.as_str())
+                .collect(),
+        ),
+        Cell::List(parsed.attachment_sizes.iter().map(String::as_str).collect()),
+        Cell::List(
+            parsed
+                .attachments
+                .iter()
+                .map(|a| a.sha256.as_str())
+                .collect(),
+        ),
     ]);
     if with_narrative {
         cells.push(text(parsed.narrative.as_deref()));

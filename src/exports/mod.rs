@@ -344,14 +344,17 @@ impl Job {
         let fetch = |after: Option<Cursor>| {
             let (user, filter) = (self.user.clone(), self.filter.clone());
             db::start(&self.pool, move |conn| {
-                Ok(incidents::visible(&user, &filter, after.as_ref(), PAGE - 1)
+                let rows = incidents::visible(&user, &filter, after.as_ref(), PAGE - 1)
                     .select(ExportRow::as_select())
-                    .load::<ExportRow>(conn)?)
+                    .load::<ExportRow>(conn)?;
+                let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+                let attachments = crate::attachments::queries::summaries(conn, &ids)?;
+                Ok((rows, attachments))
             })
         };
         let mut pending = Some(fetch(None));
         while let Some(next) = pending.take() {
-            let page = match next.await {
+            let (page, mut attachments) = match next.await {
                 Ok(page) => page,
                 Err(e) => return (rows, Err(e)),
             };
@@ -363,7 +366,7 @@ impl Job {
                 });
                 pending = Some(fetch(last));
             }
-            let written = self.write_page(&page, &missions, &bases, &names, rows);
+            let written = self.write_page(&page, &mut attachments, &missions, &bases, &names, rows);
             let chunk = match written {
                 Ok(chunk) => chunk,
                 Err(e) => return (rows, Err(e)),
@@ -382,6 +385,7 @@ impl Job {
     fn write_page(
         &self,
         page: &[ExportRow],
+        attachments: &mut HashMap<String, Vec<crate::attachments::AttachmentSummary>>,
         missions: &HashMap<String, (String, String)>,
         bases: &HashMap<String, String>,
         names: &[&str],
@@ -390,7 +394,8 @@ impl Job {
         let with_narrative = self.narrative_keys.is_some();
         let mut out = Vec::with_capacity(page.len() * 700);
         for (i, row) in page.iter().enumerate() {
-            let parsed = row.parse(self.narrative_keys.as_ref())?;
+            let mut parsed = row.parse(self.narrative_keys.as_ref())?;
+            parsed.attach(attachments.remove(&row.id).unwrap_or_default());
             let base_name = row.base_id.as_ref().and_then(|b| bases.get(b));
             let cells = columns::record(
                 row,

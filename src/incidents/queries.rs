@@ -450,6 +450,8 @@ pub enum HistoryKind {
     Edited,
     Transition,
     AssessmentOverridden,
+    AttachmentAdded,
+    AttachmentRemoved,
 }
 
 impl HistoryKind {
@@ -459,6 +461,8 @@ impl HistoryKind {
             Self::Edited => "edited",
             Self::Transition => "transition",
             Self::AssessmentOverridden => "assessment_overridden",
+            Self::AttachmentAdded => "attachment_added",
+            Self::AttachmentRemoved => "attachment_removed",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `basewatch rotate-data-key`: brings everything the data keys protect under
 //! the current key: narratives, override reasons and history comments are
 //! re-sealed (plaintext ones from before sealing are sealed), and content
-//! hashes are keyed again (rows without a keyed hash get one).
+//! hashes are keyed again (rows without a keyed hash get one); attachments
+//! are re-sealed chunk by chunk (`attachments::service::reseal_all`).
 //!
 //! Runs beside a live service. Rows are read in batches by id and each is
 //! written with a compare-and-swap on what was read, so a concurrent edit is
@@ -26,6 +27,8 @@ pub struct Rotation {
     pub override_reasons: usize,
     pub comments: usize,
     pub content_hashes: usize,
+    /// Attachments (chunks and file name) re-sealed under a new salt.
+    pub attachments: usize,
     /// Writes that lost a race with an edit, and were done again.
     pub retried: usize,
 }
@@ -49,6 +52,7 @@ pub fn reseal_all(
     report.content_hashes = until_done(conn, &mut report.retried, |conn, after| {
         hashes(conn, keys, &current, after, batch)
     })?;
+    report.attachments = crate::attachments::service::reseal_all(conn, keys)?;
     Ok(report)
 }
 

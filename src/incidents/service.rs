@@ -325,16 +325,17 @@ struct Applied {
     details: Value,
 }
 
-struct History {
-    kind: HistoryKind,
-    from: Option<Status>,
-    to: Option<Status>,
-    comment: Option<String>,
-    changed_fields: Option<Vec<String>>,
+/// A history entry to record (`record`).
+pub(crate) struct History {
+    pub kind: HistoryKind,
+    pub from: Option<Status>,
+    pub to: Option<Status>,
+    pub comment: Option<String>,
+    pub changed_fields: Option<Vec<String>>,
 }
 
 impl History {
-    fn of(kind: HistoryKind) -> Self {
+    pub(crate) fn of(kind: HistoryKind) -> Self {
         Self {
             kind,
             from: None,
@@ -382,7 +383,7 @@ fn change(
 /// The history entry, the audit row and the change-feed entry of a change, in
 /// its transaction.
 #[allow(clippy::too_many_arguments)]
-fn record(
+pub(crate) fn record(
     conn: &mut DbConnection,
     actor: &Actor,
     keys: &DataKeys,
@@ -397,6 +398,8 @@ fn record(
         HistoryKind::Edited => ChangeKind::Edited,
         HistoryKind::Transition => ChangeKind::Moved,
         HistoryKind::AssessmentOverridden => ChangeKind::Assessed,
+        HistoryKind::AttachmentAdded => ChangeKind::AttachmentAdded,
+        HistoryKind::AttachmentRemoved => ChangeKind::AttachmentRemoved,
     };
     let event = event(
         keys,

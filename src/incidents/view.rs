@@ -91,7 +91,10 @@ pub struct HistoryEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = Uuid, nullable = false)]
     pub actor_id: Option<String>,
-    /// `created`, `edited`, `transition` or `assessment_overridden`.
+    /// `created`, `edited`, `transition`, `assessment_overridden`,
+    /// `attachment_added` or `attachment_removed` (for those two,
+    /// `changed_fields` names `attachments/{attachment_id}`, and a removal's
+    /// reason is its comment).
     #[schema(example = "transition")]
     pub kind: String,
     pub from_status: Option<Status>,

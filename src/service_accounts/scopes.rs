@@ -119,10 +119,15 @@ pub fn required(method: &str, pattern: &str) -> Need {
         | ("POST", "/api/v1/incidents/batch")
         | ("PATCH", "/api/v1/incidents/{id}")
         | ("POST", "/api/v1/incidents/{id}/transitions")
-        | ("PUT", "/api/v1/incidents/{id}/assessment") => IncidentsWrite,
+        | ("PUT", "/api/v1/incidents/{id}/assessment")
+        | ("PUT", "/api/v1/incidents/{id}/attachments/{attachment_id}")
+        | ("DELETE", "/api/v1/incidents/{id}/attachments/{attachment_id}") => IncidentsWrite,
         ("GET", "/api/v1/incidents")
         | ("GET", "/api/v1/incidents/{id}")
         | ("GET", "/api/v1/incidents/{id}/history")
+        | ("GET", "/api/v1/incidents/{id}/attachments")
+        | ("GET", "/api/v1/incidents/{id}/attachments/{attachment_id}")
+        | ("GET", "/api/v1/incidents/{id}/attachments/{attachment_id}/content")
         | ("GET", "/api/v1/changes") => IncidentsRead,
         ("GET", "/api/v1/stats/incidents")
         | ("GET", "/api/v1/analysis/deployment-effect")
@@ -242,7 +247,7 @@ mod tests {
             .iter()
             .filter(|(m, p)| required(m, p) != Need::PeopleOnly)
             .count();
-        assert_eq!(scoped, 19, "{operations:?}");
+        assert_eq!(scoped, 24, "{operations:?}");
         assert_eq!(required("GET", "/api/v1/users"), Need::PeopleOnly);
         assert_eq!(required("GET", "/api/v1/me"), Need::PeopleOnly);
         assert_eq!(

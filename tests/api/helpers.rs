@@ -166,6 +166,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         release_builder: false,
         trusted_proxy_hops: 1,
         client_rate_limit: Default::default(),
+        attachments: Default::default(),
     };
     configure(&mut settings);
     let data_keys = settings.data_keys.clone();

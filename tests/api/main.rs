@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin_reference;
 mod analysis;
+mod attachments;
 mod audit;
 mod auth;
 mod batch;
@@ -19,6 +20,8 @@ mod hostile_input;
 mod incidents;
 mod integrator;
 mod matrix;
+#[allow(dead_code)] // builders for the attachment scenarios
+mod media;
 mod operations;
 mod organisations;
 mod red_team_clients;
@@ -114,6 +117,7 @@ fn main() {
         admin_reference::scenarios(),
         service_accounts::scenarios(),
         changes::scenarios(),
+        attachments::scenarios(),
     ]
     .into_iter()
     .flatten()

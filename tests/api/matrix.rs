@@ -30,8 +30,10 @@ enum Owner {
 enum Object {
     /// The route names no object.
     NoId,
-    /// A fresh incident in a state (`draft` or `submitted`).
+    /// A fresh incident in a state (`draft` or `submitted`); `{attachment_id}` a fresh id.
     Incident(Owner, &'static str),
+    /// A fresh incident in a state, with an attachment its reporter uploaded (`{attachment_id}`).
+    Attachment(Owner, &'static str),
     /// A user account.
     Account(Owner),
     /// A monitor's account, and a change that makes it an admin.
@@ -146,6 +148,30 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
 
     ("GET /api/v1/changes",                            NoId,                            [401, 200, 200, 200, 200, 200]),
 
+    // Attachments: listed by whoever sees the incident, downloaded by whoever reads its narrative.
+    ("GET /api/v1/incidents/{id}/attachments",         Incident(Own, "submitted"),      [401, 200, 200, 200, NA,  200]),
+    ("GET /api/v1/incidents/{id}/attachments",         Incident(Colleague, "submitted"),[401, 404, 200, 200, 200, 200]),
+    ("GET /api/v1/incidents/{id}/attachments",         Incident(OtherOrg, "submitted"), [401, 404, 404, 200, 200, 200]),
+    ("GET /api/v1/incidents/{id}/attachments",         Incident(Colleague, "draft"),    [401, 404, 404, 404, 404, 404]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Own, "draft"),          [401, 201, 201, 201, NA,  201]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Own, "submitted"),      [401, 403, 403, 403, NA,  403]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "draft"),    [401, 404, 404, 404, 404, 404]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "submitted"),[401, 404, 403, 201, 403, 201]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(OtherOrg, "submitted"), [401, 404, 404, 201, 403, 201]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "submitted"),      [401, 200, 200, 200, NA,  200]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "submitted"),[401, 404, 200, 200, 200, 200]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(OtherOrg, "submitted"), [401, 404, 404, 200, 200, 200]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "draft"),    [401, 404, 404, 404, 404, 404]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(Own, "submitted"),      [401, 200, 200, 200, NA,  200]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(Colleague, "submitted"),[401, 404, 403, 200, 200, 200]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(OtherOrg, "submitted"), [401, 404, 404, 200, 200, 200]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(Colleague, "draft"),    [401, 404, 404, 404, 404, 404]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "draft"),          [401, 204, 204, 204, NA,  204]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "submitted"),      [401, 403, 403, 403, NA,  403]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "draft"),    [401, 404, 404, 404, 404, 404]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "submitted"),[401, 404, 403, 204, 403, 204]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(OtherOrg, "submitted"), [401, 404, 404, 204, 403, 204]),
+
     ("GET /api/v1/stats/incidents",                    NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/exports/incidents",                  NoId,                            [401, 403, 200, 403, 200, 200]),
     ("GET /api/v1/analysis/deployment-effect",         Mission,                         [401, 403, 200, 403, 200, 200]),
@@ -230,6 +256,28 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     ("PUT /api/v1/incidents/{id}/assessment",           Incident(Own, "submitted"),       Some("incidents:write"), [403, 403, 403, 403, NA , NA ]),
     ("PUT /api/v1/incidents/{id}/assessment",           Incident(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
     ("PUT /api/v1/incidents/{id}/assessment",           Incident(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
+    ("GET /api/v1/incidents/{id}/attachments",          Incident(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
+    ("GET /api/v1/incidents/{id}/attachments",          Incident(Colleague, "submitted"), Some("incidents:read"),  [200, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/attachments",          Incident(OtherOrg, "submitted"),  Some("incidents:read"),  [404, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/attachments",          Incident(Colleague, "draft"),     Some("incidents:read"),  [404, 403, 404, 403, 404, 403]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Own, "draft"),           Some("incidents:write"), [201, 403, 201, 403, NA , NA ]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Own, "submitted"),       Some("incidents:write"), [403, 403, 403, 403, NA , NA ]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "draft"),     Some("incidents:write"), [404, 403, 404, 403, 404, 403]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
+    ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "submitted"), Some("incidents:read"),  [200, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(OtherOrg, "submitted"),  Some("incidents:read"),  [404, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "draft"),     Some("incidents:read"),  [404, 403, 404, 403, 404, 403]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(Colleague, "submitted"), Some("incidents:read"),  [403, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(OtherOrg, "submitted"),  Some("incidents:read"),  [404, 403, 404, 403, 200, 403]),
+    ("GET /api/v1/incidents/{id}/attachments/{attachment_id}/content", Attachment(Colleague, "draft"),     Some("incidents:read"),  [404, 403, 404, 403, 404, 403]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "draft"),           Some("incidents:write"), [204, 403, 204, 403, NA , NA ]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "submitted"),       Some("incidents:write"), [403, 403, 403, 403, NA , NA ]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "draft"),     Some("incidents:write"), [404, 403, 404, 403, 404, 403]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
+    ("DELETE /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
     ("GET /api/v1/stats/incidents",                     NoId,                             Some("stats:read"),      [200, 403, 403, 403, 200, 403]),
     ("GET /api/v1/exports/incidents",                   NoId,                             Some("exports:read"),    [200, 403, 403, 403, 200, 403]),
     ("GET /api/v1/analysis/deployment-effect",          Mission,                          Some("stats:read"),      [200, 403, 403, 403, 200, 403]),
@@ -371,7 +419,8 @@ async fn every_route_for_every_caller_and_owner(backend: Backend) {
             let role = CALLERS[column];
             if expected == NA {
                 assert!(
-                    role == Some(Role::Analyst) && matches!(object, Incident(Own, _)),
+                    role == Some(Role::Analyst)
+                        && matches!(object, Incident(Own, _) | Attachment(Own, _)),
                     "{route} {object:?}: only an analyst's own incident is not applicable"
                 );
                 continue;
@@ -399,7 +448,8 @@ async fn every_route_for_every_caller_and_owner(backend: Backend) {
             let caller = &fx.services[column / 2];
             if expected == NA {
                 assert!(
-                    caller.role == Role::Analyst && matches!(object, Incident(Own, _)),
+                    caller.role == Role::Analyst
+                        && matches!(object, Incident(Own, _) | Attachment(Own, _)),
                     "{route} {object:?}: only an analyst's own incident is not applicable"
                 );
                 continue;
@@ -504,7 +554,11 @@ async fn call(
     let target = prepare(fx, object, caller).await;
     let path = template
         .replace("{id}", target.id.as_deref().unwrap_or(""))
-        .replace("{secret_id}", target.secret_id.as_deref().unwrap_or(""));
+        .replace("{secret_id}", target.secret_id.as_deref().unwrap_or(""))
+        .replace(
+            "{attachment_id}",
+            target.attachment_id.as_deref().unwrap_or(""),
+        );
     let unique = uuid::Uuid::new_v4().simple().to_string();
 
     let mut headers: Vec<(String, String)> = vec![];
@@ -611,6 +665,11 @@ async fn call(
                 Some(json!({"assessment": "undetermined", "reason": "Matrix override."})),
             ),
             "GET /api/v1/exports/incidents" => ("?format=csv".into(), None),
+            "PUT /api/v1/incidents/{id}/attachments/{attachment_id}" => (String::new(), None),
+            "DELETE /api/v1/incidents/{id}/attachments/{attachment_id}" => (
+                String::new(),
+                Some(json!({"reason": "Removed in the authorization matrix."})),
+            ),
             "POST /api/v1/service-accounts" => (
                 String::new(),
                 Some(json!({
@@ -651,6 +710,19 @@ async fn call(
             .collect();
         app.raw(Method::POST, &path, &headers, form.into_bytes())
             .await
+    } else if route == "PUT /api/v1/incidents/{id}/attachments/{attachment_id}" {
+        headers.push(("content-type".into(), "image/png".into()));
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        app.raw(
+            Method::PUT,
+            &path,
+            &headers,
+            crate::attachments::png(8, 8, 0),
+        )
+        .await
     } else {
         send(app, method, &format!("{path}{query}"), &headers, body).await
     };
@@ -677,6 +749,7 @@ async fn call(
 struct Target {
     id: Option<String>,
     secret_id: Option<String>,
+    attachment_id: Option<String>,
     kind: &'static str,
     version: Option<i64>,
     status: Option<&'static str>,
@@ -694,6 +767,7 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
     let plain = |kind, id: &str| Target {
         id: Some(id.to_owned()),
         secret_id: None,
+        attachment_id: None,
         kind,
         version: None,
         status: None,
@@ -702,6 +776,7 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
         NoId | NgoAdmin | ServiceAdmin => Target {
             id: None,
             secret_id: None,
+            attachment_id: None,
             kind: "",
             version: None,
             status: None,
@@ -757,7 +832,7 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
                 ..plain("service_account", &account.id)
             }
         }
-        Incident(who, status) => {
+        Incident(who, status) | Attachment(who, status) => {
             let reporter = owner(who);
             let incident = app
                 .post(
@@ -768,6 +843,21 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
                 .await
                 .expect(201);
             let id = incident["id"].as_str().unwrap().to_owned();
+            let attachment_id = uuid::Uuid::new_v4().to_string();
+            if matches!(object, Attachment(..)) {
+                let res = app
+                    .raw(
+                        Method::PUT,
+                        &format!("/api/v1/incidents/{id}/attachments/{attachment_id}"),
+                        &[
+                            ("authorization", &format!("Bearer {}", reporter.token)),
+                            ("content-type", "image/png"),
+                        ],
+                        crate::attachments::png(8, 8, 1),
+                    )
+                    .await;
+                res.expect(201);
+            }
             let mut version = 1;
             if status == "submitted" {
                 let res = send(
@@ -787,6 +877,7 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
             Target {
                 id: Some(id),
                 secret_id: None,
+                attachment_id: Some(attachment_id),
                 kind: "incident",
                 version: Some(version),
                 status: Some(status),
@@ -808,6 +899,8 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
         "incident_events",
         "service_accounts",
         "service_account_secrets",
+        "attachments",
+        "attachment_chunks",
     ]
     .iter()
     .map(|table| app.count(table))

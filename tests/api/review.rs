@@ -20,7 +20,7 @@ crate::scenarios![
     every_move_from_every_state_for_every_caller,
 ];
 
-async fn transition(
+pub(crate) async fn transition(
     app: &TestApp,
     user: &TestUser,
     id: &str,

@@ -316,7 +316,7 @@ async fn a_database_copy_holds_no_comment_reason_or_confirmable_hash(backend: Ba
 }
 
 /// Runs `basewatch rotate-data-key` against the app's database.
-fn rotate(app: &TestApp, current: &str, retired: &str) -> String {
+pub(crate) fn rotate(app: &TestApp, current: &str, retired: &str) -> String {
     let data_dir = std::env::temp_dir().join(format!("bw-rotate-{}", uuid::Uuid::new_v4()));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"))
         .arg("rotate-data-key")

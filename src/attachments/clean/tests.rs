@@ -1,0 +1,551 @@
+use super::media::*;
+use super::*;
+use lofty::file::{AudioFile, TaggedFileExt};
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+fn assert_free_of(bytes: &[u8], needles: &[&[u8]]) {
+    for needle in needles {
+        assert!(
+            !contains(bytes, needle),
+            "{:?} is still in the cleaned file",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}
+
+/// Reads a recording with `lofty`, as a player would.
+fn audio_read(bytes: &[u8]) -> lofty::file::TaggedFile {
+    lofty::probe::Probe::new(std::io::Cursor::new(bytes))
+        .guess_file_type()
+        .expect("a recording")
+        .read()
+        .expect("lofty reads the cleaned recording")
+}
+
+fn unsafe_reason(result: Result<Cleaned, CleanError>) -> String {
+    match result {
+        Err(CleanError::Unsafe(reason)) => reason,
+        other => panic!("expected Unsafe, got {other:?}"),
+    }
+}
+
+const IDENTITY: &[&[u8]] = &[
+    &GPS_LATITUDE,
+    &GPS_LONGITUDE,
+    CAMERA_MAKE.as_bytes(),
+    CAMERA_SERIAL.as_bytes(),
+    TAKEN_AT.as_bytes(),
+    AUTHOR.as_bytes(),
+    b"Exif",
+    b"xpacket",
+];
+
+#[test]
+fn jpeg_loses_exif_xmp_iptc_and_comment_but_keeps_scan_and_colour() {
+    let original = jpeg_with_metadata();
+    assert!(contains(&original, &GPS_LATITUDE) && contains(&original, CAMERA_SERIAL.as_bytes()));
+    let cleaned = clean("image/jpeg", original.clone()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Jpeg);
+    assert_free_of(&cleaned.bytes, IDENTITY);
+    assert_eq!(
+        jpeg_scan(&cleaned.bytes),
+        jpeg_scan(&original),
+        "scan data changed"
+    );
+    assert_eq!(
+        jpeg_decode(&cleaned.bytes),
+        jpeg_decode(&original),
+        "pixels changed"
+    );
+    assert_eq!(jpeg_decode(&cleaned.bytes).0, WIDTH);
+    assert!(contains(&cleaned.bytes, b"JFIF\0") && contains(&cleaned.bytes, &icc_segment()));
+    assert_eq!(
+        cleaned.removed,
+        [
+            "EXIF (camera make and model, date and time, serial number, GPS position)",
+            "XMP",
+            "IPTC and Photoshop data (APP13)",
+            "JPEG comment",
+        ]
+    );
+    // the cleaned file is clean: a second pass removes nothing
+    let again = clean("image/jpeg", cleaned.bytes.clone()).expect("cleaned again");
+    assert_eq!(
+        (again.bytes, again.removed),
+        (cleaned.bytes, Vec::<String>::new())
+    );
+}
+
+#[test]
+fn jpeg_segment_between_scans_is_removed_too() {
+    // an APP1 after the first scan is where a parser that stops at SOS misses it
+    let mut original = jpeg_plain();
+    let eoi = original.len() - 2;
+    let mut exif = vec![0xFF, 0xE1];
+    exif.extend_from_slice(&(exif_block().len() as u16 + 2).to_be_bytes());
+    exif.extend(exif_block());
+    original.splice(eoi..eoi, exif);
+    let cleaned = clean("image/jpeg", original).expect("cleaned");
+    assert_free_of(&cleaned.bytes, IDENTITY);
+    assert_eq!(cleaned.bytes, jpeg_plain());
+}
+
+#[test]
+fn jpeg_with_anything_after_its_end_is_refused() {
+    for tail in [ZIP_HEAD, SCRIPT.as_bytes(), b"%PDF-1.7\n", b"\x01"] {
+        let mut polyglot = jpeg_with_metadata();
+        polyglot.extend_from_slice(tail);
+        let reason = unsafe_reason(clean("image/jpeg", polyglot));
+        assert!(
+            reason.contains("after the end") || reason.contains("markup"),
+            "{reason}"
+        );
+    }
+    // zero padding after EOI, as some cameras write, is not content
+    let mut padded = jpeg_plain();
+    padded.extend([0u8; 16]);
+    assert_eq!(
+        clean("image/jpeg", padded).expect("cleaned").bytes,
+        jpeg_plain()
+    );
+}
+
+#[test]
+fn truncated_or_malformed_jpeg_is_refused() {
+    let whole = jpeg_plain();
+    for cut in [3, 10, whole.len() / 2, whole.len() - 1] {
+        let reason = unsafe_reason(clean("image/jpeg", whole[..cut].to_vec()));
+        assert!(reason.contains("damaged"), "{cut}: {reason}");
+    }
+    // a segment length running past the end of the file
+    let mut overlong = jpeg_plain();
+    overlong[4..6].copy_from_slice(&u16::MAX.to_be_bytes());
+    unsafe_reason(clean("image/jpeg", overlong));
+}
+
+#[test]
+fn png_loses_text_time_and_exif_but_keeps_pixels() {
+    let original = png_with_metadata();
+    let cleaned = clean("image/png", original.clone()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Png);
+    assert_free_of(&cleaned.bytes, IDENTITY);
+    assert_free_of(
+        &cleaned.bytes,
+        &[b"tEXt", b"tIME", b"eXIf", b"near the north gate"],
+    );
+    assert_eq!(png_decode(&cleaned.bytes), png_decode(&original));
+    assert_eq!(
+        cleaned.removed,
+        [
+            "modification time (tIME)",
+            "EXIF (camera make and model, date and time, serial number, GPS position)",
+            "text (Author, Comment)",
+        ]
+    );
+}
+
+#[test]
+fn png_with_html_payload_is_refused() {
+    for payload in [SCRIPT, "<html><body>hi</body></html>", "<!DOCTYPE html>"] {
+        let polyglot = png_with_text(&[("Comment", payload)]);
+        let reason = unsafe_reason(clean("image/png", polyglot.clone()));
+        assert!(reason.contains("markup"), "{reason}");
+        // declared as a page, it is a mismatch before anything else
+        assert!(matches!(
+            clean("text/html", polyglot),
+            Err(CleanError::Mismatch {
+                detected: "image/png",
+                ..
+            })
+        ));
+    }
+}
+
+#[test]
+fn png_with_content_after_iend_is_refused() {
+    for tail in [ZIP_HEAD, b"\0".as_slice()] {
+        let mut polyglot = png_with_metadata();
+        polyglot.extend_from_slice(tail);
+        assert!(unsafe_reason(clean("image/png", polyglot)).contains("after its end"));
+    }
+}
+
+#[test]
+fn png_with_unknown_critical_chunk_is_refused() {
+    let mut png = png_with_metadata();
+    // rename the first IDAT: a critical chunk no decoder knows
+    let at = png.windows(4).position(|w| w == b"IDAT").expect("IDAT");
+    png[at..at + 4].copy_from_slice(b"IDAX");
+    assert!(unsafe_reason(clean("image/png", png)).contains("critical chunk"));
+}
+
+#[test]
+fn declared_type_must_match_content() {
+    let jpeg = jpeg_plain();
+    for declared in [
+        "image/jpeg",
+        "image/jpg",
+        "IMAGE/JPEG; charset=binary",
+        UNKNOWN_TYPE,
+    ] {
+        assert!(clean(declared, jpeg.clone()).is_ok(), "{declared}");
+    }
+    for declared in [
+        "image/png",
+        "text/html",
+        "",
+        "image/jpeg2",
+        "application/pdf",
+    ] {
+        let err = clean(declared, jpeg.clone()).expect_err(declared);
+        assert_eq!(
+            err,
+            CleanError::Mismatch {
+                declared: declared.into(),
+                detected: "image/jpeg"
+            }
+        );
+        assert!(err.to_string().contains("image/jpeg"));
+    }
+}
+
+#[test]
+fn other_kinds_are_unsupported() {
+    let gif = b"GIF89a\x01\0\x01\0\0\0\0;".to_vec();
+    assert_eq!(
+        clean("image/gif", gif),
+        Err(CleanError::Unsupported {
+            detected: Some("image/gif".into())
+        })
+    );
+    for unknown in [Vec::new(), b"hello".to_vec(), vec![0; 4096]] {
+        let err = clean("image/jpeg", unknown).expect_err("unknown");
+        assert_eq!(err, CleanError::Unsupported { detected: None });
+        assert!(err.to_string().contains("could not be recognised"));
+    }
+    assert_eq!(
+        clean("image/png", SCRIPT.as_bytes().to_vec()),
+        Err(CleanError::Unsupported {
+            detected: Some("text/html".into())
+        })
+    );
+    let zip = [ZIP_HEAD, &[0; 32]].concat();
+    assert!(matches!(
+        clean(UNKNOWN_TYPE, zip),
+        Err(CleanError::Unsupported { detected: Some(_) })
+    ));
+}
+
+#[test]
+fn markup_is_found_only_as_a_tag() {
+    assert_eq!(find_markup(b"xx<SCRIPT>"), Some(&b"<script"[..]));
+    assert_eq!(find_markup(b"<html lang=en>"), Some(&b"<html"[..]));
+    assert_eq!(
+        find_markup(b"JavaScript:alert(1)"),
+        Some(&b"javascript:"[..])
+    );
+    assert_eq!(find_markup(b"<scripted <htmlx <html"), None);
+}
+
+#[test]
+fn webp_loses_exif_and_xmp_keeps_pixels_and_icc_and_fixes_header() {
+    let original = webp_with_metadata();
+    assert!(contains(&original, &GPS_LATITUDE));
+    let cleaned = clean("image/webp", original.clone()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Webp);
+    assert_free_of(&cleaned.bytes, IDENTITY);
+    let (width, height, pixels, exif) = webp_decode(&cleaned.bytes);
+    let before = webp_decode(&original);
+    assert!(before.3 && !exif, "the VP8X flags still announce EXIF");
+    assert_eq!((width, height, pixels), (before.0, before.1, before.2));
+    assert!(contains(&cleaned.bytes, b"ICCP"));
+    let riff_size = u32::from_le_bytes(cleaned.bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(riff_size + 8, cleaned.bytes.len());
+    assert_eq!(cleaned.removed[1], "XMP");
+    assert!(cleaned.removed[0].starts_with("EXIF (camera make"));
+}
+
+#[test]
+fn webp_with_appended_file_is_refused() {
+    let mut polyglot = webp_with_metadata();
+    polyglot.extend_from_slice(ZIP_HEAD);
+    assert!(unsafe_reason(clean("image/webp", polyglot)).contains("after its end"));
+}
+
+#[test]
+fn wav_loses_info_keeps_samples() {
+    let cleaned = clean("audio/x-wav", wav_with_info()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Wav);
+    assert_free_of(
+        &cleaned.bytes,
+        &[AUTHOR.as_bytes(), b"LIST", b"INFO", b"north gate"],
+    );
+    assert!(contains(&cleaned.bytes, &wav_samples()));
+    assert_eq!(cleaned.removed, ["RIFF INFO tags (INAM, IART, ICMT)"]);
+    let tagged = audio_read(&cleaned.bytes);
+    assert_eq!(tagged.properties().sample_rate(), Some(8000));
+    assert_eq!(
+        u32::from_le_bytes(cleaned.bytes[4..8].try_into().unwrap()) as usize + 8,
+        cleaned.bytes.len()
+    );
+}
+
+#[test]
+fn mp3_loses_id3v2_and_id3v1_keeps_frames() {
+    let cleaned = clean("audio/mpeg", mp3_with_tags()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Mp3);
+    assert_eq!(cleaned.bytes, mp3_frames(), "the audio frames changed");
+    assert_eq!(
+        cleaned.removed,
+        ["ID3v2 tags (TIT2, TPE1, COMM)", "ID3v1 tags"]
+    );
+    let tagged = audio_read(&cleaned.bytes);
+    assert!(tagged.tags().is_empty());
+    assert_eq!(tagged.properties().sample_rate(), Some(44_100));
+    // the frames alone are clean already
+    assert!(
+        clean("audio/mp3", mp3_frames())
+            .expect("cleaned")
+            .removed
+            .is_empty()
+    );
+}
+
+#[test]
+fn mp3_with_data_between_or_after_frames_is_refused() {
+    let mut appended = mp3_with_tags();
+    let at = appended.len() - 128;
+    appended.splice(at..at, ZIP_HEAD.iter().copied());
+    assert!(unsafe_reason(clean("audio/mpeg", appended)).contains("damaged"));
+    let mut cut = mp3_frames();
+    cut.truncate(cut.len() - 1);
+    unsafe_reason(clean("audio/mpeg", cut));
+}
+
+#[test]
+fn ogg_loses_comments_keeps_vendor_and_packets() {
+    let original = ogg_with_comments();
+    let cleaned = clean("audio/ogg", original).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Ogg);
+    assert_free_of(
+        &cleaned.bytes,
+        &[AUTHOR.as_bytes(), b"north gate", b"Statement"],
+    );
+    assert!(
+        contains(&cleaned.bytes, b"libopus 1.4"),
+        "the vendor string is required"
+    );
+    for packet in opus_packets() {
+        assert!(contains(&cleaned.bytes, &packet), "an audio packet changed");
+    }
+    assert_eq!(cleaned.removed.len(), 1);
+    assert_eq!(
+        cleaned.removed,
+        ["Vorbis comments (ARTIST, TITLE, LOCATION)"]
+    );
+    let tagged = audio_read(&cleaned.bytes);
+    // what remains is the vendor string, which Opus requires
+    let items: Vec<_> = tagged.tags().iter().flat_map(|tag| tag.items()).collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].value().text(), Some("libopus 1.4"));
+    assert_eq!(
+        clean("audio/opus", cleaned.bytes.clone())
+            .expect("again")
+            .removed,
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn ogg_with_appended_file_is_refused() {
+    let mut polyglot = ogg_with_comments();
+    polyglot.extend_from_slice(ZIP_HEAD);
+    assert!(unsafe_reason(clean("audio/ogg", polyglot)).contains("after its end"));
+}
+
+#[test]
+fn m4a_loses_tags_location_and_times_keeps_samples() {
+    let original = m4a_with_tags();
+    let cleaned = clean("audio/mp4", original.clone()).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::M4a);
+    assert_eq!(cleaned.bytes.len(), original.len(), "boxes must not move");
+    assert_free_of(
+        &cleaned.bytes,
+        &[
+            AUTHOR.as_bytes(),
+            b"Statement",
+            b"+42.6578",
+            b"ilst",
+            &MP4_TIME.to_be_bytes(),
+        ],
+    );
+    assert!(contains(&cleaned.bytes, &m4a_samples().concat()));
+    assert_eq!(
+        cleaned.removed,
+        [
+            "creation and modification times",
+            "iTunes tags (\u{a9}nam, \u{a9}ART, \u{a9}day)",
+            "recording location (\u{a9}xyz)",
+        ]
+    );
+    let tagged = audio_read(&cleaned.bytes);
+    assert!(
+        tagged
+            .tags()
+            .iter()
+            .all(|tag| tag.item_count() == 0 && tag.picture_count() == 0)
+    );
+    assert_eq!(tagged.properties().sample_rate(), Some(44_100));
+}
+
+#[test]
+fn mp4_brand_with_only_sound_is_m4a_and_with_video_unsupported() {
+    let recorder = mp4_with_tags(b"mp42", b"soun");
+    assert_eq!(
+        infer::get(&recorder).map(|t| t.mime_type()),
+        Some("video/mp4")
+    );
+    let cleaned = clean("audio/mp4", recorder).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::M4a);
+    assert_free_of(&cleaned.bytes, &[AUTHOR.as_bytes()]);
+    assert_eq!(
+        clean("audio/mp4", mp4_with_tags(b"isom", b"vide")),
+        Err(CleanError::Unsupported {
+            detected: Some("video/mp4".into())
+        })
+    );
+}
+
+#[test]
+fn m4a_with_appended_data_is_refused() {
+    let mut polyglot = m4a_with_tags();
+    polyglot.extend_from_slice(ZIP_HEAD);
+    unsafe_reason(clean("audio/x-m4a", polyglot));
+}
+
+#[test]
+fn pdf_loses_information_xmp_and_id_keeps_text() {
+    let original = pdf_with_metadata();
+    assert!(contains(&original, AUTHOR.as_bytes()));
+    let cleaned = clean("application/pdf", original).expect("cleaned");
+    assert_eq!(cleaned.kind, Kind::Pdf);
+    assert_free_of(
+        &cleaned.bytes,
+        &[
+            AUTHOR.as_bytes(),
+            b"xpacket",
+            b"Microsoft",
+            b"Acrobat",
+            b"/ID",
+        ],
+    );
+    let doc = lopdf::Document::load_mem(&cleaned.bytes).expect("a valid PDF");
+    assert!(doc.extract_text(&[1]).expect("text").contains(PDF_TEXT));
+    assert_eq!(
+        cleaned.removed,
+        [
+            "XMP",
+            "PDF document information (Author, Creator, Producer, CreationDate)",
+            "file identifier"
+        ]
+    );
+    let again = clean("application/pdf", cleaned.bytes).expect("again");
+    assert_eq!(again.removed, Vec::<String>::new());
+}
+
+#[test]
+fn pdf_with_active_content_is_refused() {
+    use lopdf::{Object, dictionary};
+    let js = dictionary! { "S" => "JavaScript", "JS" => Object::string_literal("app.alert(1)") };
+    let launch = dictionary! { "S" => "Launch", "F" => Object::string_literal("cmd.exe") };
+    let files = dictionary! { "EmbeddedFiles" => dictionary! { "Names" => vec![] } };
+    for (key, value) in [
+        ("OpenAction", Object::Dictionary(js)),
+        ("OpenAction", Object::Dictionary(launch)),
+        ("Names", Object::Dictionary(files)),
+        ("AA", Object::Dictionary(dictionary! {})),
+    ] {
+        let reason = unsafe_reason(clean("application/pdf", pdf_with_catalog_entry(key, value)));
+        assert!(reason.contains("could run or open"), "{key}: {reason}");
+    }
+    // opening at a page is what ordinary documents do
+    let goto = Object::Array(vec![Object::Reference((1, 0)), "Fit".into()]);
+    clean(
+        "application/pdf",
+        pdf_with_catalog_entry("OpenAction", goto),
+    )
+    .expect("a plain OpenAction");
+}
+
+#[test]
+fn pdf_appended_or_encrypted_is_refused() {
+    let mut appended = pdf_with_metadata();
+    appended.extend_from_slice(ZIP_HEAD);
+    assert!(unsafe_reason(clean("application/pdf", appended)).contains("after its end"));
+
+    let mut doc = pdf_document();
+    let version = lopdf::EncryptionVersion::V2 {
+        document: &doc,
+        owner_password: "owner",
+        user_password: "",
+        key_length: 128,
+        permissions: lopdf::Permissions::all(),
+    };
+    let state = lopdf::EncryptionState::try_from(version).expect("a state");
+    doc.encrypt(&state).expect("encrypted");
+    let reason = unsafe_reason(clean("application/pdf", pdf_bytes(&mut doc)));
+    assert!(reason.contains("encrypted"), "{reason}");
+}
+
+#[test]
+fn pdf_embedded_jpeg_loses_its_exif() {
+    use lopdf::{Object, Stream, dictionary};
+    let mut doc = pdf_document();
+    let image = doc.add_object(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Width" => 16, "Height" => 16,
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+        },
+        jpeg_with_metadata(),
+    ));
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .unwrap();
+    doc.get_dictionary_mut(root).unwrap().set("Thumb", image);
+    let cleaned = clean("application/pdf", pdf_bytes(&mut doc)).expect("cleaned");
+    assert_free_of(&cleaned.bytes, IDENTITY);
+    assert!(contains(&cleaned.bytes, jpeg_scan(&jpeg_with_metadata())));
+    assert!(
+        cleaned
+            .removed
+            .iter()
+            .any(|r| r.starts_with("EXIF (") && r.ends_with("in an embedded picture"))
+    );
+}
+
+#[test]
+fn pdf_with_object_streams_loses_information_inside_them() {
+    // modern writers put the information dictionary into a compressed object
+    // stream; the stream itself must not survive the rewrite
+    let mut doc = pdf_document();
+    let mut packed = Vec::new();
+    doc.save_modern(&mut packed)
+        .expect("a PDF with object streams");
+    assert!(contains(&packed, b"/ObjStm"));
+    let cleaned = clean("application/pdf", packed).expect("cleaned");
+    let mut reread = lopdf::Document::load_mem(&cleaned.bytes).expect("a valid PDF");
+    reread.decompress();
+    let plain = pdf_bytes(&mut reread);
+    assert_free_of(
+        &plain,
+        &[AUTHOR.as_bytes(), b"xpacket", b"Microsoft", b"/ObjStm"],
+    );
+    assert!(reread.extract_text(&[1]).expect("text").contains(PDF_TEXT));
+}

@@ -416,7 +416,7 @@ impl Reader {
             return Ok(Bytes::new());
         }
         let (id, from) = (self.attachment_id.clone(), self.next);
-        let page = db::run(&self.pool, move |conn| {
+        let page = db::run::<_, ApiError, _>(&self.pool, move |conn| {
             Ok(queries::chunks(conn, &id, from, PAGE)?)
         })
         .await?;

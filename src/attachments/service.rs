@@ -338,6 +338,7 @@ fn recorded(
         action,
         details,
     )
+    .map_err(ApiError::from)
 }
 
 /// `rotate-data-key`: re-seals every attachment still under a retired data

@@ -52,7 +52,8 @@ pub fn reseal_all(
     report.content_hashes = until_done(conn, &mut report.retried, |conn, after| {
         hashes(conn, keys, &current, after, batch)
     })?;
-    report.attachments = crate::attachments::service::reseal_all(conn, keys)?;
+    report.attachments =
+        crate::attachments::service::reseal_all(conn, keys).map_err(IncidentError::corrupt)?;
     Ok(report)
 }
 

@@ -51,6 +51,29 @@ pub struct Settings {
     pub trusted_proxy_hops: usize,
     /// Requests each service account may make per window, across every instance.
     pub client_rate_limit: ClientRateLimit,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone: development without `BASEWATCH_METRICS_TOKEN`.
+    Open,
+    /// Whoever sends `Authorization: Bearer` with this token.
+    Token(String),
+    /// Nobody (404): production without `BASEWATCH_METRICS_TOKEN`.
+    Off,
+}
+
+impl fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Open => "Open",
+            Self::Token(_) => "Token(***)",
+            Self::Off => "Off",
+        })
+    }
 }
 
 /// A fixed-window request limit per API client (service account).
@@ -109,6 +132,7 @@ impl fmt::Debug for Settings {
             .field("release_builder", &self.release_builder)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .field("client_rate_limit", &self.client_rate_limit)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -234,6 +258,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "BASEWATCH_CLIENT_RATE_WINDOW",
         "60",
         "the service-account request window, seconds",
+    ),
+    (
+        "BASEWATCH_METRICS_TOKEN",
+        "none",
+        "bearer token for GET /metrics, at least 32 characters; without it /metrics is open in development and answers 404 in production",
     ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
@@ -458,6 +487,23 @@ impl Settings {
             }
         };
 
+        let metrics = match (lookup("BASEWATCH_METRICS_TOKEN"), environment) {
+            (Some(token), _) if token.len() < MIN_JWT_SECRET_BYTES => {
+                check(
+                    "BASEWATCH_METRICS_TOKEN",
+                    Err(format!(
+                        "is {} characters; at least {MIN_JWT_SECRET_BYTES} random characters are needed \
+                         (e.g. `openssl rand -hex 32`)",
+                        token.len()
+                    )),
+                );
+                MetricsAccess::Off
+            }
+            (Some(token), _) => MetricsAccess::Token(token),
+            (None, Environment::Development) => MetricsAccess::Open,
+            (None, Environment::Production) => MetricsAccess::Off,
+        };
+
         match (errors.is_empty(), database_url, bind, jwt_secret, data_keys) {
             (true, Some(database_url), Some(bind), Some(jwt_secret), Some(data_keys)) => {
                 Ok(Settings {
@@ -480,6 +526,7 @@ impl Settings {
                     release_builder,
                     trusted_proxy_hops,
                     client_rate_limit,
+                    metrics,
                 })
             }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),
@@ -751,5 +798,30 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn metrics_are_open_in_development_off_in_production_and_a_token_guards_both() {
+        let secret = ("BASEWATCH_JWT_SECRET", STRONG);
+        let production = ("BASEWATCH_ENV", "production");
+        let token = ("BASEWATCH_METRICS_TOKEN", STRONG);
+        assert_eq!(settings(&[secret]).unwrap().metrics, MetricsAccess::Open);
+        assert_eq!(
+            settings(&[secret, production]).unwrap().metrics,
+            MetricsAccess::Off
+        );
+        for vars in [&[secret, token][..], &[secret, production, token][..]] {
+            let parsed = settings(vars).unwrap();
+            assert_eq!(parsed.metrics, MetricsAccess::Token(STRONG.into()));
+            assert!(
+                !format!("{parsed:?}").contains(STRONG),
+                "the token is not logged"
+            );
+        }
+        let err = settings(&[secret, ("BASEWATCH_METRICS_TOKEN", "short")]).unwrap_err();
+        assert!(
+            err.contains("BASEWATCH_METRICS_TOKEN: is 5 characters"),
+            "{err}"
+        );
     }
 }

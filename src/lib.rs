@@ -21,6 +21,7 @@ pub mod exports;
 pub mod health;
 pub mod http;
 pub mod incidents;
+pub mod metrics;
 pub mod missions;
 pub mod openapi;
 pub mod organisations;

@@ -31,6 +31,7 @@ fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::get_index)
         .service(health::get_health)
         .service(health::get_ready)
+        .service(crate::metrics::routes::get_metrics)
         .service(
             scope("/api/v1")
                 .service(health::get_api_index)
@@ -130,6 +131,7 @@ impl Application {
             );
         }
         let state = web::Data::new(AppState::new(pool, settings));
+        let metrics = web::Data::new(crate::metrics::Metrics::default());
 
         let server = HttpServer::new(move || {
             let (payload, query, path) = http::extractor_config(body_limit);
@@ -140,6 +142,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(route_table.clone())
                 .app_data(doc_json.clone())
+                .app_data(metrics.clone())
                 .app_data(BodyLimit(body_limit))
                 .app_data(payload)
                 .app_data(query)
@@ -163,6 +166,8 @@ impl Application {
                 .wrap(from_fn(http::problem_details))
                 .wrap(from_fn(http::rate_limit::headers))
                 .wrap(TracingLogger::default())
+                // Outermost: counts every answer, refusals of the layers above included.
+                .wrap(from_fn(crate::metrics::track))
         })
         .workers(workers)
         // A client gets this long to send its request head (slow-loris), then 408.

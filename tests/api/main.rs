@@ -18,6 +18,7 @@ mod hostile_input;
 mod incidents;
 mod integrator;
 mod matrix;
+mod metrics;
 mod operations;
 mod organisations;
 mod red_team_clients;
@@ -89,6 +90,7 @@ fn main() {
         organisations::scenarios(),
         errors::scenarios(),
         operations::scenarios(),
+        metrics::scenarios(),
         reference::scenarios(),
         incidents::scenarios(),
         batch::scenarios(),

@@ -76,6 +76,7 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     // route                                           object                            anon mon  partn rev  anal admin
     ("GET /health",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /ready",                                     NoId,                            [200, 200, 200, 200, 200, 200]),
+    ("GET /metrics",                                   NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/openapi.json",                       NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /",                                          NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
@@ -175,6 +176,7 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     //                                                                                                              with w/o  with w/o  with w/o
     ("GET /health",                                     NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("GET /ready",                                      NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /metrics",                                    NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/openapi.json",                        NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/login",                         NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/refresh",                       NoId,                             None,                    [200, 200, 200, 200, 200, 200]),

@@ -13,7 +13,8 @@
 # Usage: scripts/multi-instance.sh
 # Env:   PROFILE (debug or release, default release), DURATION (seconds of load,
 #        default 30), CLIENTS (concurrent load clients, default 6), DRAIN (seconds
-#        allowed for the last deliveries, default 60), MI_PG (default
+#        allowed for the last deliveries, default 120), LEASE (seconds before another
+#        instance takes over the killed one's claimed deliveries, default 20), MI_PG (default
 #        postgres://postgres@127.0.0.1:5432), MI_VENV (default target/multi-instance-venv).
 # Needs: python3 with venv, curl, psql.
 set -euo pipefail
@@ -23,7 +24,7 @@ SW_VERSION=1.1.0
 PROFILE=${PROFILE:-release}
 DURATION=${DURATION:-30}
 CLIENTS=${CLIENTS:-6}
-DRAIN=${DRAIN:-60}
+DRAIN=${DRAIN:-120}
 MI_PG=${MI_PG:-postgres://postgres@127.0.0.1:5432}
 VENV=${MI_VENV:-$PWD/target/multi-instance-venv}
 PORTS=(18391 18392 18393)
@@ -62,7 +63,8 @@ export DATABASE_URL=$URL BASEWATCH_DATA_DIR=$WORK BASEWATCH_ACCESS_TOKEN_TTL=360
     BASEWATCH_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
     BASEWATCH_DATA_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
     BASEWATCH_WEBHOOK_ALLOW_PRIVATE=true BASEWATCH_LOGIN_MAX_FAILURES=$LOGIN_FAILURES \
-    BASEWATCH_RELEASE_BUILDER=false
+    BASEWATCH_RELEASE_BUILDER=false \
+    BASEWATCH_WEBHOOK_LEASE_SECS=${LEASE:-20}
 start() { # instance index, extra serve arguments
     BASEWATCH_BIND=127.0.0.1:${PORTS[$1]} "$BIN" serve $2 >>"$WORK/server-$1.log" 2>&1 &
     PIDS[$1]=$!

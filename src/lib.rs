@@ -33,3 +33,4 @@ pub mod stats;
 pub mod telemetry;
 pub mod users;
 mod validation;
+pub mod webhooks;

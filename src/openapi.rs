@@ -36,6 +36,7 @@ use crate::incidents::content::IncidentContent;
         (name = "incidents", description = "Reports, their review and their history"),
         (name = "analysis", description = "Aggregates, exports and the deployment-effect analysis"),
         (name = "audit", description = "The append-only audit log (admin only)"),
+        (name = "webhooks", description = "Signed event deliveries to partner systems (admins, and service accounts with webhooks:manage)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
     modifiers(&SecurityAndCommonResponses)

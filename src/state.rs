@@ -7,6 +7,8 @@ pub struct AppState {
     pub pool: Pool,
     pub jwt: JwtKeys,
     pub settings: Settings,
+    /// Stops the in-process webhook worker when the application goes.
+    _worker: Option<crate::webhooks::worker::Stopper>,
 }
 
 impl AppState {
@@ -15,6 +17,14 @@ impl AppState {
             jwt: JwtKeys::new(&settings.jwt_secret, settings.access_token_ttl),
             pool,
             settings,
+            _worker: None,
+        }
+    }
+
+    pub fn with_worker(self, stopper: Option<crate::webhooks::worker::Stopper>) -> Self {
+        Self {
+            _worker: stopper,
+            ..self
         }
     }
 }

@@ -53,10 +53,15 @@ pub enum Action {
     ServiceAccountSecretRevoked,
     ClientTokenIssued,
     ClientAuthFailed,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookRedelivered,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 36] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
@@ -88,6 +93,11 @@ impl Action {
         Action::ServiceAccountSecretRevoked,
         Action::ClientTokenIssued,
         Action::ClientAuthFailed,
+        Action::WebhookCreated,
+        Action::WebhookUpdated,
+        Action::WebhookDeleted,
+        Action::WebhookSecretRotated,
+        Action::WebhookRedelivered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -123,6 +133,11 @@ impl Action {
             Action::ServiceAccountSecretRevoked => "service_account.secret_revoked",
             Action::ClientTokenIssued => "auth.client_token_issued",
             Action::ClientAuthFailed => "auth.client_auth_failed",
+            Action::WebhookCreated => "webhook.created",
+            Action::WebhookUpdated => "webhook.updated",
+            Action::WebhookDeleted => "webhook.deleted",
+            Action::WebhookSecretRotated => "webhook.secret_rotated",
+            Action::WebhookRedelivered => "webhook.redelivered",
         }
     }
 }
@@ -138,6 +153,7 @@ pub enum Entity {
     Incident,
     Release,
     ServiceAccount,
+    Webhook,
 }
 
 impl Entity {
@@ -151,6 +167,7 @@ impl Entity {
             Self::Incident => "incident",
             Self::Release => "release",
             Self::ServiceAccount => "service_account",
+            Self::Webhook => "webhook",
         }
     }
 }

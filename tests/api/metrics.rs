@@ -11,6 +11,7 @@ crate::scenarios![
     requests_are_counted_by_route_template_not_raw_path,
     pool_database_and_release_age_are_read_at_scrape_time,
     a_token_guards_the_metrics_and_production_hides_them,
+    the_webhook_outbox_and_attempts_are_read_from_the_database,
 ];
 
 const TOKEN: &str = "metrics-token-0123456789abcdef0123456789";
@@ -211,4 +212,57 @@ async fn a_token_guards_the_metrics_and_production_hides_them(backend: Backend) 
     )
     .await
     .expect(404);
+}
+
+async fn the_webhook_outbox_and_attempts_are_read_from_the_database(backend: Backend) {
+    // The test servers allow http to loopback targets.
+    let app = spawn_app(backend).await;
+    let admin = app.seed_user(Role::Admin);
+    let monitor = app.seed_user(Role::Monitor);
+    let (mission, _, _) = crate::reference::seed_mission(&app, &admin.token).await;
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(&text, "basewatch_webhook_outbox_pending"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "basewatch_webhook_outbox_oldest_pending_age_seconds"),
+        Some(0.0),
+        "{text}"
+    );
+    // Port 9 (discard) refuses connections: every attempt fails and is retried later.
+    let url = "http://127.0.0.1:9/hook";
+    let body = serde_json::json!({"url": url, "events": ["incident.reported"]});
+    app.post("/api/v1/webhooks", Some(&admin.token), &body)
+        .await
+        .expect(201);
+    let mut report = crate::incidents::report(&mission);
+    report["submit"] = true.into();
+    app.post("/api/v1/incidents", Some(&monitor.token), &report)
+        .await
+        .expect(201);
+
+    let failed = r#"basewatch_webhook_delivery_attempts_total{outcome="failed"}"#;
+    let mut text = scrape(&app).await;
+    for _ in 0..100 {
+        if sample(&text, failed).is_some() {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        text = scrape(&app).await;
+    }
+    assert!(sample(&text, failed).is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(
+        sample(&text, "basewatch_webhook_outbox_pending"),
+        Some(1.0),
+        "{text}"
+    );
+    let age = sample(&text, "basewatch_webhook_outbox_oldest_pending_age_seconds").unwrap();
+    assert!((0.0..60.0).contains(&age), "{age}");
+    assert!(text.contains("# TYPE basewatch_webhook_delivery_attempts_total counter"));
+    assert_eq!(
+        sample(&text, "basewatch_webhook_subscriptions_disabled"),
+        Some(0.0)
+    );
 }

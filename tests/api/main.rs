@@ -35,6 +35,7 @@ mod shutdown;
 mod stats;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -112,6 +113,7 @@ fn main() {
         admin_reference::scenarios(),
         service_accounts::scenarios(),
         changes::scenarios(),
+        webhooks::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -255,12 +255,9 @@ fn worker() -> Result<(), String> {
     let settings = config::from_env()?;
     drop(connect_and_migrate(&settings.database_url)?);
     let pool = db::connect_pool(&settings.database_url, settings.pool_size)?;
-    let (handle, stopper) = crate::webhooks::worker::spawn(
-        pool,
-        settings.data_keys.clone(),
-        settings.webhooks,
-    )
-    .map_err(|e| format!("cannot start the worker: {e}"))?;
+    let (handle, stopper) =
+        crate::webhooks::worker::spawn(pool, settings.data_keys.clone(), settings.webhooks)
+            .map_err(|e| format!("cannot start the worker: {e}"))?;
     actix_web::rt::System::new().block_on(async {
         let mut terminate = actix_web::rt::signal::unix::signal(
             actix_web::rt::signal::unix::SignalKind::terminate(),

@@ -390,8 +390,10 @@ impl Settings {
         let request_timeout = Duration::from_secs(number("BASEWATCH_REQUEST_TIMEOUT", 30, 1, 3600));
         let release_lag_days = number("BASEWATCH_RELEASE_LAG_DAYS", 14, 0, 365) as u32;
         let trusted_proxy_hops = number("BASEWATCH_TRUSTED_PROXY_HOPS", 1, 1, 16) as usize;
-        let webhook_poll = Duration::from_millis(number("BASEWATCH_WEBHOOK_POLL_MS", 250, 10, 60_000));
-        let webhook_lease = Duration::from_secs(number("BASEWATCH_WEBHOOK_LEASE_SECS", 60, 20, 3600));
+        let webhook_poll =
+            Duration::from_millis(number("BASEWATCH_WEBHOOK_POLL_MS", 250, 10, 60_000));
+        let webhook_lease =
+            Duration::from_secs(number("BASEWATCH_WEBHOOK_LEASE_SECS", 60, 20, 3600));
         let mut flag = |name: &str, default: bool| -> bool {
             match lookup(name).as_deref() {
                 None => default,

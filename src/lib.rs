@@ -31,5 +31,5 @@ pub mod state;
 pub mod stats;
 pub mod telemetry;
 pub mod users;
-pub mod webhooks;
 mod validation;
+pub mod webhooks;

@@ -145,11 +145,8 @@ impl Application {
         // The worker stops when the application state is dropped (the server
         // stopped); `run_until_stopped` also waits for it.
         let (worker, stopper) = if settings.webhooks.worker {
-            let (handle, stopper) = worker::spawn(
-                pool.clone(),
-                settings.data_keys.clone(),
-                settings.webhooks,
-            )?;
+            let (handle, stopper) =
+                worker::spawn(pool.clone(), settings.data_keys.clone(), settings.webhooks)?;
             (Some(handle), Some(stopper))
         } else {
             (None, None)

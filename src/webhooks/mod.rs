@@ -370,7 +370,14 @@ mod tests {
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
         }
-        let joined = join_events(&[EventType::Ping, EventType::IncidentReported, EventType::Ping]);
-        assert_eq!(split_events(&joined), vec![EventType::IncidentReported, EventType::Ping]);
+        let joined = join_events(&[
+            EventType::Ping,
+            EventType::IncidentReported,
+            EventType::Ping,
+        ]);
+        assert_eq!(
+            split_events(&joined),
+            vec![EventType::IncidentReported, EventType::Ping]
+        );
     }
 }

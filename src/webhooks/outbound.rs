@@ -116,7 +116,9 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, String> {
 
 fn literal(ip: IpAddr) -> Result<(), String> {
     match refused(ip) {
-        Some(why) => Err(format!("names {why} ({ip}); webhooks reach public addresses only")),
+        Some(why) => Err(format!(
+            "names {why} ({ip}); webhooks reach public addresses only"
+        )),
         None => Ok(()),
     }
 }

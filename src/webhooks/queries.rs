@@ -217,7 +217,10 @@ pub fn pending(conn: &mut DbConnection, subscription: &str) -> QueryResult<Vec<D
     webhook_deliveries::table
         .filter(webhook_deliveries::subscription_id.eq(subscription))
         .filter(webhook_deliveries::state.eq(outbox::PENDING))
-        .order((webhook_deliveries::next_attempt_at.asc(), webhook_deliveries::id.asc()))
+        .order((
+            webhook_deliveries::next_attempt_at.asc(),
+            webhook_deliveries::id.asc(),
+        ))
         .limit(PENDING_SHOWN)
         .select(DeliveryRow::as_select())
         .load(conn)

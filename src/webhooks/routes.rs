@@ -15,9 +15,9 @@ use super::queries::{self, Changes, SubscriptionRow};
 use super::signing::new_secret;
 use super::worker::seal_secret;
 use super::{
-    AttemptStatus, CreateWebhookRequest, CreatedSubscription, DeliveryAttempt, Disabled,
-    EventType, Queued, QueuedEvent, RedeliverRequest, RotateSecretRequest, RotatedSecret,
-    Subscription, UpdateWebhookRequest, join_events, outbound, split_events,
+    AttemptStatus, CreateWebhookRequest, CreatedSubscription, DeliveryAttempt, Disabled, EventType,
+    Queued, QueuedEvent, RedeliverRequest, RotateSecretRequest, RotatedSecret, Subscription,
+    UpdateWebhookRequest, join_events, outbound, split_events,
 };
 use crate::audit::{self, Action, Entity};
 use crate::auth::actor::ActorKind;
@@ -159,12 +159,8 @@ pub async fn create_webhook(
     let keys = state.settings.data_keys.clone();
     let plain = secret.clone();
     let created = db::transaction(&state.pool, move |conn| {
-        let (organisation_id, role) = placement(
-            conn,
-            &actor,
-            req.organisation_id.as_deref(),
-            req.role,
-        )?;
+        let (organisation_id, role) =
+            placement(conn, &actor, req.organisation_id.as_deref(), req.role)?;
         let id = uuid::Uuid::new_v4().to_string();
         let (sealed, key_id) = seal_secret(&keys, &id, &plain);
         let now = db::now();
@@ -248,7 +244,8 @@ pub async fn list_webhooks(
         cursor: query.cursor,
     };
     let (limit, cursor) = (page.limit()?, page.cursor()?);
-    let organisation = crate::http::query_uuid(query.organisation_id.as_deref(), "organisation_id")?;
+    let organisation =
+        crate::http::query_uuid(query.organisation_id.as_deref(), "organisation_id")?;
     let rows = db::run(&state.pool, move |conn| {
         let owner = (actor.kind == ActorKind::ServiceAccount).then(|| actor.id.as_str().to_owned());
         Ok(queries::list(
@@ -594,8 +591,8 @@ pub async fn redeliver_webhook_events(
     let queued = db::transaction(&state.pool, move |conn| {
         let row = managed(conn, &actor, &id)?;
         let details = json!({"event_id": req.event_id, "since": req.since});
-        let queued = outbox::redeliver(conn, &row.id, what)?
-            .ok_or_else(|| ApiError::not_found("event"))?;
+        let queued =
+            outbox::redeliver(conn, &row.id, what)?.ok_or_else(|| ApiError::not_found("event"))?;
         audit::Entry::new(Action::WebhookRedelivered)
             .by(&actor)
             .on(Entity::Webhook, &row.id)

@@ -68,12 +68,14 @@ pub fn claim(
                 .bind::<BigInt, _>(limit)
                 .load(c)
         }
-        DbConnection::Sqlite(c) => diesel::sql_query(CLAIM.replace("LOCKING", "").replace('$', "?"))
-            .bind::<Text, _>(worker)
-            .bind::<Timestamp, _>(until)
-            .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limit)
-            .load(c),
+        DbConnection::Sqlite(c) => {
+            diesel::sql_query(CLAIM.replace("LOCKING", "").replace('$', "?"))
+                .bind::<Text, _>(worker)
+                .bind::<Timestamp, _>(until)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load(c)
+        }
     }
 }
 
@@ -167,12 +169,8 @@ pub fn prepare(
     .map_err(|e| e.to_string())?;
     let msg_id = format!("msg_{}", delivery.id);
     let timestamp = Utc::now().timestamp();
-    let signature = super::signing::header(
-        &signing_secrets(keys, &sub)?,
-        &msg_id,
-        timestamp,
-        &body,
-    )?;
+    let signature =
+        super::signing::header(&signing_secrets(keys, &sub)?, &msg_id, timestamp, &body)?;
     Ok(Prepared::Send {
         url: sub.url,
         headers: vec![
@@ -260,7 +258,9 @@ pub fn finish(
                             .eq(webhook_subscriptions::failure_streak + 1),
                     )
                     .execute(conn)?;
-                let streak: i32 = sub.select(webhook_subscriptions::failure_streak).first(conn)?;
+                let streak: i32 = sub
+                    .select(webhook_subscriptions::failure_streak)
+                    .first(conn)?;
                 if state == GIVEN_UP && streak >= DISABLE_AFTER {
                     let last = match (outcome.status, &outcome.error) {
                         (Some(status), _) => format!("HTTP {status}"),
@@ -330,7 +330,9 @@ impl Worker {
                     });
                 }
                 // The claim lapses and the delivery is tried again after the lease.
-                Err(e) => tracing::error!(delivery = %delivery.id, error = %e, "cannot prepare a webhook"),
+                Err(e) => {
+                    tracing::error!(delivery = %delivery.id, error = %e, "cannot prepare a webhook")
+                }
             }
         }
         // No connection is held while requests are in flight.
@@ -413,4 +415,3 @@ pub fn spawn(
         Stopper(stop),
     ))
 }
-

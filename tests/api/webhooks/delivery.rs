@@ -45,7 +45,12 @@ async fn changes_are_delivered_signed_and_in_order(backend: Backend) {
 
     let got = rx.wait_for(3).await;
     let bodies: Vec<_> = got.iter().map(|r| r.json()).collect();
-    let by_incident = |id: &str| bodies.iter().filter(|b| b["data"]["incident_id"] == id).collect::<Vec<_>>();
+    let by_incident = |id: &str| {
+        bodies
+            .iter()
+            .filter(|b| b["data"]["incident_id"] == id)
+            .collect::<Vec<_>>()
+    };
     let moves = by_incident(&draft);
     assert_eq!(moves.len(), 2);
     assert_eq!(moves[0]["type"], "incident.status_changed");
@@ -54,7 +59,10 @@ async fn changes_are_delivered_signed_and_in_order(backend: Backend) {
     assert_eq!(moves[0]["data"]["change"]["version"], 2);
     assert_eq!(moves[1]["data"]["change"]["from"], "submitted");
     assert_eq!(moves[1]["data"]["change"]["to"], "in_review");
-    assert!(moves[0]["data"]["change"]["position"].as_i64() < moves[1]["data"]["change"]["position"].as_i64());
+    assert!(
+        moves[0]["data"]["change"]["position"].as_i64()
+            < moves[1]["data"]["change"]["position"].as_i64()
+    );
     let new = by_incident(&reported);
     assert_eq!(new.len(), 1);
     assert_eq!(new[0]["type"], "incident.reported");
@@ -73,7 +81,9 @@ async fn changes_are_delivered_signed_and_in_order(backend: Backend) {
         assert!(r.header("webhook-id").starts_with("msg_"));
         let ts: i64 = r.header("webhook-timestamp").parse().unwrap();
         assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
-        assert!(chrono::DateTime::parse_from_rfc3339(r.json()["timestamp"].as_str().unwrap()).is_ok());
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(r.json()["timestamp"].as_str().unwrap()).is_ok()
+        );
         ids.push(r.header("webhook-id").to_owned());
     }
     ids.dedup();
@@ -91,9 +101,7 @@ async fn changes_are_delivered_signed_and_in_order(backend: Backend) {
     }
 }
 
-async fn failures_are_retried_with_the_same_webhook_id_and_final_answers_are_not(
-    backend: Backend,
-) {
+async fn failures_are_retried_with_the_same_webhook_id_and_final_answers_are_not(backend: Backend) {
     let w = world(backend, fast_retries).await;
     let rx = Receiver::start().await;
     let (sub, secret) = subscribe(&w.app, &w.admin.token, &rx.url, &INCIDENT_EVENTS).await;
@@ -102,12 +110,18 @@ async fn failures_are_retried_with_the_same_webhook_id_and_final_answers_are_not
     rx.script(&[Reply(500, None), Reply(503, None)]);
     report_submitted(&w.app, &monitor, &w.mission).await;
     let got = rx.wait_for(3).await;
-    assert!(got.iter().all(|r| r.header("webhook-id") == got[0].header("webhook-id")));
+    assert!(
+        got.iter()
+            .all(|r| r.header("webhook-id") == got[0].header("webhook-id"))
+    );
     assert!(got.iter().all(|r| r.verifies_with(&secret)));
     let items = log_until(&w.app, &w.admin.token, &sub, settled(3)).await;
     assert_eq!(statuses(&items), ["succeeded", "failed", "failed"]);
     assert_eq!(
-        items.iter().map(|i| i["attempt"].as_i64().unwrap()).collect::<Vec<_>>(),
+        items
+            .iter()
+            .map(|i| i["attempt"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
         [3, 2, 1]
     );
     assert_eq!(items[2]["response_status"], 500);
@@ -118,7 +132,10 @@ async fn failures_are_retried_with_the_same_webhook_id_and_final_answers_are_not
         report_submitted(&w.app, &monitor, &w.mission).await;
         rx.wait_for(4 + n).await;
         let got = rx.settles_at(4 + n).await;
-        assert!(got.iter().all(|r| r.path == "/hook"), "a redirect was followed");
+        assert!(
+            got.iter().all(|r| r.path == "/hook"),
+            "a redirect was followed"
+        );
         let items = log_until(&w.app, &w.admin.token, &sub, settled(4 + n)).await;
         assert_eq!(items[0]["status"], "given_up");
         assert_eq!(items[0]["response_status"], status);
@@ -136,7 +153,10 @@ async fn retry_after_is_honoured(backend: Backend) {
     let got = rx.wait_for(2).await;
     // The schedule alone would retry within milliseconds.
     let waited = got[1].at - got[0].at;
-    assert!(waited >= Duration::from_millis(1900), "retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "retried after {waited:?}"
+    );
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
 }
 
@@ -156,7 +176,10 @@ async fn a_subscription_that_keeps_failing_is_given_up_and_disabled(backend: Bac
     let path = format!("/api/v1/webhooks/{sub}");
     let disabled = w.app.get(&path, Some(&w.admin.token)).await.expect(200);
     let reason = disabled["disabled"]["reason"].as_str().unwrap();
-    assert!(reason.contains(&format!("{max} consecutive failed attempts")), "{reason}");
+    assert!(
+        reason.contains(&format!("{max} consecutive failed attempts")),
+        "{reason}"
+    );
     assert!(reason.contains("HTTP 500"), "{reason}");
 
     // While disabled, events wait.
@@ -198,7 +221,11 @@ async fn ping_and_redelivery(backend: Backend) {
     let redeliver = format!("{base}/redeliver");
     let queued = w
         .app
-        .post(&redeliver, Some(&w.admin.token), &json!({"event_id": event}))
+        .post(
+            &redeliver,
+            Some(&w.admin.token),
+            &json!({"event_id": event}),
+        )
         .await
         .expect(202);
     assert_eq!(queued["queued"], 1);
@@ -251,43 +278,71 @@ async fn both_secrets_sign_during_a_rotation_overlap(backend: Backend) {
     let base = format!("/api/v1/webhooks/{sub}");
     let rotated = w
         .app
-        .post(&format!("{base}/rotate-secret"), Some(&w.admin.token), &json!({"overlap_seconds": 3600}))
+        .post(
+            &format!("{base}/rotate-secret"),
+            Some(&w.admin.token),
+            &json!({"overlap_seconds": 3600}),
+        )
         .await
         .expect(200);
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert!(new.starts_with("whsec_") && new != old);
     assert!(rotated["previous_expires_at"].is_string());
     let shown = w.app.get(&base, Some(&w.admin.token)).await.expect(200);
-    assert_eq!(shown["previous_secret_expires_at"], rotated["previous_expires_at"]);
+    assert_eq!(
+        shown["previous_secret_expires_at"],
+        rotated["previous_expires_at"]
+    );
     assert!(shown.get("secret").is_none());
 
-    w.app.post(&format!("{base}/ping"), Some(&w.admin.token), &json!({})).await.expect(202);
+    w.app
+        .post(&format!("{base}/ping"), Some(&w.admin.token), &json!({}))
+        .await
+        .expect(202);
     let got = rx.wait_for(1).await;
     assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
     assert!(got[0].verifies_with(&old) && got[0].verifies_with(&new));
 
     let newest = w
         .app
-        .post(&format!("{base}/rotate-secret"), Some(&w.admin.token), &json!({"overlap_seconds": 0}))
+        .post(
+            &format!("{base}/rotate-secret"),
+            Some(&w.admin.token),
+            &json!({"overlap_seconds": 0}),
+        )
         .await
         .expect(200);
     assert!(newest["previous_expires_at"].is_null());
     let newest = newest["secret"].as_str().unwrap();
-    w.app.post(&format!("{base}/ping"), Some(&w.admin.token), &json!({})).await.expect(202);
+    w.app
+        .post(&format!("{base}/ping"), Some(&w.admin.token), &json!({}))
+        .await
+        .expect(202);
     let got = rx.wait_for(2).await;
     assert_eq!(got[1].header("webhook-signature").split(' ').count(), 1);
     assert!(got[1].verifies_with(newest));
     assert!(!got[1].verifies_with(&new) && !got[1].verifies_with(&old));
 
-    for body in [json!({"overlap_seconds": -1}), json!({"overlap_seconds": 604_801}), json!({"overlap_seconds": "1"})] {
+    for body in [
+        json!({"overlap_seconds": -1}),
+        json!({"overlap_seconds": 604_801}),
+        json!({"overlap_seconds": "1"}),
+    ] {
         w.app
-            .post(&format!("{base}/rotate-secret"), Some(&w.admin.token), &body)
+            .post(
+                &format!("{base}/rotate-secret"),
+                Some(&w.admin.token),
+                &body,
+            )
             .await
             .expect(422);
     }
     // The secret is stored sealed, never as written.
     assert_eq!(
-        w.app.count(&format!("webhook_subscriptions WHERE secret LIKE '%{}%'", &newest[6..20])),
+        w.app.count(&format!(
+            "webhook_subscriptions WHERE secret LIKE '%{}%'",
+            &newest[6..20]
+        )),
         0
     );
 }
@@ -328,23 +383,40 @@ async fn a_rolled_back_change_announces_nothing(backend: Backend) {
         Role::Monitor,
         OrganisationId::from_db(w.app.org_id.clone()),
     );
-    let object = crate::incidents::report(&w.mission).as_object().unwrap().clone();
+    let object = crate::incidents::report(&w.mission)
+        .as_object()
+        .unwrap()
+        .clone();
     let content = basewatch::incidents::content::IncidentContent::from_object(object).unwrap();
     let keys = w.app.data_keys.clone();
     let rolled_back = uuid::Uuid::new_v4().to_string();
     let result: Result<(), basewatch::error::ApiError> = w.app.db(|conn| {
         Ok(basewatch::db::in_transaction(conn, |conn| {
-            basewatch::incidents::service::report(conn, &actor, &keys, &rolled_back, &content, true)?;
+            basewatch::incidents::service::report(
+                conn,
+                &actor,
+                &keys,
+                &rolled_back,
+                &content,
+                true,
+            )?;
             let queued: i64 = diesel::RunQueryDsl::get_result(
                 diesel::QueryDsl::count(basewatch::db::schema::webhook_deliveries::table),
                 conn,
             )?;
-            assert_eq!(queued, 2, "the event is written in the change's transaction");
+            assert_eq!(
+                queued, 2,
+                "the event is written in the change's transaction"
+            );
             Err(basewatch::error::ApiError::Conflict("roll back".into()))
         }))
     });
     assert!(result.is_err());
-    assert_eq!(w.app.count(&format!("incidents WHERE id = '{rolled_back}'")), 0);
+    assert_eq!(
+        w.app
+            .count(&format!("incidents WHERE id = '{rolled_back}'")),
+        0
+    );
     assert_eq!(w.app.count("webhook_deliveries"), 1);
     rx.settles_at(1).await;
 }

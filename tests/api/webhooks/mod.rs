@@ -60,12 +60,7 @@ pub fn fast_retries(settings: &mut Settings) {
 }
 
 /// Creates a subscription; its id and secret.
-pub async fn subscribe(
-    app: &TestApp,
-    token: &str,
-    url: &str,
-    events: &[&str],
-) -> (String, String) {
+pub async fn subscribe(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (String, String) {
     let created = app
         .post(
             "/api/v1/webhooks",

@@ -152,7 +152,12 @@ impl Receiver {
     pub async fn settles_at(&self, n: usize) -> Vec<Received> {
         actix_web::rt::time::sleep(Duration::from_millis(600)).await;
         let got = self.received();
-        assert_eq!(got.len(), n, "{:?}", got.iter().map(|r| r.json()).collect::<Vec<_>>());
+        assert_eq!(
+            got.len(),
+            n,
+            "{:?}",
+            got.iter().map(|r| r.json()).collect::<Vec<_>>()
+        );
         got
     }
 }

@@ -21,13 +21,24 @@ async fn partner_subscriptions_carry_only_their_organisation_without_others_narr
     let rx = Receiver::start().await;
     let ngo = w
         .app
-        .post("/api/v1/organisations", Some(&w.admin.token), &json!({"name": "Partner NGO", "kind": "ngo"}))
+        .post(
+            "/api/v1/organisations",
+            Some(&w.admin.token),
+            &json!({"name": "Partner NGO", "kind": "ngo"}),
+        )
         .await
         .expect(201)["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let system = client(&w.app, &w.admin, &ngo, "partner", &["incidents:write", "webhooks:manage"]).await;
+    let system = client(
+        &w.app,
+        &w.admin,
+        &ngo,
+        "partner",
+        &["incidents:write", "webhooks:manage"],
+    )
+    .await;
     let system = TestUser {
         id: system.id.clone(),
         email: String::new(),
@@ -67,14 +78,22 @@ async fn partner_subscriptions_carry_only_their_organisation_without_others_narr
     for r in &got {
         let body = r.json();
         let incident = &body["data"]["incident"];
-        assert_ne!(body["data"]["incident_id"], elsewhere.as_str(), "another organisation's incident");
+        assert_ne!(
+            body["data"]["incident_id"],
+            elsewhere.as_str(),
+            "another organisation's incident"
+        );
         assert_eq!(incident["organisation_id"], ngo.as_str());
         assert!(incident.get("reporter_id").is_none(), "{incident}");
         let own_report = r.path == "/hook/system" && incident["id"] == mine.as_str();
         if own_report {
             assert_eq!(incident["narrative"], narrative);
         } else {
-            assert!(incident.get("narrative").is_none(), "{} read a narrative: {incident}", r.path);
+            assert!(
+                incident.get("narrative").is_none(),
+                "{} read a narrative: {incident}",
+                r.path
+            );
         }
     }
     for path in ["/hook/system", "/hook/admin"] {
@@ -94,7 +113,14 @@ async fn demotion_and_deactivation_apply_at_delivery_time(backend: Backend) {
     let w = world(backend, |_| {}).await;
     let rx = Receiver::start().await;
     let other_admin = w.app.seed_user(Role::Admin);
-    let account = client(&w.app, &w.admin, &w.app.org_id, "analyst", &["webhooks:manage"]).await;
+    let account = client(
+        &w.app,
+        &w.admin,
+        &w.app.org_id,
+        "analyst",
+        &["webhooks:manage"],
+    )
+    .await;
     let system = access_token(&w.app, &account, "").await;
     let mut subscriptions = Vec::new();
     for token in [&other_admin.token, &system] {
@@ -109,7 +135,11 @@ async fn demotion_and_deactivation_apply_at_delivery_time(backend: Backend) {
             .expect(201);
         let id = created["id"].as_str().unwrap().to_owned();
         w.app
-            .patch(&format!("/api/v1/webhooks/{id}"), Some(token), &json!({"paused": true}))
+            .patch(
+                &format!("/api/v1/webhooks/{id}"),
+                Some(token),
+                &json!({"paused": true}),
+            )
             .await
             .expect(200);
         subscriptions.push(id);
@@ -119,20 +149,41 @@ async fn demotion_and_deactivation_apply_at_delivery_time(backend: Backend) {
     assert_eq!(w.app.count("webhook_deliveries WHERE state = 'pending'"), 2);
 
     w.app
-        .patch(&format!("/api/v1/users/{}", other_admin.id), Some(&w.admin.token), &json!({"role": "reviewer"}))
+        .patch(
+            &format!("/api/v1/users/{}", other_admin.id),
+            Some(&w.admin.token),
+            &json!({"role": "reviewer"}),
+        )
         .await
         .expect(200);
     w.app
-        .patch(&format!("/api/v1/service-accounts/{}", account.id), Some(&w.admin.token), &json!({"active": false}))
+        .patch(
+            &format!("/api/v1/service-accounts/{}", account.id),
+            Some(&w.admin.token),
+            &json!({"active": false}),
+        )
         .await
         .expect(200);
-    for (id, why) in subscriptions.iter().zip(["no longer holds the admin role", "deactivated"]) {
+    for (id, why) in subscriptions
+        .iter()
+        .zip(["no longer holds the admin role", "deactivated"])
+    {
         w.app
-            .patch(&format!("/api/v1/webhooks/{id}"), Some(&w.admin.token), &json!({"paused": false}))
+            .patch(
+                &format!("/api/v1/webhooks/{id}"),
+                Some(&w.admin.token),
+                &json!({"paused": false}),
+            )
             .await
             .expect(200);
-        let items = log_until(&w.app, &w.admin.token, id, |i| i.first().is_some_and(|i| i["status"] == "skipped")).await;
-        assert!(items[0]["error"].as_str().unwrap().contains(why), "{items:?}");
+        let items = log_until(&w.app, &w.admin.token, id, |i| {
+            i.first().is_some_and(|i| i["status"] == "skipped")
+        })
+        .await;
+        assert!(
+            items[0]["error"].as_str().unwrap().contains(why),
+            "{items:?}"
+        );
         assert!(items[0]["response_status"].is_null());
     }
     rx.settles_at(0).await;

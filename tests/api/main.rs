@@ -36,6 +36,7 @@ mod shutdown;
 mod stats;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -114,6 +115,7 @@ fn main() {
         admin_reference::scenarios(),
         service_accounts::scenarios(),
         changes::scenarios(),
+        webhooks::scenarios(),
     ]
     .into_iter()
     .flatten()

@@ -54,7 +54,6 @@ pub fn enqueue(conn: &mut DbConnection, changes: &[Change<'_>]) -> QueryResult<u
         .filter(incidents::id.eq_any(&ids))
         .select(IncidentRow::as_select())
         .load(conn)?;
-    let now = crate::db::now();
     let mut queued = 0;
     for change in changes {
         let Some(row) = rows.iter().find(|r| r.id == change.incident_id) else {
@@ -65,25 +64,20 @@ pub fn enqueue(conn: &mut DbConnection, changes: &[Change<'_>]) -> QueryResult<u
             if !events.contains(&event) || !actor.sees(row) {
                 continue;
             }
-            diesel::insert_into(webhook_deliveries::table)
-                .values((
-                    webhook_deliveries::id.eq(new_id()),
-                    webhook_deliveries::subscription_id.eq(&sub.id),
-                    webhook_deliveries::event_type.eq(event.as_str()),
-                    webhook_deliveries::incident_id.eq(Some(change.incident_id)),
-                    webhook_deliveries::position.eq(Some(change.position)),
-                    webhook_deliveries::change_kind.eq(Some(change.kind.as_str())),
-                    webhook_deliveries::version.eq(Some(change.version)),
-                    webhook_deliveries::from_status.eq(change.from.map(Status::as_str)),
-                    webhook_deliveries::to_status.eq(change.to.map(Status::as_str)),
-                    webhook_deliveries::occurred_at.eq(change.at),
-                    webhook_deliveries::state.eq(PENDING),
-                    webhook_deliveries::attempts.eq(0),
-                    webhook_deliveries::next_attempt_at.eq(now),
-                    webhook_deliveries::created_at.eq(now),
-                    webhook_deliveries::updated_at.eq(now),
-                ))
-                .execute(conn)?;
+            queue(
+                conn,
+                NewDelivery {
+                    subscription_id: &sub.id,
+                    event_type: event.as_str(),
+                    incident_id: Some(change.incident_id),
+                    position: Some(change.position),
+                    change_kind: Some(change.kind.as_str()),
+                    version: Some(change.version),
+                    from_status: change.from.map(Status::as_str),
+                    to_status: change.to.map(Status::as_str),
+                    occurred_at: change.at,
+                },
+            )?;
             queued += 1;
         }
     }
@@ -95,15 +89,34 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Queues a ping; returns its event id.
-pub fn ping(conn: &mut DbConnection, subscription: &str) -> QueryResult<String> {
+/// An event for one subscription, before it is queued.
+struct NewDelivery<'a> {
+    subscription_id: &'a str,
+    event_type: &'a str,
+    incident_id: Option<&'a str>,
+    position: Option<i64>,
+    change_kind: Option<&'a str>,
+    version: Option<i32>,
+    from_status: Option<&'a str>,
+    to_status: Option<&'a str>,
+    occurred_at: NaiveDateTime,
+}
+
+/// Queues an event, due now; returns its id.
+fn queue(conn: &mut DbConnection, new: NewDelivery<'_>) -> QueryResult<String> {
     let (id, now) = (new_id(), crate::db::now());
     diesel::insert_into(webhook_deliveries::table)
         .values((
             webhook_deliveries::id.eq(&id),
-            webhook_deliveries::subscription_id.eq(subscription),
-            webhook_deliveries::event_type.eq(EventType::Ping.as_str()),
-            webhook_deliveries::occurred_at.eq(now),
+            webhook_deliveries::subscription_id.eq(new.subscription_id),
+            webhook_deliveries::event_type.eq(new.event_type),
+            webhook_deliveries::incident_id.eq(new.incident_id),
+            webhook_deliveries::position.eq(new.position),
+            webhook_deliveries::change_kind.eq(new.change_kind),
+            webhook_deliveries::version.eq(new.version),
+            webhook_deliveries::from_status.eq(new.from_status),
+            webhook_deliveries::to_status.eq(new.to_status),
+            webhook_deliveries::occurred_at.eq(new.occurred_at),
             webhook_deliveries::state.eq(PENDING),
             webhook_deliveries::attempts.eq(0),
             webhook_deliveries::next_attempt_at.eq(now),
@@ -112,6 +125,24 @@ pub fn ping(conn: &mut DbConnection, subscription: &str) -> QueryResult<String> 
         ))
         .execute(conn)?;
     Ok(id)
+}
+
+/// Queues a ping; returns its event id.
+pub fn ping(conn: &mut DbConnection, subscription: &str) -> QueryResult<String> {
+    queue(
+        conn,
+        NewDelivery {
+            subscription_id: subscription,
+            event_type: EventType::Ping.as_str(),
+            incident_id: None,
+            position: None,
+            change_kind: None,
+            version: None,
+            from_status: None,
+            to_status: None,
+            occurred_at: crate::db::now(),
+        },
+    )
 }
 
 /// What to deliver again.

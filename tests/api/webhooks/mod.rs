@@ -131,3 +131,17 @@ pub fn statuses(items: &[Value]) -> Vec<&str> {
 pub fn settled(n: usize) -> impl Fn(&[Value]) -> bool {
     move |items| items.len() == n && items.iter().all(|i| i["status"] != "pending")
 }
+
+/// A new NGO organisation; its id.
+pub async fn create_ngo(app: &TestApp, admin: &TestUser) -> String {
+    app.post(
+        "/api/v1/organisations",
+        Some(&admin.token),
+        &json!({"name": format!("NGO {}", uuid::Uuid::new_v4()), "kind": "ngo"}),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -5,7 +5,7 @@ use base64::Engine;
 use basewatch::domain::Role;
 use serde_json::{Value, json};
 
-use super::{Receiver, log_until, subscribe, world};
+use super::{Receiver, create_ngo, log_until, subscribe, world};
 use crate::helpers::Backend;
 use crate::service_accounts::{access_token, client};
 
@@ -86,18 +86,7 @@ async fn the_lifecycle_of_a_subscription(backend: Backend) {
 
 async fn bad_subscriptions_are_422(backend: Backend) {
     let w = world(backend, |_| {}).await;
-    let ngo = w
-        .app
-        .post(
-            "/api/v1/organisations",
-            Some(&w.admin.token),
-            &json!({"name": "An NGO", "kind": "ngo"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ngo = create_ngo(&w.app, &w.admin).await;
     let ok = |patch: Value| {
         let mut body = json!({"url": "https://hooks.example.org/x", "events": ["ping"]});
         for (k, v) in patch.as_object().unwrap() {

@@ -5,7 +5,7 @@
 use basewatch::domain::Role;
 use serde_json::json;
 
-use super::{INCIDENT_EVENTS, Receiver, log_until, report_submitted, world};
+use super::{INCIDENT_EVENTS, Receiver, create_ngo, log_until, report_submitted, world};
 use crate::helpers::{Backend, TestUser};
 use crate::service_accounts::{access_token, client};
 
@@ -19,18 +19,7 @@ async fn partner_subscriptions_carry_only_their_organisation_without_others_narr
 ) {
     let w = world(backend, |_| {}).await;
     let rx = Receiver::start().await;
-    let ngo = w
-        .app
-        .post(
-            "/api/v1/organisations",
-            Some(&w.admin.token),
-            &json!({"name": "Partner NGO", "kind": "ngo"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ngo = create_ngo(&w.app, &w.admin).await;
     let system = client(
         &w.app,
         &w.admin,

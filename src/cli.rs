@@ -34,6 +34,9 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run the webhook delivery worker alone (no HTTP server) until SIGTERM or
+    /// Ctrl-C; beside `serve` with BASEWATCH_WORKER=false, or on more machines.
+    Worker,
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -147,6 +150,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { demo } => serve(demo),
         Command::Migrate => migrate(),
+        Command::Worker => worker(),
         Command::User {
             command:
                 UserCommand::Create {
@@ -240,6 +244,35 @@ fn serve(with_demo: bool) -> Result<(), String> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+fn worker() -> Result<(), String> {
+    let environment = match std::env::var("BASEWATCH_ENV").as_deref() {
+        Ok("production") => Environment::Production,
+        _ => Environment::Development,
+    };
+    telemetry::init(environment);
+    let settings = config::from_env()?;
+    drop(connect_and_migrate(&settings.database_url)?);
+    let pool = db::connect_pool(&settings.database_url, settings.pool_size)?;
+    let (handle, stopper) =
+        crate::webhooks::worker::spawn(pool, settings.data_keys.clone(), settings.webhooks)
+            .map_err(|e| format!("cannot start the worker: {e}"))?;
+    actix_web::rt::System::new().block_on(async {
+        let mut terminate = actix_web::rt::signal::unix::signal(
+            actix_web::rt::signal::unix::SignalKind::terminate(),
+        )
+        .map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+        tokio::select! {
+            _ = actix_web::rt::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        Ok::<_, String>(())
+    })?;
+    drop(stopper);
+    handle.stop_and_wait();
+    tracing::info!("worker stopped");
+    Ok(())
 }
 
 /// The demo accounts' passwords are published (README, banner): seeding them

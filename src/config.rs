@@ -52,6 +52,63 @@ pub struct Settings {
     /// Requests each service account may make per window, across every instance.
     pub client_rate_limit: ClientRateLimit,
     pub attachments: AttachmentLimits,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+    pub webhooks: WebhookSettings,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone: development without `BASEWATCH_METRICS_TOKEN`.
+    Open,
+    /// Whoever sends `Authorization: Bearer` with this token.
+    Token(String),
+    /// Nobody (404): production without `BASEWATCH_METRICS_TOKEN`.
+    Off,
+}
+
+impl fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Open => "Open",
+            Self::Token(_) => "Token(***)",
+            Self::Off => "Off",
+        })
+    }
+}
+
+/// The webhook worker and its outbound requests (`webhooks`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WebhookSettings {
+    /// Allow http and loopback, private and link-local targets (tests, scripts).
+    pub allow_private: bool,
+    /// Run the delivery worker inside `serve`.
+    pub worker: bool,
+    /// How often the worker looks for due deliveries.
+    pub poll_interval: Duration,
+    /// How long a worker's claim on a delivery lasts: a killed instance's
+    /// claims are taken over after it.
+    pub lease: Duration,
+    /// Multiplies the retry schedule (1.0 in service; tests shrink it).
+    pub retry_scale: f64,
+    pub connect_timeout: Duration,
+    /// The whole request, response body included.
+    pub response_timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            worker: true,
+            poll_interval: Duration::from_millis(250),
+            lease: Duration::from_secs(60),
+            retry_scale: 1.0,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(15),
+        }
+    }
 }
 
 /// How large and how many attachments are taken, and how many are cleaned at
@@ -130,6 +187,8 @@ impl fmt::Debug for Settings {
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .field("attachments", &self.attachments)
             .field("client_rate_limit", &self.client_rate_limit)
+            .field("metrics", &self.metrics)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -256,6 +315,31 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "60",
         "the service-account request window, seconds",
     ),
+    (
+        "BASEWATCH_METRICS_TOKEN",
+        "none",
+        "bearer token for GET /metrics, at least 32 characters; without it /metrics is open in development and answers 404 in production",
+    ),
+    (
+        "BASEWATCH_WORKER",
+        "true",
+        "`false`: `serve` runs no webhook delivery worker (run `basewatch worker` beside it)",
+    ),
+    (
+        "BASEWATCH_WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        "`true`: webhooks may target http and loopback, private and link-local addresses (tests only)",
+    ),
+    (
+        "BASEWATCH_WEBHOOK_POLL_MS",
+        "250",
+        "how often the webhook worker looks for due deliveries, milliseconds (10 to 60000)",
+    ),
+    (
+        "BASEWATCH_WEBHOOK_LEASE_SECS",
+        "60",
+        "how long a worker's claim on a delivery lasts before another instance may take it over (20 to 3600)",
+    ),
     ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
 ];
 
@@ -377,16 +461,29 @@ impl Settings {
         };
         let release_lag_days = number("BASEWATCH_RELEASE_LAG_DAYS", 14, 0, 365) as u32;
         let trusted_proxy_hops = number("BASEWATCH_TRUSTED_PROXY_HOPS", 1, 1, 16) as usize;
-        let trust_proxy = match lookup("BASEWATCH_TRUST_PROXY").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                check(
-                    "BASEWATCH_TRUST_PROXY",
-                    Err(format!("{other:?} is neither true nor false")),
-                );
-                false
+        let webhook_poll =
+            Duration::from_millis(number("BASEWATCH_WEBHOOK_POLL_MS", 250, 10, 60_000));
+        let webhook_lease =
+            Duration::from_secs(number("BASEWATCH_WEBHOOK_LEASE_SECS", 60, 20, 3600));
+        let mut flag = |name: &str, default: bool| -> bool {
+            match lookup(name).as_deref() {
+                None => default,
+                Some("true") => true,
+                Some("false") => false,
+                Some(other) => {
+                    check(name, Err(format!("{other:?} is neither true nor false")));
+                    default
+                }
             }
+        };
+        let trust_proxy = flag("BASEWATCH_TRUST_PROXY", false);
+        let release_builder = flag("BASEWATCH_RELEASE_BUILDER", true);
+        let webhooks = WebhookSettings {
+            allow_private: flag("BASEWATCH_WEBHOOK_ALLOW_PRIVATE", false),
+            worker: flag("BASEWATCH_WORKER", true),
+            poll_interval: webhook_poll,
+            lease: webhook_lease,
+            ..WebhookSettings::default()
         };
         let partner_epsilon = match lookup("BASEWATCH_PARTNER_EPSILON") {
             None => 1.0,
@@ -400,17 +497,6 @@ impl Settings {
                     1.0
                 }
             },
-        };
-        let release_builder = match lookup("BASEWATCH_RELEASE_BUILDER").as_deref() {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                check(
-                    "BASEWATCH_RELEASE_BUILDER",
-                    Err(format!("{other:?} is neither true nor false")),
-                );
-                true
-            }
         };
         let mut cors_origins = Vec::new();
         for origin in lookup("BASEWATCH_CORS_ORIGINS")
@@ -500,6 +586,23 @@ impl Settings {
             }
         };
 
+        let metrics = match (lookup("BASEWATCH_METRICS_TOKEN"), environment) {
+            (Some(token), _) if token.len() < MIN_JWT_SECRET_BYTES => {
+                check(
+                    "BASEWATCH_METRICS_TOKEN",
+                    Err(format!(
+                        "is {} characters; at least {MIN_JWT_SECRET_BYTES} random characters are needed \
+                         (e.g. `openssl rand -hex 32`)",
+                        token.len()
+                    )),
+                );
+                MetricsAccess::Off
+            }
+            (Some(token), _) => MetricsAccess::Token(token),
+            (None, Environment::Development) => MetricsAccess::Open,
+            (None, Environment::Production) => MetricsAccess::Off,
+        };
+
         match (errors.is_empty(), database_url, bind, jwt_secret, data_keys) {
             (true, Some(database_url), Some(bind), Some(jwt_secret), Some(data_keys)) => {
                 Ok(Settings {
@@ -523,6 +626,8 @@ impl Settings {
                     trusted_proxy_hops,
                     client_rate_limit,
                     attachments,
+                    metrics,
+                    webhooks,
                 })
             }
             _ => Err(format!("invalid configuration:\n{}", errors.join("\n"))),
@@ -794,5 +899,30 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn metrics_are_open_in_development_off_in_production_and_a_token_guards_both() {
+        let secret = ("BASEWATCH_JWT_SECRET", STRONG);
+        let production = ("BASEWATCH_ENV", "production");
+        let token = ("BASEWATCH_METRICS_TOKEN", STRONG);
+        assert_eq!(settings(&[secret]).unwrap().metrics, MetricsAccess::Open);
+        assert_eq!(
+            settings(&[secret, production]).unwrap().metrics,
+            MetricsAccess::Off
+        );
+        for vars in [&[secret, token][..], &[secret, production, token][..]] {
+            let parsed = settings(vars).unwrap();
+            assert_eq!(parsed.metrics, MetricsAccess::Token(STRONG.into()));
+            assert!(
+                !format!("{parsed:?}").contains(STRONG),
+                "the token is not logged"
+            );
+        }
+        let err = settings(&[secret, ("BASEWATCH_METRICS_TOKEN", "short")]).unwrap_err();
+        assert!(
+            err.contains("BASEWATCH_METRICS_TOKEN: is 5 characters"),
+            "{err}"
+        );
     }
 }

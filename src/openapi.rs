@@ -36,7 +36,8 @@ use crate::incidents::content::IncidentContent;
         (name = "incidents", description = "Reports, their review and their history"),
         (name = "analysis", description = "Aggregates, exports and the deployment-effect analysis"),
         (name = "audit", description = "The append-only audit log (admin only)"),
-        (name = "operations", description = "Health, readiness and this document"),
+        (name = "webhooks", description = "Signed event deliveries to partner systems (admins, and service accounts with webhooks:manage)"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
     modifiers(&SecurityAndCommonResponses)
 )]
@@ -59,6 +60,17 @@ impl Modify for SecurityAndCommonResponses {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some("An access token from POST /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "BASEWATCH_METRICS_TOKEN, for GET /metrics only; not a user's token",
+                    ))
                     .build(),
             ),
         );

@@ -25,6 +25,8 @@ use crate::service_accounts::routes as service_accounts;
 use crate::state::AppState;
 use crate::stats::routes as stats;
 use crate::users::routes as users;
+use crate::webhooks::routes as webhooks;
+use crate::webhooks::worker;
 
 /// Every route of the API. Registering through utoipa-actix-web puts each one in
 /// the OpenAPI document, so the document cannot miss a route.
@@ -32,6 +34,7 @@ fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::get_index)
         .service(health::get_health)
         .service(health::get_ready)
+        .service(crate::metrics::routes::get_metrics)
         .service(
             scope("/api/v1")
                 .service(health::get_api_index)
@@ -91,7 +94,16 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(service_accounts::update_service_account)
                 .service(service_accounts::delete_service_account)
                 .service(service_accounts::create_service_account_secret)
-                .service(service_accounts::revoke_service_account_secret),
+                .service(service_accounts::revoke_service_account_secret)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_webhook_secret)
+                .service(webhooks::ping_webhook)
+                .service(webhooks::list_webhook_deliveries)
+                .service(webhooks::redeliver_webhook_events),
         );
 }
 
@@ -114,6 +126,8 @@ pub fn openapi_json() -> String {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The webhook worker started beside the server (`BASEWATCH_WORKER`).
+    worker: Option<worker::Handle>,
 }
 
 impl Application {
@@ -135,7 +149,17 @@ impl Application {
                 settings.release_lag_days,
             );
         }
-        let state = web::Data::new(AppState::new(pool, settings));
+        // The worker stops when the application state is dropped (the server
+        // stopped); `run_until_stopped` also waits for it.
+        let (worker, stopper) = if settings.webhooks.worker {
+            let (handle, stopper) =
+                worker::spawn(pool.clone(), settings.data_keys.clone(), settings.webhooks)?;
+            (Some(handle), Some(stopper))
+        } else {
+            (None, None)
+        };
+        let state = web::Data::new(AppState::new(pool, settings).with_worker(stopper));
+        let metrics = web::Data::new(crate::metrics::Metrics::default());
 
         let server = HttpServer::new(move || {
             let (payload, query, path) = http::extractor_config(body_limit);
@@ -146,6 +170,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(route_table.clone())
                 .app_data(doc_json.clone())
+                .app_data(metrics.clone())
                 .app_data(BodyLimit(body_limit))
                 .app_data(payload)
                 .app_data(query)
@@ -169,6 +194,8 @@ impl Application {
                 .wrap(from_fn(http::problem_details))
                 .wrap(from_fn(http::rate_limit::headers))
                 .wrap(TracingLogger::default())
+                // Outermost: counts every answer, refusals of the layers above included.
+                .wrap(from_fn(crate::metrics::track))
         })
         .workers(workers)
         // A client gets this long to send its request head (slow-loris), then 408.
@@ -177,7 +204,11 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -188,8 +219,15 @@ impl Application {
         self.server
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains in-flight requests (10 s at most).
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests (10 s at
+    /// most), then lets the webhook worker finish its round (its requests time
+    /// out within `BASEWATCH_WEBHOOK_*` limits).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(worker) = self.worker {
+            // Joining blocks: off the runtime's thread.
+            let _ = actix_web::rt::task::spawn_blocking(move || worker.stop_and_wait()).await;
+        }
+        served
     }
 }

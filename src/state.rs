@@ -9,6 +9,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Attachments being cleaned (each whole in memory): taken before a body is read.
     pub cleaning: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Stops the in-process webhook worker when the application goes.
+    _worker: Option<crate::webhooks::worker::Stopper>,
 }
 
 impl AppState {
@@ -20,6 +22,14 @@ impl AppState {
             )),
             pool,
             settings,
+            _worker: None,
+        }
+    }
+
+    pub fn with_worker(self, stopper: Option<crate::webhooks::worker::Stopper>) -> Self {
+        Self {
+            _worker: stopper,
+            ..self
         }
     }
 }

@@ -56,10 +56,15 @@ pub enum Action {
     AttachmentAdded,
     AttachmentRemoved,
     AttachmentDownloaded,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookRedelivered,
 }
 
 impl Action {
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 39] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RequestRefused,
@@ -94,6 +99,11 @@ impl Action {
         Action::AttachmentAdded,
         Action::AttachmentRemoved,
         Action::AttachmentDownloaded,
+        Action::WebhookCreated,
+        Action::WebhookUpdated,
+        Action::WebhookDeleted,
+        Action::WebhookSecretRotated,
+        Action::WebhookRedelivered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +142,11 @@ impl Action {
             Action::AttachmentAdded => "incident.attachment_added",
             Action::AttachmentRemoved => "incident.attachment_removed",
             Action::AttachmentDownloaded => "incident.attachment_downloaded",
+            Action::WebhookCreated => "webhook.created",
+            Action::WebhookUpdated => "webhook.updated",
+            Action::WebhookDeleted => "webhook.deleted",
+            Action::WebhookSecretRotated => "webhook.secret_rotated",
+            Action::WebhookRedelivered => "webhook.redelivered",
         }
     }
 }
@@ -147,6 +162,7 @@ pub enum Entity {
     Incident,
     Release,
     ServiceAccount,
+    Webhook,
 }
 
 impl Entity {
@@ -160,6 +176,7 @@ impl Entity {
             Self::Incident => "incident",
             Self::Release => "release",
             Self::ServiceAccount => "service_account",
+            Self::Webhook => "webhook",
         }
     }
 }

@@ -142,7 +142,8 @@ const BATCH: usize = 5_000;
 
 /// Records the first history entries of incidents stored in bulk (the demo
 /// and the bulk loader, which write around the service) as `reported`
-/// changes at the next positions, under the same lock as `append`.
+/// changes at the next positions, under the same lock as `append`, and
+/// queues their webhook deliveries.
 pub fn append_reported(
     conn: &mut DbConnection,
     reported: &[&crate::incidents::queries::EventRow],
@@ -164,21 +165,37 @@ pub fn append_reported(
                 actor_id: event.actor_id.clone(),
             })
             .collect();
-        let rows: Vec<&NewChange> = rows.iter().collect();
+        let refs: Vec<&NewChange> = rows.iter().collect();
         match conn {
             DbConnection::Postgres(c) => {
                 diesel::copy_from(changes::table)
-                    .from_insertable(rows)
+                    .from_insertable(refs)
                     .execute(c)?;
             }
             DbConnection::Sqlite(c) => {
-                for chunk in rows.chunks(BATCH) {
+                for chunk in refs.chunks(BATCH) {
                     diesel::insert_into(changes::table)
                         .values(chunk.to_vec())
                         .execute(c)?;
                 }
             }
         }
+        // Webhook subscribers hear of these reports as of any other change,
+        // in the same transaction.
+        let queued: Vec<crate::webhooks::outbox::Change<'_>> = rows
+            .iter()
+            .zip(reported)
+            .map(|(row, event)| crate::webhooks::outbox::Change {
+                position: row.position,
+                incident_id: &row.incident_id,
+                kind: ChangeKind::Reported,
+                version: row.version,
+                from: None,
+                to: event.to_status.as_deref().and_then(Status::parse),
+                at: row.at,
+            })
+            .collect();
+        crate::webhooks::outbox::enqueue(conn, &queued)?;
         Ok(())
     })
 }

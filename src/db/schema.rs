@@ -309,3 +309,72 @@ diesel::allow_tables_to_appear_in_same_query!(service_accounts, organisations);
 diesel::allow_tables_to_appear_in_same_query!(service_account_secrets, users);
 diesel::allow_tables_to_appear_in_same_query!(service_account_secrets, organisations);
 diesel::allow_tables_to_appear_in_same_query!(audit_log, users);
+
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Text,
+        organisation_id -> Text,
+        role -> Text,
+        owner_id -> Text,
+        url -> Text,
+        events -> Text,
+        description -> Nullable<Text>,
+        secret -> Text,
+        secret_key_id -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_key_id -> Nullable<Text>,
+        previous_expires_at -> Nullable<Timestamp>,
+        paused -> Bool,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        failure_streak -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        subscription_id -> Text,
+        event_type -> Text,
+        incident_id -> Nullable<Text>,
+        position -> Nullable<BigInt>,
+        change_kind -> Nullable<Text>,
+        version -> Nullable<Integer>,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        occurred_at -> Timestamp,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        subscription_id -> Text,
+        attempt -> Integer,
+        at -> Timestamp,
+        outcome -> Text,
+        response_status -> Nullable<Integer>,
+        latency_ms -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        response_excerpt -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(webhook_subscriptions -> users (owner_id));
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::allow_tables_to_appear_in_same_query!(webhook_subscriptions, users);
+diesel::allow_tables_to_appear_in_same_query!(webhook_subscriptions, webhook_deliveries);
+diesel::allow_tables_to_appear_in_same_query!(webhook_subscriptions, webhook_attempts);
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_attempts);
+diesel::allow_tables_to_appear_in_same_query!(webhook_subscriptions, service_accounts);

@@ -418,7 +418,19 @@ pub(crate) fn record(
         .on(Entity::Incident, id)
         .details(details)
         .write(conn)?;
-    changes::append(conn, id, kind, version, actor.id.as_str(), event.at)?;
+    let position = changes::append(conn, id, kind, version, actor.id.as_str(), event.at)?;
+    crate::webhooks::outbox::enqueue(
+        conn,
+        &[crate::webhooks::outbox::Change {
+            position,
+            incident_id: id,
+            kind,
+            version,
+            from: history.from,
+            to: history.to,
+            at: event.at,
+        }],
+    )?;
     Ok(())
 }
 

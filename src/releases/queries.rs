@@ -232,3 +232,10 @@ impl Budget {
         }
     }
 }
+
+/// When the newest release was built, if any was (the metrics' release age).
+pub fn newest_built_at(conn: &mut DbConnection) -> QueryResult<Option<chrono::NaiveDateTime>> {
+    releases::table
+        .select(diesel::dsl::max(releases::built_at))
+        .first(conn)
+}

@@ -247,7 +247,7 @@ mod tests {
             .iter()
             .filter(|(m, p)| required(m, p) != Need::PeopleOnly)
             .count();
-        assert_eq!(scoped, 24, "{operations:?}");
+        assert_eq!(scoped, 33, "{operations:?}");
         assert_eq!(required("GET", "/api/v1/users"), Need::PeopleOnly);
         assert_eq!(required("GET", "/api/v1/me"), Need::PeopleOnly);
         assert_eq!(

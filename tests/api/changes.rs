@@ -26,7 +26,7 @@ fn id_of(incident: &Value) -> String {
 }
 
 /// A request with a JSON body and an `If-Match` version.
-async fn versioned(
+pub async fn versioned(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -64,7 +64,7 @@ async fn edit(app: &TestApp, user: &TestUser, id: &str, version: i64, body: Valu
     .expect(200)
 }
 
-async fn move_to(
+pub async fn move_to(
     app: &TestApp,
     user: &TestUser,
     id: &str,

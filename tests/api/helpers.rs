@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use awc::http::Method;
 use basewatch::auth::jwt::JwtKeys;
-use basewatch::config::{Environment, LoginThrottle, Settings};
+use basewatch::config::{Environment, LoginThrottle, MetricsAccess, Settings, WebhookSettings};
 use basewatch::crypto::DataKeys;
 use basewatch::db::{self, DatabaseUrl, DbConnection, Pool};
 use basewatch::domain::{
@@ -167,6 +167,13 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         trusted_proxy_hops: 1,
         client_rate_limit: Default::default(),
         attachments: Default::default(),
+        metrics: MetricsAccess::Open,
+        // Receivers in the tests listen on 127.0.0.1 over http; the worker polls often.
+        webhooks: WebhookSettings {
+            allow_private: true,
+            poll_interval: Duration::from_millis(50),
+            ..WebhookSettings::default()
+        },
     };
     configure(&mut settings);
     let data_keys = settings.data_keys.clone();

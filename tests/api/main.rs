@@ -22,6 +22,7 @@ mod integrator;
 mod matrix;
 #[allow(dead_code)] // builders for the attachment scenarios
 mod media;
+mod metrics;
 mod operations;
 mod organisations;
 mod red_team_clients;
@@ -39,6 +40,7 @@ mod shutdown;
 mod stats;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -93,6 +95,7 @@ fn main() {
         organisations::scenarios(),
         errors::scenarios(),
         operations::scenarios(),
+        metrics::scenarios(),
         reference::scenarios(),
         incidents::scenarios(),
         batch::scenarios(),
@@ -118,6 +121,7 @@ fn main() {
         service_accounts::scenarios(),
         changes::scenarios(),
         attachments::scenarios(),
+        webhooks::scenarios(),
     ]
     .into_iter()
     .flatten()

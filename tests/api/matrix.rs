@@ -55,6 +55,9 @@ enum Object {
     ServiceAdmin,
     /// A fresh service account and its secret (`{secret_id}`).
     Secret,
+    /// A fresh webhook subscription: the caller's own (a service account
+    /// creates it with its token), or (`Colleague`) an admin's.
+    Webhook(Owner),
 }
 
 use Object::*;
@@ -78,6 +81,7 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     // route                                           object                            anon mon  partn rev  anal admin
     ("GET /health",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /ready",                                     NoId,                            [200, 200, 200, 200, 200, 200]),
+    ("GET /metrics",                                   NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/openapi.json",                       NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /",                                          NoId,                            [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1",                                    NoId,                            [200, 200, 200, 200, 200, 200]),
@@ -187,6 +191,17 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("DELETE /api/v1/service-accounts/{id}",           ServiceAccount,                  [401, 403, 403, 403, 403, 204]),
     ("POST /api/v1/service-accounts/{id}/secrets",     ServiceAccount,                  [401, 403, 403, 403, 403, 201]),
     ("DELETE /api/v1/service-accounts/{id}/secrets/{secret_id}", Secret,                [401, 403, 403, 403, 403, 204]),
+
+    // Webhooks: admins manage every subscription; other people never.
+    ("POST /api/v1/webhooks",                          NoId,                            [401, 403, 403, 403, 403, 201]),
+    ("GET /api/v1/webhooks",                           NoId,                            [401, 403, 403, 403, 403, 200]),
+    ("GET /api/v1/webhooks/{id}",                      Webhook(Colleague),              [401, 403, 403, 403, 403, 200]),
+    ("PATCH /api/v1/webhooks/{id}",                    Webhook(Colleague),              [401, 403, 403, 403, 403, 200]),
+    ("DELETE /api/v1/webhooks/{id}",                   Webhook(Colleague),              [401, 403, 403, 403, 403, 204]),
+    ("POST /api/v1/webhooks/{id}/rotate-secret",       Webhook(Colleague),              [401, 403, 403, 403, 403, 200]),
+    ("POST /api/v1/webhooks/{id}/ping",                Webhook(Colleague),              [401, 403, 403, 403, 403, 202]),
+    ("GET /api/v1/webhooks/{id}/deliveries",           Webhook(Colleague),              [401, 403, 403, 403, 403, 200]),
+    ("POST /api/v1/webhooks/{id}/redeliver",           Webhook(Colleague),              [401, 403, 403, 403, 403, 202]),
 ];
 
 /// Service accounts of each role they may have, in the caller's oversight
@@ -201,6 +216,7 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     //                                                                                                              with w/o  with w/o  with w/o
     ("GET /health",                                     NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("GET /ready",                                      NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
+    ("GET /metrics",                                    NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/openapi.json",                        NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/login",                         NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
     ("POST /api/v1/auth/refresh",                       NoId,                             None,                    [200, 200, 200, 200, 200, 200]),
@@ -299,6 +315,23 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     ("DELETE /api/v1/service-accounts/{id}",            ServiceAccount,                   None,                    [403, 403, 403, 403, 403, 403]),
     ("POST /api/v1/service-accounts/{id}/secrets",      ServiceAccount,                   None,                    [403, 403, 403, 403, 403, 403]),
     ("DELETE /api/v1/service-accounts/{id}/secrets/{secret_id}", Secret,                  None,                    [403, 403, 403, 403, 403, 403]),
+    // A service account manages the subscriptions it created; an admin's answers 404.
+    ("POST /api/v1/webhooks",                           NoId,                             Some("webhooks:manage"), [201, 403, 201, 403, 201, 403]),
+    ("GET /api/v1/webhooks",                            NoId,                             Some("webhooks:manage"), [200, 403, 200, 403, 200, 403]),
+    ("GET /api/v1/webhooks/{id}",                       Webhook(Own),                     Some("webhooks:manage"), [200, 403, 200, 403, 200, 403]),
+    ("GET /api/v1/webhooks/{id}",                       Webhook(Colleague),               Some("webhooks:manage"), [404, 403, 404, 403, 404, 403]),
+    ("PATCH /api/v1/webhooks/{id}",                     Webhook(Own),                     Some("webhooks:manage"), [200, 403, 200, 403, 200, 403]),
+    ("PATCH /api/v1/webhooks/{id}",                     Webhook(Colleague),               Some("webhooks:manage"), [404, 403, 404, 403, 404, 403]),
+    ("DELETE /api/v1/webhooks/{id}",                    Webhook(Own),                     Some("webhooks:manage"), [204, 403, 204, 403, 204, 403]),
+    ("DELETE /api/v1/webhooks/{id}",                    Webhook(Colleague),               Some("webhooks:manage"), [404, 403, 404, 403, 404, 403]),
+    ("POST /api/v1/webhooks/{id}/rotate-secret",        Webhook(Own),                     Some("webhooks:manage"), [200, 403, 200, 403, 200, 403]),
+    ("POST /api/v1/webhooks/{id}/rotate-secret",        Webhook(Colleague),               Some("webhooks:manage"), [404, 403, 404, 403, 404, 403]),
+    ("POST /api/v1/webhooks/{id}/ping",                 Webhook(Own),                     Some("webhooks:manage"), [202, 403, 202, 403, 202, 403]),
+    ("POST /api/v1/webhooks/{id}/ping",                 Webhook(Colleague),               Some("webhooks:manage"), [404, 403, 404, 403, 404, 403]),
+    ("GET /api/v1/webhooks/{id}/deliveries",            Webhook(Own),                     Some("webhooks:manage"), [200, 403, 200, 403, 200, 403]),
+    ("GET /api/v1/webhooks/{id}/deliveries",            Webhook(Colleague),               Some("webhooks:manage"), [404, 403, 404, 403, 404, 403]),
+    ("POST /api/v1/webhooks/{id}/redeliver",            Webhook(Own),                     Some("webhooks:manage"), [202, 403, 202, 403, 202, 403]),
+    ("POST /api/v1/webhooks/{id}/redeliver",            Webhook(Colleague),               Some("webhooks:manage"), [404, 403, 404, 403, 404, 403]),
 ];
 
 const ALL_SCOPES: [&str; 5] = [
@@ -684,6 +717,19 @@ async fn call(
             "POST /api/v1/service-accounts/{id}/secrets" => (String::new(), Some(json!({}))),
             "DELETE /api/v1/service-accounts/{id}"
             | "DELETE /api/v1/service-accounts/{id}/secrets/{secret_id}" => (String::new(), None),
+            "POST /api/v1/webhooks" => (
+                String::new(),
+                Some(json!({"url": "http://127.0.0.1:9/matrix", "events": ["incident.reported"]})),
+            ),
+            "PATCH /api/v1/webhooks/{id}" => (String::new(), Some(json!({"description": unique}))),
+            "POST /api/v1/webhooks/{id}/rotate-secret" => (String::new(), Some(json!({}))),
+            "POST /api/v1/webhooks/{id}/redeliver" => (
+                String::new(),
+                Some(json!({"since": "2020-01-01T00:00:00Z"})),
+            ),
+            "DELETE /api/v1/webhooks/{id}" | "POST /api/v1/webhooks/{id}/ping" => {
+                (String::new(), None)
+            }
             "GET /api/v1/analysis/deployment-effect" => {
                 (format!("?mission_id={}", fx.mission), None)
             }
@@ -832,6 +878,21 @@ async fn prepare(fx: &Fixture, object: Object, caller: Option<&TestUser>) -> Tar
                 ..plain("service_account", &account.id)
             }
         }
+        Webhook(who) => {
+            let token = match (who, caller) {
+                (Own, Some(user)) => &user.token,
+                _ => &fx.admin.token,
+            };
+            let created = app
+                .post(
+                    "/api/v1/webhooks",
+                    Some(token),
+                    &json!({"url": "http://127.0.0.1:9/matrix", "events": ["ping"]}),
+                )
+                .await
+                .expect(201);
+            plain("webhook", created["id"].as_str().unwrap())
+        }
         Incident(who, status) | Attachment(who, status) => {
             let reporter = owner(who);
             let incident = app
@@ -901,6 +962,8 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
         "service_account_secrets",
         "attachments",
         "attachment_chunks",
+        "webhook_subscriptions",
+        "webhook_deliveries",
     ]
     .iter()
     .map(|table| app.count(table))
@@ -918,6 +981,7 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
                 "deployment" => format!("/api/v1/deployments/{id}"),
                 "organisation" => format!("/api/v1/organisations/{id}"),
                 "service_account" => format!("/api/v1/service-accounts/{id}"),
+                "webhook" => format!("/api/v1/webhooks/{id}"),
                 _ => format!("/api/v1/bases/{id}"),
             };
             app.get(&path, Some(&fx.admin.token)).await.expect(200)

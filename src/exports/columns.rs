@@ -80,27 +80,11 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("consent_indicators", "consentIndicators", "#indicator+code"),
     ("synthetic", "synthetic", ""),
     ("submitted_at", "dateOfReport", "#date+reported"),
-    (
-        "attachment_count",
-        "attachmentCount",
-        "#meta+attachments+num",
-    ),
-    ("attachment_ids", "attachmentIds", "#meta+attachments+id"),
-    (
-        "attachment_types",
-        "attachmentTypes",
-        "#meta+attachments+type",
-    ),
-    (
-        "attachment_sizes",
-        "attachmentSizes",
-        "#meta+attachments+size",
-    ),
-    (
-        "attachment_sha256",
-        "attachmentSha256",
-        "#meta+attachments+sha256",
-    ),
+    ("attachment_count", "attachmentCount", ""),
+    ("attachment_ids", "attachmentIds", ""),
+    ("attachment_types", "attachmentTypes", ""),
+    ("attachment_sizes", "attachmentSizes", ""),
+    ("attachment_sha256", "attachmentSha256", ""),
     ("narrative", "caseNarrative", "#description"),
 ];
 

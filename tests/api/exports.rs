@@ -66,7 +66,7 @@ fn ndjson(res: &Response) -> Vec<Value> {
 /// The HXL row under the header, exactly: every hashtag and attribute from the
 /// HXL 1.1 dictionary for what it means there; "" where the dictionary has no
 /// word for the column. A change of the table in src/exports/columns.rs shows here.
-const HXL_ROW: [&str; 45] = [
+const HXL_ROW: [&str; 50] = [
     "#event+code",
     "#activity+code",
     "#activity+name",
@@ -111,6 +111,11 @@ const HXL_ROW: [&str; 45] = [
     "#indicator+code",
     "",
     "#date+reported",
+    "",
+    "",
+    "",
+    "",
+    "",
     "#description",
 ];
 

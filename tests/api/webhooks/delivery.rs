@@ -22,6 +22,7 @@ crate::scenarios![
     ping_and_redelivery,
     both_secrets_sign_during_a_rotation_overlap,
     a_rolled_back_change_announces_nothing,
+    reports_stored_in_a_batch_are_announced,
 ];
 
 async fn changes_are_delivered_signed_and_in_order(backend: Backend) {
@@ -419,4 +420,44 @@ async fn a_rolled_back_change_announces_nothing(backend: Backend) {
     );
     assert_eq!(w.app.count("webhook_deliveries"), 1);
     rx.settles_at(1).await;
+}
+
+/// The batch stores reports around `service::record` (a group at a time):
+/// its reports reach subscribers like any other, drafts excepted, once each.
+async fn reports_stored_in_a_batch_are_announced(backend: Backend) {
+    let w = world(backend, |_| {}).await;
+    let rx = Receiver::start().await;
+    let (_, secret) = subscribe(&w.app, &w.admin.token, &rx.url, &INCIDENT_EVENTS).await;
+    let monitor = w.app.seed_user(Role::Monitor);
+    let mut items: Vec<_> = (0..3).map(|_| crate::batch::item(&w.mission)).collect();
+    for item in &mut items[..2] {
+        item["submit"] = json!(true);
+    }
+    let results = crate::batch::send_array(&w.app, &monitor, &items).await;
+    assert_eq!(crate::batch::statuses(&results), [201, 201, 201]);
+    // A re-sent batch stores nothing and announces nothing more.
+    let again = crate::batch::send_array(&w.app, &monitor, &items).await;
+    assert_eq!(crate::batch::statuses(&again), [200, 200, 200]);
+
+    let got = rx.settles_at(2).await;
+    let mut announced: Vec<String> = got
+        .iter()
+        .map(|r| {
+            assert!(r.verifies_with(&secret));
+            let body = r.json();
+            assert_eq!(body["type"], "incident.reported");
+            assert_eq!(body["data"]["incident"]["status"], "submitted");
+            body["data"]["incident_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    announced.sort();
+    let mut submitted: Vec<String> = items[..2]
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    submitted.sort();
+    assert_eq!(
+        announced, submitted,
+        "the two submitted reports, the draft not"
+    );
 }

@@ -47,8 +47,12 @@ fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("a multicast, broadcast or reserved address")
     } else if a == 100 && (64..128).contains(&b) {
         Some("a carrier-grade NAT address")
-    } else if (a == 192 && b == 0 && ip.octets()[2] == 0) || (a == 198 && (b == 18 || b == 19)) {
-        Some("a reserved address")
+    } else if (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || ip.is_documentation()
+        || (a == 192 && b == 88 && ip.octets()[2] == 99)
+    {
+        Some("a reserved or documentation address")
     } else {
         None
     }
@@ -59,10 +63,23 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return refused_v4(v4);
     }
     let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // Forms that carry an IPv4 address a gateway may translate to: NAT64
+    // (64:ff9b::/96 and the local-use 64:ff9b:1::/48) and SIIT (::ffff:0:0/96)
+    // in their last 32 bits, 6to4 (2002::/16) in the 32 bits after the prefix.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || segments[..3] == [0x64, 0xff9b, 1]
+        || segments[..6] == [0, 0, 0, 0, 0xffff, 0]
+    {
         let [.., hi, lo] = segments;
-        return refused_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+        return refused_v4(embedded(hi, lo)).or(Some("an address translated to IPv4"));
+    }
+    if segments[0] == 0x2002 {
+        return refused_v4(embedded(segments[1], segments[2]))
+            .or(Some("a 6to4 address (relayed to IPv4)"));
+    }
+    if segments[0] == 0x2001 && segments[1] == 0x0db8 {
+        return Some("a documentation address");
     }
     if ip.is_loopback() {
         Some("a loopback address")
@@ -85,7 +102,22 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, String> {
     if raw.len() > MAX_URL_LEN {
         return Err(format!("is longer than {MAX_URL_LEN} characters"));
     }
+    // The URL parser would drop these silently and deliver elsewhere than written.
+    if raw
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err("must not hold spaces, control characters or backslashes".into());
+    }
     let url = Url::parse(raw).map_err(|e| format!("is not an absolute URL ({e})"))?;
+    if url.port() == Some(0) {
+        return Err("names port 0".into());
+    }
+    // `https:///x` is read as host `x`: the host must be the one written.
+    let written = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if !raw.to_ascii_lowercase().starts_with(&written) {
+        return Err(format!("is not written as it would be read ({url})"));
+    }
     match url.scheme() {
         "https" => {}
         "http" if allow_private => {}
@@ -328,6 +360,13 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
             "::127.0.0.1",
+            "64:ff9b:1::a00:1",
+            "::ffff:0:7f00:1",
+            "2002:7f00:1::",
+            "2002:a00:1::",
+            "2001:db8::1",
+            "203.0.113.1",
+            "192.88.99.1",
         ] {
             assert!(refused(ip.parse().unwrap()).is_some(), "{ip}");
         }
@@ -350,10 +389,18 @@ mod tests {
             "https://api.localhost./hook",
             "https://2130706433/hook",
             "not a url",
+            "https://example.com/\r\nX: y",
+            "https://a\r\nb.example/",
+            " https://example.com/",
+            "https://example.com/ ",
+            "https:///x",
+            "https://example.com\\@127.0.0.1/",
+            "https://example.com:0/",
         ] {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
         assert!(check_url("https://example.org/hook", false).is_ok());
+        assert!(check_url("https://Example.ORG:8443/Hook?a=1", false).is_ok());
         assert!(check_url("http://127.0.0.1:9/hook", true).is_ok());
     }
 

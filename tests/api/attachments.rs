@@ -292,17 +292,7 @@ async fn rights_follow_who_reads_the_narrative(backend: Backend) {
     let reviewer = app.seed_user(Role::Reviewer);
     let analyst = app.seed_user(Role::Analyst);
     let admin = app.seed_user(Role::Admin);
-    let ngo = app
-        .post(
-            "/api/v1/organisations",
-            Some(&w.admin.token),
-            &json!({"name": "Field NGO", "kind": "ngo"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ngo = crate::helpers::create_ngo(app, &w.admin).await;
     let partner = app.seed_user_in(Role::Partner, &ngo);
     let colleague = app.seed_user_in(Role::Partner, &ngo);
     let stranger = app.seed_user_in(Role::Partner, &app.org_id.clone());

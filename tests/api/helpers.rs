@@ -507,3 +507,17 @@ pub async fn join_pair<A: std::future::Future, B: std::future::Future>(
     .await;
     (ra.unwrap(), rb.unwrap())
 }
+
+/// A new NGO organisation (a unique name), created by an admin through the API; its id.
+pub async fn create_ngo(app: &TestApp, admin: &TestUser) -> String {
+    app.post(
+        "/api/v1/organisations",
+        Some(&admin.token),
+        &serde_json::json!({"name": format!("NGO {}", uuid::Uuid::new_v4()), "kind": "ngo"}),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

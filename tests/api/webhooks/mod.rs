@@ -133,15 +133,4 @@ pub fn settled(n: usize) -> impl Fn(&[Value]) -> bool {
 }
 
 /// A new NGO organisation; its id.
-pub async fn create_ngo(app: &TestApp, admin: &TestUser) -> String {
-    app.post(
-        "/api/v1/organisations",
-        Some(&admin.token),
-        &json!({"name": format!("NGO {}", uuid::Uuid::new_v4()), "kind": "ngo"}),
-    )
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
+pub use crate::helpers::create_ngo;

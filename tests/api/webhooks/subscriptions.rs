@@ -225,6 +225,18 @@ async fn inside_targets_are_refused_when_saved_and_when_connecting(backend: Back
         "https://2130706433/hook",
         "http://hooks.example.org/hook",
         "https://user:secret@hooks.example.org/hook",
+        // Addresses that carry or relay an inside IPv4 address, and documentation ranges.
+        "https://[64:ff9b:1::a00:1]/hook",
+        "https://[::ffff:0:7f00:1]/hook",
+        "https://[2002:7f00:1::]/hook",
+        "https://[2001:db8::1]/hook",
+        "https://203.0.113.1/hook",
+        // What the URL parser would read otherwise than written.
+        "https://hooks.example.org/\r\nX-Injected: 1",
+        " https://hooks.example.org/hook",
+        "https:///hooks.example.org",
+        "https://hooks.example.org\\@127.0.0.1/",
+        "https://hooks.example.org:0/hook",
     ] {
         let problem = w
             .app

@@ -160,7 +160,7 @@ pub fn viewer(sub: &queries::SubscriptionRow, owner: &queries::Owner) -> Result<
     if !owner.active {
         return Err("the account that created the subscription is deactivated".into());
     }
-    let role: Role = owner.role.parse().map_err(|e| format!("{e}"))?;
+    let role = owner.role.parse::<Role>().map_err(|e| e.to_string())?;
     match &owner.scopes {
         Some(granted) => {
             if !scopes::split(granted)
@@ -183,7 +183,7 @@ pub fn viewer(sub: &queries::SubscriptionRow, owner: &queries::Owner) -> Result<
         // Nobody's own incidents: the subscription's id stands for the viewer.
         None => Ok(Actor::person(
             UserId::from_db(sub.id.clone()),
-            sub.role.parse().map_err(|e| format!("{e}"))?,
+            sub.role.parse::<Role>().map_err(|e| e.to_string())?,
             OrganisationId::from_db(sub.organisation_id.clone()),
         )),
     }

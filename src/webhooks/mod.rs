@@ -163,7 +163,7 @@ pub fn viewer(sub: &queries::SubscriptionRow, owner: &queries::Owner) -> Result<
     if !owner.active {
         return Err("the account that created the subscription is deactivated".into());
     }
-    let role: Role = owner.role.parse::<Role>().map_err(|e| e.to_string())?;
+    let role = owner.role.parse::<Role>().map_err(|e| e.to_string())?;
     match &owner.scopes {
         Some(granted) => {
             if !scopes::split(granted)

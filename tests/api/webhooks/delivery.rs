@@ -23,6 +23,7 @@ crate::scenarios![
     both_secrets_sign_during_a_rotation_overlap,
     a_rolled_back_change_announces_nothing,
     reports_stored_in_a_batch_are_announced,
+    three_workers_deliver_each_event_once_and_in_order_per_incident,
 ];
 
 async fn changes_are_delivered_signed_and_in_order(backend: Backend) {
@@ -460,4 +461,54 @@ async fn reports_stored_in_a_batch_are_announced(backend: Backend) {
         announced, submitted,
         "the two submitted reports, the draft not"
     );
+}
+
+async fn three_workers_deliver_each_event_once_and_in_order_per_incident(backend: Backend) {
+    let w = world(backend, |_| {}).await;
+    // Two more instances over the same database: three workers claim at once.
+    w.app.spawn_sibling(w.app.settings.clone());
+    w.app.spawn_sibling(w.app.settings.clone());
+    let rx = Receiver::start().await;
+    let (sub, secret) = subscribe(&w.app, &w.admin.token, &rx.url, &INCIDENT_EVENTS).await;
+    // Paused while the events queue, so that every worker finds all of them at once.
+    let path = format!("/api/v1/webhooks/{sub}");
+    w.app
+        .patch(&path, Some(&w.admin.token), &json!({"paused": true}))
+        .await
+        .expect(200);
+    let monitor = w.app.seed_user(Role::Monitor);
+    let reviewer = w.app.seed_user(Role::Reviewer);
+    let mut incidents = Vec::new();
+    for _ in 0..12 {
+        let id = report_submitted(&w.app, &monitor, &w.mission).await;
+        move_to(&w.app, &reviewer, &id, 1, "in_review", None).await;
+        incidents.push(id);
+    }
+    w.app
+        .patch(&path, Some(&w.admin.token), &json!({"paused": false}))
+        .await
+        .expect(200);
+    rx.wait_for(24).await;
+    let got = rx.settles_at(24).await;
+    let mut ids: Vec<_> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 24, "an event was delivered twice");
+    assert!(got.iter().all(|r| r.verifies_with(&secret)));
+    for id in &incidents {
+        let kinds: Vec<_> = got
+            .iter()
+            .map(|r| r.json())
+            .filter(|b| b["data"]["incident_id"] == id.as_str())
+            .map(|b| b["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["incident.reported", "incident.status_changed"],
+            "{id}"
+        );
+    }
 }

@@ -85,6 +85,15 @@ async fn partner_subscriptions_carry_only_their_organisation_without_others_narr
             );
         }
     }
+    // Not even the log of a partner's subscription names another organisation's incident.
+    for (id, token) in [
+        (&own["id"], &system.token),
+        (&by_admin["id"], &w.admin.token),
+    ] {
+        let items = super::log(&w.app, token, id.as_str().unwrap()).await;
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert!(items.iter().all(|i| i["incident_id"] != elsewhere.as_str()));
+    }
     for path in ["/hook/system", "/hook/admin"] {
         let mut ids: Vec<_> = got
             .iter()

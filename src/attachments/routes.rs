@@ -48,7 +48,7 @@ impl ToSchema for FileBytes {}
 pub struct UploadQuery {
     /// The file's name, kept sealed and given back on download (its folders
     /// are dropped; the detected type's extension is added when missing).
-    #[param(max_length = 255)]
+    #[param(max_length = 255, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub filename: Option<String>,
 }
 
@@ -521,7 +521,7 @@ pub async fn delete_attachment(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (incident_id, attachment_id) = ids(path.into_inner())?;
-    let reason = if body.is_empty() {
+    let reason = if body.is_empty() || body.trim_ascii() == b"null" {
         None
     } else {
         let request: RemoveAttachmentRequest = crate::http::parse(&body)?;

@@ -251,7 +251,7 @@ pub struct CreateWebhookRequest {
     #[schema(min_items = 1)]
     pub events: Vec<EventType>,
     #[validate(length(max = 500), custom(function = "valid_text"))]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
     /// Admins: the organisation whose view the payloads take (default: their
     /// own). Service accounts: their own, or omitted.
@@ -273,7 +273,7 @@ pub struct UpdateWebhookRequest {
     #[schema(min_items = 1)]
     pub events: Option<Vec<EventType>>,
     #[validate(length(max = 500), custom(function = "valid_text"))]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
     /// `true` pauses; `false` resumes, and enables a disabled subscription.
     pub paused: Option<bool>,

@@ -402,9 +402,16 @@ pub async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    ValidJson(req): ValidJson<RotateSecretRequest>,
+    body: web::Bytes,
 ) -> Result<web::Json<RotatedSecret>, ApiError> {
     may_manage(&actor)?;
+    // No body, or `null`, takes the defaults.
+    let req: RotateSecretRequest = if body.is_empty() || body.trim_ascii() == b"null" {
+        RotateSecretRequest::default()
+    } else {
+        crate::http::parse(&body)?
+    };
+    validator::Validate::validate(&req).map_err(ApiError::from)?;
     let overlap = req.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
     let secret = new_secret();
     let plain = secret.clone();

@@ -118,6 +118,10 @@ pub struct AttachmentLimits {
     pub max_bytes: usize,
     pub per_incident: i64,
     pub cleaning_at_once: usize,
+    /// Uploads one account may have arriving at once.
+    pub receiving_per_account: usize,
+    /// Uploads arriving at once, all accounts together.
+    pub receiving_at_once: usize,
 }
 
 impl Default for AttachmentLimits {
@@ -126,6 +130,8 @@ impl Default for AttachmentLimits {
             max_bytes: 25 << 20,
             per_incident: 20,
             cleaning_at_once: 2,
+            receiving_per_account: 2,
+            receiving_at_once: 32,
         }
     }
 }
@@ -457,6 +463,18 @@ impl Settings {
                 defaults.cleaning_at_once as u64,
                 1,
                 64,
+            ) as usize,
+            receiving_per_account: number(
+                "BASEWATCH_UPLOADS_PER_ACCOUNT",
+                defaults.receiving_per_account as u64,
+                1,
+                64,
+            ) as usize,
+            receiving_at_once: number(
+                "BASEWATCH_UPLOADS_AT_ONCE",
+                defaults.receiving_at_once as u64,
+                1,
+                4096,
             ) as usize,
         };
         let release_lag_days = number("BASEWATCH_RELEASE_LAG_DAYS", 14, 0, 365) as u32;

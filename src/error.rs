@@ -81,6 +81,10 @@ pub enum ApiError {
     /// 429: too many failed sign-ins; `Retry-After` says when to try again.
     #[error("too many failed sign-ins; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
+    /// 429: the caller (or every caller) has as many of something in progress
+    /// as the server takes at once; `Retry-After` says when to try again.
+    #[error("{detail}")]
+    Throttled { detail: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
     /// 503: the database was too busy with other changes (a serialization
@@ -160,7 +164,9 @@ impl ApiError {
                     HeaderValue::from_static("Bearer realm=\"basewatch\""),
                 );
             }
-            Self::TooManyRequests { retry_after } | Self::Contended { retry_after } => {
+            Self::TooManyRequests { retry_after }
+            | Self::Throttled { retry_after, .. }
+            | Self::Contended { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Self::MethodNotAllowed { allow, .. } => {
@@ -197,7 +203,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Contended { .. } | Self::ConnectionLost => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -24,7 +24,7 @@ use crate::incidents::content::IncidentContent;
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
             UnsupportedMediaType, ValidationFailed, Unavailable, InternalError, PreconditionFailed,
-            PreconditionRequired, TooManyRequests, RequestTimeout
+            PreconditionRequired, TooManyRequests, UploadsBusy, RequestTimeout
         )
     ),
     tags(
@@ -162,6 +162,17 @@ problem_response!(Unavailable, "The database cannot be reached.");
 )]
 #[allow(dead_code)]
 pub struct TooManyRequests(Problem);
+
+/// 429 from the upload limits.
+#[derive(ToResponse)]
+#[response(
+    description = "The account, or the server, has as many uploads arriving as it takes at once \
+                   (BASEWATCH_UPLOADS_PER_ACCOUNT, BASEWATCH_UPLOADS_AT_ONCE); wait for `Retry-After` seconds.",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before the next upload"))
+)]
+#[allow(dead_code)]
+pub struct UploadsBusy(Problem);
 problem_response!(
     InternalError,
     "An unexpected error; its details are logged under the request id."

@@ -7,8 +7,11 @@ pub struct AppState {
     pub pool: Pool,
     pub jwt: JwtKeys,
     pub settings: Settings,
-    /// Attachments being cleaned (each whole in memory): taken before a body is read.
+    /// Attachments being cleaned (each whole in memory): taken once a body has
+    /// arrived whole (sealed in a spool file).
     pub cleaning: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Uploads arriving, per account and in all.
+    pub arrivals: std::sync::Arc<crate::attachments::spool::Arrivals>,
     /// Stops the in-process webhook worker when the application goes.
     _worker: Option<crate::webhooks::worker::Stopper>,
 }
@@ -20,6 +23,10 @@ impl AppState {
             cleaning: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 settings.attachments.cleaning_at_once,
             )),
+            arrivals: crate::attachments::spool::Arrivals::new(
+                settings.attachments.receiving_per_account,
+                settings.attachments.receiving_at_once,
+            ),
             pool,
             settings,
             _worker: None,

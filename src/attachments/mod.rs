@@ -11,6 +11,7 @@ pub mod queries;
 pub mod routes;
 pub mod seal;
 pub mod service;
+pub mod spool;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::{Insertable, Queryable, Selectable};

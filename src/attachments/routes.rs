@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::clean::{self, CleanError};
 use super::seal::Opener;
 use super::service::{self, PAGE, Stored, Upload};
+use super::spool::{Full, Received, Spool};
 use super::{Attachment, AttachmentRow, queries};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
@@ -106,23 +107,47 @@ fn refused(e: CleanError) -> ApiError {
     }
 }
 
-/// Reads the body, refusing it (413) as soon as it passes `limit`.
-async fn read_body(
-    mut payload: web::Payload,
-    limit: usize,
-    expected: usize,
-) -> Result<Vec<u8>, ApiError> {
-    let mut data = Vec::with_capacity(expected.min(limit));
-    while let Some(chunk) =
-        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut payload), cx)).await
-    {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the body broke off: {e}")))?;
-        if data.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+/// Bytes gathered before each hop to the blocking pool that seals and writes them.
+const SPOOL_WRITE: usize = 256 * 1024;
+
+/// Receives the body into a sealed spool file, refusing it (413) as soon as it
+/// passes `limit`.
+async fn receive(mut payload: web::Payload, limit: usize) -> Result<Received, ApiError> {
+    let mut spool = web::block(|| Spool::new(None))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mut gathered = Vec::with_capacity(SPOOL_WRITE);
+    loop {
+        let next =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut payload), cx))
+                .await;
+        let end = next.is_none();
+        if let Some(chunk) = next {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("the body broke off: {e}")))?;
+            if spool.len() + gathered.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            gathered.extend_from_slice(&chunk);
         }
-        data.extend_from_slice(&chunk);
+        if gathered.len() >= SPOOL_WRITE || (end && !gathered.is_empty()) {
+            (spool, gathered) = web::block(move || {
+                spool.push(&gathered)?;
+                gathered.clear();
+                Ok::<_, std::io::Error>((spool, gathered))
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        }
+        if end {
+            return web::block(move || spool.finish())
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal);
+        }
     }
-    Ok(data)
 }
 
 fn declared_length(req: &HttpRequest) -> Option<usize> {
@@ -172,6 +197,7 @@ fn declared_length(req: &HttpRequest) -> Option<usize> {
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 429, response = crate::openapi::UploadsBusy),
         crate::openapi::SignedIn,
     )
 )]
@@ -209,29 +235,46 @@ pub async fn upload_attachment(
     })
     .await?;
 
-    // Files are cleaned whole in memory: only so many at once, and a body is
-    // not read before its turn.
+    // The body arrives whole into a sealed spool file (only so many at once per
+    // account and in all); only then does it wait for one of the few turns to be
+    // cleaned whole in memory, so a slow client holds no turn.
+    let _arrival = state.arrivals.enter(user.id.as_str()).map_err(|full| {
+        ApiError::Throttled {
+            detail: match full {
+                Full::Account(n) => format!(
+                    "this account already has {n} uploads arriving, the most it may have at once; \
+                     send the next when one has finished"
+                ),
+                Full::Server(n) => format!(
+                    "the server is receiving {n} uploads, the most it takes at once; try again shortly"
+                ),
+            },
+            retry_after: 5,
+        }
+    })?;
+    let received = actix_web::rt::time::timeout(
+        state.settings.request_timeout.max(Duration::from_secs(60)),
+        receive(payload, limits.max_bytes),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout("the file did not arrive in time".into()))??;
     let _turn = state
         .cleaning
         .clone()
         .acquire_owned()
         .await
         .map_err(ApiError::internal)?;
-    let data = actix_web::rt::time::timeout(
-        state.settings.request_timeout.max(Duration::from_secs(60)),
-        read_body(payload, limits.max_bytes, expected),
-    )
-    .await
-    .map_err(|_| ApiError::RequestTimeout("the file did not arrive in time".into()))??;
     let (cleaned, sha256) = web::block(move || {
-        clean::clean(&declared, data).map(|cleaned| {
-            let sha256 = crate::crypto::to_hex(&Sha256::digest(&cleaned.bytes));
-            (cleaned, sha256)
-        })
+        let data = received.read().map_err(ApiError::internal)?;
+        clean::clean(&declared, data)
+            .map(|cleaned| {
+                let sha256 = crate::crypto::to_hex(&Sha256::digest(&cleaned.bytes));
+                (cleaned, sha256)
+            })
+            .map_err(refused)
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(refused)?;
+    .map_err(ApiError::internal)??;
 
     let keys = state.settings.data_keys.clone();
     let location = format!("/api/v1/incidents/{incident_id}/attachments/{attachment_id}");

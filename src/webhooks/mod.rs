@@ -260,7 +260,21 @@ pub struct CreateWebhookRequest {
     pub organisation_id: Option<String>,
     /// Admins: the role whose view the payloads take (default: partner in an
     /// NGO, analyst in an oversight office). Service accounts: their own, or omitted.
+    #[schema(schema_with = view_roles)]
     pub role: Option<Role>,
+}
+
+/// The roles whose view a subscription may take: never a monitor's, which
+/// holds only that monitor's own reports.
+fn view_roles() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "partner or analyst; reviewer or admin in an oversight office. Never monitor.",
+        ))
+        .enum_values(Some(["partner", "analyst", "reviewer", "admin"]))
+        .build()
 }
 
 /// Changes to a subscription; every field is optional.
@@ -303,14 +317,53 @@ pub struct QueuedEvent {
 }
 
 /// One event, or every event created since a time: exactly one of the two.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct RedeliverRequest {
     #[validate(custom(function = "valid_uuid"))]
-    #[schema(format = Uuid)]
     pub event_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }
+
+/// The document says "exactly one of the two" as JSON Schema does: one of two
+/// objects, each with its one required field.
+impl utoipa::PartialSchema for RedeliverRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let only = |field: &str, description: &str, format: KnownFormat| {
+            ObjectBuilder::new()
+                .property(
+                    field,
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::KnownFormat(format)))
+                        .description(Some(description)),
+                )
+                .required(field)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "One event (`event_id`), or every event created since a time (`since`, not in \
+                 the future): exactly one of the two.",
+            ))
+            .item(only(
+                "event_id",
+                "The event to deliver again",
+                KnownFormat::Uuid,
+            ))
+            .item(only(
+                "since",
+                "Deliver again every event created since this time",
+                KnownFormat::DateTime,
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for RedeliverRequest {}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Queued {

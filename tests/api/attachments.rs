@@ -100,11 +100,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn attachment_path(incident: &str, attachment: &str) -> String {
+pub fn attachment_path(incident: &str, attachment: &str) -> String {
     format!("/api/v1/incidents/{incident}/attachments/{attachment}")
 }
 
-async fn put(
+pub async fn put(
     app: &TestApp,
     user: &TestUser,
     path: &str,
@@ -162,7 +162,7 @@ async fn remove(
     .await
 }
 
-async fn draft(app: &TestApp, reporter: &TestUser, mission: &str) -> String {
+pub async fn draft(app: &TestApp, reporter: &TestUser, mission: &str) -> String {
     create(app, reporter, &report(mission)).await.expect(201)["id"]
         .as_str()
         .unwrap()

@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin_reference;
 mod analysis;
+mod attachment_arrivals;
 mod attachments;
 mod audit;
 mod auth;
@@ -121,6 +122,7 @@ fn main() {
         service_accounts::scenarios(),
         changes::scenarios(),
         attachments::scenarios(),
+        attachment_arrivals::scenarios(),
         webhooks::scenarios(),
     ]
     .into_iter()

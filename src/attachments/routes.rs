@@ -126,7 +126,7 @@ async fn receive(mut payload: web::Payload, limit: usize) -> Result<Received, Ap
         if let Some(chunk) = next {
             let chunk =
                 chunk.map_err(|e| ApiError::BadRequest(format!("the body broke off: {e}")))?;
-            if spool.len() + gathered.len() + chunk.len() > limit {
+            if spool.received() + gathered.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
             gathered.extend_from_slice(&chunk);

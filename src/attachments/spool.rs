@@ -7,11 +7,11 @@
 //! what a monitor sent, metadata and all, never reaches the disk in the clear.
 //! Memory per upload being received is one chunk.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::collections::HashMap;
 
 use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -74,7 +74,7 @@ impl Spool {
     }
 
     /// Bytes received so far.
-    pub fn len(&self) -> usize {
+    pub fn received(&self) -> usize {
         self.len
     }
 
@@ -214,7 +214,7 @@ mod tests {
             spool.push(&part).unwrap();
             sent.extend(part);
         }
-        assert_eq!(spool.len(), sent.len());
+        assert_eq!(spool.received(), sent.len());
         let got = spool.finish().unwrap().read().unwrap();
         assert_eq!(got, sent);
         got

@@ -16,14 +16,8 @@ crate::scenarios![slow_uploads_hold_no_cleaning_turn];
 
 /// An upload that must be answered within 20 s (a stalled one is cut at 60 s).
 async fn upload_in_time(app: &TestApp, user: &TestUser, incident: &str, file: &[u8]) -> Response {
-    let id = uuid::Uuid::new_v4().to_string();
-    let sent = put(
-        app,
-        user,
-        &attachment_path(incident, &id),
-        Some("image/png"),
-        file.to_vec(),
-    );
+    let path = attachment_path(incident, &uuid::Uuid::new_v4().to_string());
+    let sent = put(app, user, &path, Some("image/png"), file.to_vec());
     actix_web::rt::time::timeout(Duration::from_secs(20), sent)
         .await
         .expect("the upload waited behind slow uploads for 20 s")
@@ -59,29 +53,27 @@ async fn slow_uploads_hold_no_cleaning_turn(backend: Backend) {
         stream.write_all(&file[..16]).unwrap();
         stalled.push(stream);
     }
-
-    // Another account's upload is cleaned and stored at once, though the
-    // server cleans one file at a time.
-    let stored = upload_in_time(&app, &other, &other_incident, &file).await;
-    assert_eq!(stored.expect(201)["media_type"], "image/png");
-
     // The slow account has its two uploads arriving: a third is refused (once
-    // both have started arriving), with when to try again.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut sent_before_the_stalled_arrived = 0;
+    // both have started arriving), with when to try again. Until then the
+    // probe, not an image, is received, cleaned and refused (415).
+    let deadline = Instant::now() + Duration::from_secs(15);
     let refused = loop {
-        let res = upload_in_time(&app, &slow, &slow_incident, &file).await;
+        let res = upload_in_time(&app, &slow, &slow_incident, b"not an image").await;
         if res.status == 429 {
             break res;
         }
-        res.expect(201);
-        sent_before_the_stalled_arrived += 1;
-        assert!(Instant::now() < deadline, "no upload was refused in 10 s");
+        res.expect(415);
+        assert!(Instant::now() < deadline, "no upload was refused in 15 s");
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(refused.header("retry-after"), Some("5"));
     let detail = refused.expect(429)["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains("2 uploads arriving"), "{detail}");
+
+    // Another account's upload is cleaned and stored at once while those two
+    // arrive, though the server cleans one file at a time.
+    let stored = upload_in_time(&app, &other, &other_incident, &file).await;
+    assert_eq!(stored.expect(201)["media_type"], "image/png");
 
     // Their connections gone, the account's places are given back.
     drop(stalled);
@@ -101,7 +93,7 @@ async fn slow_uploads_hold_no_cleaning_turn(backend: Backend) {
         app.count(&format!(
             "attachments WHERE incident_id = '{slow_incident}'"
         )),
-        sent_before_the_stalled_arrived + 1
+        1
     );
     assert_eq!(
         app.count(&format!(

@@ -78,6 +78,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(review::override_assessment)
                 .service(review::list_incident_history)
                 .service(attachments::upload_attachment)
+                .service(attachments::upload_attachment_form)
                 .service(attachments::list_attachments)
                 .service(attachments::get_attachment)
                 .service(attachments::download_attachment)

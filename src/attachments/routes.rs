@@ -5,10 +5,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -19,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::clean::{self, CleanError};
 use super::seal::Opener;
 use super::service::{self, PAGE, Stored, Upload};
-use super::spool::{Full, Received, Spool};
+use super::spool::{Arrival, Full, Received, Spool};
 use super::{Attachment, AttachmentRow, queries};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
@@ -107,21 +108,28 @@ fn refused(e: CleanError) -> ApiError {
     }
 }
 
+/// The next item of a stream.
+async fn next_chunk<S: futures_core::Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *stream), cx)).await
+}
+
 /// Bytes gathered before each hop to the blocking pool that seals and writes them.
 const SPOOL_WRITE: usize = 256 * 1024;
 
 /// Receives the body into a sealed spool file, refusing it (413) as soon as it
 /// passes `limit`.
-async fn receive(mut payload: web::Payload, limit: usize) -> Result<Received, ApiError> {
+async fn receive<S, E>(mut payload: S, limit: usize) -> Result<Received, ApiError>
+where
+    S: futures_core::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let mut spool = web::block(|| Spool::new(None))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let mut gathered = Vec::with_capacity(SPOOL_WRITE);
     loop {
-        let next =
-            std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut payload), cx))
-                .await;
+        let next = next_chunk(&mut payload).await;
         let end = next.is_none();
         if let Some(chunk) = next {
             let chunk =
@@ -229,17 +237,39 @@ pub async fn upload_attachment(
             limit: limits.max_bytes,
         });
     }
-    let (actor, id) = (user.clone(), incident_id.clone());
+    let _arrival = admit(&state, &user, &incident_id).await?;
+    let received = in_time(&state, receive(payload, limits.max_bytes)).await?;
+    let file = Incoming {
+        incident_id,
+        attachment_id,
+        file_name,
+        declared,
+    };
+    accept(&state, user, file, received).await
+}
+
+/// What an upload says of its file, besides the bytes.
+struct Incoming {
+    incident_id: String,
+    attachment_id: String,
+    file_name: Option<String>,
+    /// The type the client declared (checked against the content).
+    declared: String,
+}
+
+/// Asked before a byte of the body is read: whether the caller may attach to
+/// the incident, and a place among the uploads arriving (only so many per
+/// account and in all). The place is given back when the answer is dropped.
+async fn admit(state: &AppState, user: &Actor, incident_id: &str) -> Result<Arrival, ApiError> {
+    let (actor, id) = (user.clone(), incident_id.to_owned());
     db::run(&state.pool, move |conn| {
         service::may_attach(conn, &actor, &id)
     })
     .await?;
-
-    // The body arrives whole into a sealed spool file (only so many at once per
-    // account and in all); only then does it wait for one of the few turns to be
-    // cleaned whole in memory, so a slow client holds no turn.
-    let _arrival = state.arrivals.enter(user.id.as_str()).map_err(|full| {
-        ApiError::Throttled {
+    state
+        .arrivals
+        .enter(user.id.as_str())
+        .map_err(|full| ApiError::Throttled {
             detail: match full {
                 Full::Account(n) => format!(
                     "this account already has {n} uploads arriving, the most it may have at once; \
@@ -250,20 +280,38 @@ pub async fn upload_attachment(
                 ),
             },
             retry_after: 5,
-        }
-    })?;
-    let received = actix_web::rt::time::timeout(
+        })
+}
+
+/// A body must arrive within 60 s (or the request timeout, if longer): 408 after.
+async fn in_time<T>(
+    state: &AppState,
+    arriving: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    actix_web::rt::time::timeout(
         state.settings.request_timeout.max(Duration::from_secs(60)),
-        receive(payload, limits.max_bytes),
+        arriving,
     )
     .await
-    .map_err(|_| ApiError::RequestTimeout("the file did not arrive in time".into()))??;
+    .map_err(|_| ApiError::RequestTimeout("the file did not arrive in time".into()))?
+}
+
+/// A file arrived whole: it waits for one of the few turns to be cleaned whole
+/// in memory (a slow client, still sending, holds none), then is sealed,
+/// stored and answered.
+async fn accept(
+    state: &AppState,
+    user: Actor,
+    file: Incoming,
+    received: Received,
+) -> Result<HttpResponse, ApiError> {
     let _turn = state
         .cleaning
         .clone()
         .acquire_owned()
         .await
         .map_err(ApiError::internal)?;
+    let declared = file.declared;
     let (cleaned, sha256) = web::block(move || {
         let data = received.read().map_err(ApiError::internal)?;
         clean::clean(&declared, data)
@@ -277,11 +325,15 @@ pub async fn upload_attachment(
     .map_err(ApiError::internal)??;
 
     let keys = state.settings.data_keys.clone();
-    let location = format!("/api/v1/incidents/{incident_id}/attachments/{attachment_id}");
+    let limits = state.settings.attachments;
+    let location = format!(
+        "/api/v1/incidents/{}/attachments/{}",
+        file.incident_id, file.attachment_id
+    );
     let upload = Upload {
-        incident_id,
-        attachment_id,
-        file_name,
+        incident_id: file.incident_id,
+        attachment_id: file.attachment_id,
+        file_name: file.file_name,
         cleaned,
         sha256,
     };
@@ -295,6 +347,164 @@ pub async fn upload_attachment(
             .json(attachment),
         Stored::Resent(attachment) => HttpResponse::Ok().json(attachment),
     })
+}
+
+/// The form of `POST …/attachments`, for clients that only speak forms.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The attachment's id, made by the client, sent before `file`: a re-send
+    /// under the same id stores nothing twice (200; another file: 409). Without
+    /// it the server makes one, and a re-send stores the file again.
+    #[schema(format = Uuid)]
+    id: Option<String>,
+    /// The file. Its part's `Content-Type` is its declared type (checked
+    /// against the content), its `filename` the name kept (as `?filename=` on PUT).
+    #[schema(value_type = String, format = Binary)]
+    file: String,
+}
+
+/// Upload an attachment as `multipart/form-data`.
+///
+/// The same upload as `PUT …/attachments/{attachment_id}`, for clients that
+/// only send forms: one `file` part, and optionally before it an `id` part.
+/// Any other part, a second file, or an `id` after the file is 422.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "upload_attachment_form",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The incident's id")),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = Attachment,
+            headers(("Location" = String, description = "The attachment's address"))),
+        (status = 200, description = "A re-send (same `id`) of a stored attachment: nothing new was stored", body = Attachment),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 429, response = crate::openapi::UploadsBusy),
+        crate::openapi::SignedIn,
+    )
+)]
+#[post("/incidents/{id}/attachments")]
+pub async fn upload_attachment_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: Actor,
+    path: web::Path<String>,
+    form: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let incident_id = parse_id(&path.into_inner(), "incident")?;
+    match req.mime_type() {
+        Ok(Some(mime)) if mime.essence_str() == "multipart/form-data" => {}
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be multipart/form-data (or PUT the raw file to \
+                 …/attachments/{attachment_id})"
+                    .into(),
+            ));
+        }
+    }
+    let limits = state.settings.attachments;
+    // The form's own lines (boundaries, part headers) take a few hundred bytes.
+    if declared_length(&req).unwrap_or(0) > limits.max_bytes + FORM_OVERHEAD {
+        return Err(ApiError::PayloadTooLarge {
+            limit: limits.max_bytes,
+        });
+    }
+    let _arrival = admit(&state, &user, &incident_id).await?;
+    let (attachment_id, file_name, declared, received) =
+        in_time(&state, read_form(form, limits.max_bytes)).await?;
+    let file = Incoming {
+        incident_id,
+        attachment_id: attachment_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        file_name,
+        declared,
+    };
+    accept(&state, user, file, received).await
+}
+
+/// Room for a form's boundaries and part headers beside the file.
+const FORM_OVERHEAD: usize = 64 * 1024;
+/// The longest `id` part taken (a UUID is 36 characters).
+const MAX_ID_PART: usize = 64;
+
+fn form_error(e: MultipartError) -> ApiError {
+    ApiError::BadRequest(format!("the form is not valid multipart/form-data: {e}"))
+}
+
+/// The `id` part's text.
+async fn id_part(mut field: Field) -> Result<String, ApiError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = next_chunk(&mut field).await {
+        text.extend_from_slice(&chunk.map_err(form_error)?);
+        if text.len() > MAX_ID_PART {
+            return Err(ApiError::invalid("id", "must be a UUID"));
+        }
+    }
+    let text = String::from_utf8(text).map_err(|_| ApiError::invalid("id", "must be a UUID"))?;
+    uuid::Uuid::parse_str(text.trim())
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::invalid("id", "must be a UUID"))
+}
+
+/// Reads the form: an optional `id`, then one `file`, received into a spool.
+async fn read_form(
+    mut form: Multipart,
+    limit: usize,
+) -> Result<(Option<String>, Option<String>, String, Received), ApiError> {
+    let mut id = None;
+    let mut file = None;
+    while let Some(field) = next_chunk(&mut form).await {
+        let field = field.map_err(form_error)?;
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "id" if id.is_none() && file.is_none() => id = Some(id_part(field).await?),
+            "id" => {
+                return Err(ApiError::invalid(
+                    "id",
+                    "send one id part, before the file part",
+                ));
+            }
+            "file" if file.is_none() => {
+                let declared = field
+                    .content_type()
+                    .map(ToString::to_string)
+                    .ok_or_else(|| {
+                        ApiError::UnsupportedMediaType(
+                            "send the file's type as its part's Content-Type".into(),
+                        )
+                    })?;
+                let name = field
+                    .content_disposition()
+                    .and_then(|d| d.get_filename())
+                    .map(str::to_owned);
+                let file_name = file_name(name)?;
+                let received = receive(field, limit).await?;
+                file = Some((file_name, declared, received));
+            }
+            "file" => {
+                return Err(ApiError::invalid("file", "send one file per request"));
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    "body",
+                    format!(
+                        "the form has a part {:?}; it takes only `id` and `file`",
+                        other.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+        }
+    }
+    let (file_name, declared, received) =
+        file.ok_or_else(|| ApiError::invalid("file", "the form has no file part"))?;
+    Ok((id, file_name, declared, received))
 }
 
 /// An incident's attachments (metadata only), for whoever sees the incident.

@@ -121,6 +121,7 @@ pub fn required(method: &str, pattern: &str) -> Need {
         | ("POST", "/api/v1/incidents/{id}/transitions")
         | ("PUT", "/api/v1/incidents/{id}/assessment")
         | ("PUT", "/api/v1/incidents/{id}/attachments/{attachment_id}")
+        | ("POST", "/api/v1/incidents/{id}/attachments")
         | ("DELETE", "/api/v1/incidents/{id}/attachments/{attachment_id}") => IncidentsWrite,
         ("GET", "/api/v1/incidents")
         | ("GET", "/api/v1/incidents/{id}")
@@ -247,7 +248,7 @@ mod tests {
             .iter()
             .filter(|(m, p)| required(m, p) != Need::PeopleOnly)
             .count();
-        assert_eq!(scoped, 33, "{operations:?}");
+        assert_eq!(scoped, 34, "{operations:?}");
         assert_eq!(required("GET", "/api/v1/users"), Need::PeopleOnly);
         assert_eq!(required("GET", "/api/v1/me"), Need::PeopleOnly);
         assert_eq!(

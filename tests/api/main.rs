@@ -9,6 +9,7 @@ mod helpers;
 mod admin_reference;
 mod analysis;
 mod attachment_arrivals;
+mod attachment_forms;
 mod attachments;
 mod audit;
 mod auth;
@@ -123,6 +124,7 @@ fn main() {
         changes::scenarios(),
         attachments::scenarios(),
         attachment_arrivals::scenarios(),
+        attachment_forms::scenarios(),
         webhooks::scenarios(),
     ]
     .into_iter()

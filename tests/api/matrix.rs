@@ -162,6 +162,11 @@ const TABLE: &[(&str, Object, [u16; 6])] = &[
     ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "draft"),    [401, 404, 404, 404, 404, 404]),
     ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "submitted"),[401, 404, 403, 201, 403, 201]),
     ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(OtherOrg, "submitted"), [401, 404, 404, 201, 403, 201]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Own, "draft"),          [401, 201, 201, 201, NA,  201]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Own, "submitted"),      [401, 403, 403, 403, NA,  403]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Colleague, "draft"),    [401, 404, 404, 404, 404, 404]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Colleague, "submitted"),[401, 404, 403, 201, 403, 201]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(OtherOrg, "submitted"), [401, 404, 404, 201, 403, 201]),
     ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "submitted"),      [401, 200, 200, 200, NA,  200]),
     ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "submitted"),[401, 404, 200, 200, 200, 200]),
     ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(OtherOrg, "submitted"), [401, 404, 404, 200, 200, 200]),
@@ -281,6 +286,11 @@ const SERVICE_TABLE: &[(&str, Object, Option<&str>, [u16; 6])] = &[
     ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "draft"),     Some("incidents:write"), [404, 403, 404, 403, 404, 403]),
     ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
     ("PUT /api/v1/incidents/{id}/attachments/{attachment_id}", Incident(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Own, "draft"),           Some("incidents:write"), [201, 403, 201, 403, NA , NA ]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Own, "submitted"),       Some("incidents:write"), [403, 403, 403, 403, NA , NA ]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Colleague, "draft"),     Some("incidents:write"), [404, 403, 404, 403, 404, 403]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(Colleague, "submitted"), Some("incidents:write"), [403, 403, 404, 403, 403, 403]),
+    ("POST /api/v1/incidents/{id}/attachments",               Incident(OtherOrg, "submitted"),  Some("incidents:write"), [404, 403, 404, 403, 403, 403]),
     ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Own, "submitted"),       Some("incidents:read"),  [200, 403, 200, 403, NA , NA ]),
     ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(Colleague, "submitted"), Some("incidents:read"),  [200, 403, 404, 403, 200, 403]),
     ("GET /api/v1/incidents/{id}/attachments/{attachment_id}", Attachment(OtherOrg, "submitted"),  Some("incidents:read"),  [404, 403, 404, 403, 200, 403]),
@@ -699,6 +709,7 @@ async fn call(
             ),
             "GET /api/v1/exports/incidents" => ("?format=csv".into(), None),
             "PUT /api/v1/incidents/{id}/attachments/{attachment_id}" => (String::new(), None),
+            "POST /api/v1/incidents/{id}/attachments" => (String::new(), None),
             "DELETE /api/v1/incidents/{id}/attachments/{attachment_id}" => (
                 String::new(),
                 Some(json!({"reason": "Removed in the authorization matrix."})),
@@ -756,6 +767,16 @@ async fn call(
             .collect();
         app.raw(Method::POST, &path, &headers, form.into_bytes())
             .await
+    } else if route == "POST /api/v1/incidents/{id}/attachments" {
+        let content_type = "multipart/form-data; boundary=basewatch-test-boundary-7c1d";
+        headers.push(("content-type".into(), content_type.into()));
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let file = crate::attachments::png(8, 8, 0);
+        let form = crate::attachment_forms::form_body(&[("file", None, Some("image/png"), &file)]);
+        app.raw(Method::POST, &path, &headers, form).await
     } else if route == "PUT /api/v1/incidents/{id}/attachments/{attachment_id}" {
         headers.push(("content-type".into(), "image/png".into()));
         let headers: Vec<(&str, &str)> = headers

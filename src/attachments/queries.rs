@@ -70,6 +70,34 @@ pub fn chunks(
         .load(conn)
 }
 
+/// A chunk's position and sealed bytes, with the key id and salt of the
+/// sealing it belongs to.
+pub type SealedChunk = (i32, Vec<u8>, String, String);
+
+/// A page of chunks with the sealing (key id, salt) they were read under, in
+/// one statement, so one snapshot: a rotation that commits between two pages
+/// shows as a new sealing, never as chunks that do not open.
+pub fn sealed_page(
+    conn: &mut DbConnection,
+    attachment_id: &str,
+    from: i32,
+    limit: i64,
+) -> QueryResult<Vec<SealedChunk>> {
+    attachment_chunks::table
+        .inner_join(attachments::table)
+        .filter(attachment_chunks::attachment_id.eq(attachment_id))
+        .filter(attachment_chunks::seq.ge(from))
+        .order(attachment_chunks::seq)
+        .select((
+            attachment_chunks::seq,
+            attachment_chunks::data,
+            attachments::key_id,
+            attachments::salt,
+        ))
+        .limit(limit)
+        .load(conn)
+}
+
 pub fn replace_chunk(
     conn: &mut DbConnection,
     attachment_id: &str,

@@ -643,13 +643,20 @@ pub async fn download_attachment(
         }))
 }
 
-/// Opens an attachment's chunks a page (one query) at a time.
+/// Opens an attachment's chunks a page (one query) at a time. A page is read
+/// with the sealing it is under; when `rotate-data-key` has re-sealed the
+/// attachment since the last page, the reader opens the new sealing from its
+/// first chunk, hands out only what it had not sent yet, and goes on: the
+/// plaintext is the same, so the download does not break off.
 struct Reader {
     pool: Pool,
+    keys: DataKeys,
+    row: AttachmentRow,
     opener: Option<Opener>,
-    attachment_id: String,
-    next: i32,
-    count: i32,
+    /// Chunks opened by the current opener.
+    opened: i32,
+    /// Chunks whose plaintext was handed out.
+    sent: i32,
 }
 
 impl Reader {
@@ -657,43 +664,55 @@ impl Reader {
         Ok(Self {
             pool,
             opener: Some(row.opener(keys)?),
-            attachment_id: row.id.clone(),
-            next: 0,
-            count: row.chunks,
+            keys: keys.clone(),
+            row: row.clone(),
+            opened: 0,
+            sent: 0,
         })
     }
 
     /// The next page of plaintext; empty after the last.
     async fn next_page(&mut self) -> Result<Bytes, ApiError> {
-        if self.next >= self.count {
-            return Ok(Bytes::new());
-        }
-        let (id, from) = (self.attachment_id.clone(), self.next);
-        let page = db::run::<_, ApiError, _>(&self.pool, move |conn| {
-            Ok(queries::chunks(conn, &id, from, PAGE)?)
-        })
-        .await?;
-        let opener = self
-            .opener
-            .as_mut()
-            .ok_or_else(|| ApiError::internal("the stream already failed"))?;
-        if page.is_empty() {
-            self.opener = None;
-            return Err(ApiError::internal("an attachment's chunks end early"));
-        }
-        let mut out = Vec::with_capacity(page.len() * super::seal::CHUNK);
-        for (seq, sealed) in page {
-            match opener.open(seq, &sealed) {
-                Ok(plain) => out.extend_from_slice(&plain),
-                Err(e) => {
-                    self.opener = None;
-                    return Err(ApiError::internal(e));
-                }
+        let mut out = Vec::new();
+        while self.sent < self.row.chunks && out.is_empty() {
+            let (id, from) = (self.row.id.clone(), self.opened);
+            let page = db::run::<_, ApiError, _>(&self.pool, move |conn| {
+                Ok(queries::sealed_page(conn, &id, from, PAGE)?)
+            })
+            .await?;
+            let Some((_, _, key_id, salt)) = page.first() else {
+                self.opener = None;
+                return Err(ApiError::internal("an attachment's chunks end early"));
+            };
+            if (key_id, salt) != (&self.row.key_id, &self.row.salt) {
+                // Re-sealed since the last page: start the new sealing over.
+                self.row.key_id.clone_from(key_id);
+                self.row.salt.clone_from(salt);
+                self.opener = Some(self.row.opener(&self.keys)?);
+                self.opened = 0;
+                continue;
             }
-            self.next = seq + 1;
-        }
-        if self.next >= self.count {
-            opener.finish().map_err(ApiError::internal)?;
+            let opener = self
+                .opener
+                .as_mut()
+                .ok_or_else(|| ApiError::internal("the stream already failed"))?;
+            for (seq, sealed, ..) in page {
+                match opener.open(seq, &sealed) {
+                    Ok(plain) if seq >= self.sent => {
+                        out.extend_from_slice(&plain);
+                        self.sent = seq + 1;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.opener = None;
+                        return Err(ApiError::internal(e));
+                    }
+                }
+                self.opened = seq + 1;
+            }
+            if self.opened >= self.row.chunks {
+                opener.finish().map_err(ApiError::internal)?;
+            }
         }
         Ok(Bytes::from(out))
     }

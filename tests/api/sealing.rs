@@ -317,10 +317,15 @@ async fn a_database_copy_holds_no_comment_reason_or_confirmable_hash(backend: Ba
 
 /// Runs `basewatch rotate-data-key` against the app's database.
 pub(crate) fn rotate(app: &TestApp, current: &str, retired: &str) -> String {
+    rotate_url(&helpers::url_string(&app.database_url), current, retired)
+}
+
+/// Runs `basewatch rotate-data-key` against a database.
+pub(crate) fn rotate_url(database_url: &str, current: &str, retired: &str) -> String {
     let data_dir = std::env::temp_dir().join(format!("bw-rotate-{}", uuid::Uuid::new_v4()));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_basewatch"))
         .arg("rotate-data-key")
-        .env("DATABASE_URL", helpers::url_string(&app.database_url))
+        .env("DATABASE_URL", database_url)
         .env("BASEWATCH_DATA_DIR", &data_dir)
         .env("BASEWATCH_DATA_KEY", current)
         .env("BASEWATCH_RETIRED_DATA_KEYS", retired)

@@ -76,6 +76,7 @@ fn view(
 
 /// Stores a cleaned upload sealed in chunks and records it; a re-send of the
 /// same cleaned bytes under the same id by the same uploader stores nothing.
+/// The id of a removed attachment is refused: it named another file.
 pub fn store(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -97,6 +98,11 @@ pub fn store(
                     .into(),
             ))
         };
+    }
+    if queries::was_removed(conn, &upload.attachment_id)? {
+        return Err(ApiError::Conflict(
+            "this id belonged to an attachment that was removed; send a new id".into(),
+        ));
     }
     if !actor.attaches_to(&incident) {
         return Err(refused_upload(actor, &incident));
@@ -262,6 +268,7 @@ pub fn download(
 }
 
 /// Removes an attachment: its reporter from a draft, a reviewer with a reason.
+/// Its id stays behind (`removed_attachments`), never to name another file.
 pub fn remove(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -290,7 +297,7 @@ pub fn remove(
         }
         Some(_) => {}
     }
-    queries::delete(conn, &row.id)?;
+    queries::delete(conn, &row)?;
     let reasoned = reason.is_some();
     // The reason is sealed in the history; the audit log records that there was one.
     recorded(

@@ -25,6 +25,7 @@ mod media;
 mod metrics;
 mod operations;
 mod organisations;
+mod red_team_attachments;
 mod red_team_clients;
 mod red_team_feed;
 mod red_team_input;
@@ -121,6 +122,7 @@ fn main() {
         service_accounts::scenarios(),
         changes::scenarios(),
         attachments::scenarios(),
+        red_team_attachments::scenarios(),
         webhooks::scenarios(),
     ]
     .into_iter()

@@ -260,13 +260,8 @@ impl DisplayName {
             _ if raw.chars().any(char::is_control) => {
                 Err("must not contain control characters".into())
             }
-            // Embeddings, overrides and isolates reorder the text shown after
-            // them (`\u{202E}` makes a name read backwards in a list, an export
-            // or the audit log); the marks U+200E/U+200F stay allowed.
-            _ if raw
-                .chars()
-                .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) =>
-            {
+            // The marks U+200E/U+200F stay allowed in display names.
+            _ if raw.chars().any(reorders_text) => {
                 Err("must not contain bidirectional embedding, override or isolate characters (U+202A to U+202E, U+2066 to U+2069)".into())
             }
             _ => Ok(Self(name.to_owned())),
@@ -278,10 +273,91 @@ impl DisplayName {
     }
 }
 
+// The characters names refuse, as regular-expression class ranges (the BMP
+// escapes that ECMA-262, Python and regex-lite read alike), beside the
+// functions that refuse them.
+
+/// Control characters (`char::is_control`, Unicode category Cc).
+macro_rules! control_ranges {
+    () => {
+        r"\u0000-\u001F\u007F-\u009F"
+    };
+}
+
+/// Bidirectional embeddings, overrides and isolates ([`reorders_text`]).
+macro_rules! reordering_ranges {
+    () => {
+        r"\u202A-\u202E\u2066-\u2069"
+    };
+}
+
+/// Every character [`unseen`] refuses: control characters, the format
+/// characters of the BMP (Cf: bidirectional controls and marks, zero-width
+/// characters, the byte order mark, soft hyphen...), line and paragraph
+/// separators (U+2028, U+2029).
+macro_rules! unseen_ranges {
+    () => {
+        concat!(
+            control_ranges!(),
+            r"\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E",
+            r"\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB"
+        )
+    };
+}
+
+/// Embeddings, overrides and isolates reorder the text shown after them
+/// (`\u{202E}` makes a name read backwards in a list, an export or the audit log).
+pub fn reorders_text(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that are not seen where they stand but change what is: control
+/// and format characters (Unicode Cc, and Cf of the Basic Multilingual Plane:
+/// bidirectional controls and marks, zero-width spaces and joiners, the byte
+/// order mark, soft hyphen), line and paragraph separators. A file name
+/// holding one shows as another (`invoice\u{202E}gnp.exe`). Format characters
+/// beyond the BMP (tags, musical and hieroglyph controls) are left alone: no
+/// pattern escape reads them alike in every regular-expression dialect.
+pub fn unseen(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
 /// The document's grammar of a display name, as `DisplayName::parse` accepts it
 /// (after trimming): at least one character that is not a space, no control
 /// characters, no bidirectional embeddings, overrides or isolates.
-pub const DISPLAY_NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$";
+pub const DISPLAY_NAME_PATTERN: &str = concat!(
+    "^[^",
+    control_ranges!(),
+    reordering_ranges!(),
+    r"]*[^\s",
+    control_ranges!(),
+    reordering_ranges!(),
+    "][^",
+    control_ranges!(),
+    reordering_ranges!(),
+    "]*$"
+);
+
+/// The document's grammar of a text holding no [`unseen`] character (an
+/// attachment's file name).
+pub const NO_UNSEEN_PATTERN: &str = concat!("^[^", unseen_ranges!(), "]*$");
 
 /// One schema for every display name (people, organisations, missions, bases).
 impl utoipa::PartialSchema for DisplayName {
@@ -532,6 +608,22 @@ mod tests {
                 "{name:?}"
             );
         }
+    }
+
+    /// The pattern refuses exactly what `unseen` does, character by character
+    /// over the BMP (where the pattern's escapes reach).
+    #[test]
+    fn the_unseen_pattern_is_the_unseen_rule() {
+        let pattern = regex_lite::Regex::new(NO_UNSEEN_PATTERN).unwrap();
+        for c in (0..=0xFFFF).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            assert_eq!(pattern.is_match(&text), !unseen(c), "U+{:04X}", c as u32);
+        }
+        for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            assert!(reorders_text(c) && unseen(c));
+        }
+        assert!(!reorders_text('\u{200E}') && unseen('\u{200E}'));
+        assert!(pattern.is_match("") && pattern.is_match("تقرير.png"));
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Application {
                     }),
                 )
                 .default_service(web::to(http::fallback))
-                .wrap(from_fn(http::refuse_nul_in_query))
+                .wrap(from_fn(http::refuse_unreadable_query))
                 .wrap(http::cors(&cors_origins))
                 .wrap(from_fn(http::problem_details))
                 .wrap(from_fn(http::rate_limit::headers))

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::{AttachmentRow, AttachmentSummary};
 use crate::db::DbConnection;
-use crate::db::schema::{attachment_chunks, attachments};
+use crate::db::schema::{attachment_chunks, attachments, removed_attachments};
 
 pub fn insert(conn: &mut DbConnection, row: &AttachmentRow) -> QueryResult<()> {
     diesel::insert_into(attachments::table)
@@ -113,13 +113,27 @@ pub fn replace_chunk(
     .execute(conn)
 }
 
-pub fn delete(conn: &mut DbConnection, attachment_id: &str) -> QueryResult<()> {
-    diesel::delete(
-        attachment_chunks::table.filter(attachment_chunks::attachment_id.eq(attachment_id)),
-    )
-    .execute(conn)?;
-    diesel::delete(attachments::table.find(attachment_id)).execute(conn)?;
-    Ok(())
+/// Deletes an attachment and its chunks, leaving its id behind as a tombstone.
+pub fn delete(conn: &mut DbConnection, row: &AttachmentRow) -> QueryResult<()> {
+    diesel::delete(attachment_chunks::table.filter(attachment_chunks::attachment_id.eq(&row.id)))
+        .execute(conn)?;
+    diesel::delete(attachments::table.find(&row.id)).execute(conn)?;
+    diesel::insert_into(removed_attachments::table)
+        .values((
+            removed_attachments::id.eq(&row.id),
+            removed_attachments::incident_id.eq(&row.incident_id),
+            removed_attachments::removed_at.eq(crate::db::now()),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Whether the id named an attachment that was removed.
+pub fn was_removed(conn: &mut DbConnection, attachment_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        removed_attachments::table.find(attachment_id),
+    ))
+    .get_result(conn)
 }
 
 /// The metadata of the attachments of these incidents, by incident, for the

@@ -25,7 +25,7 @@ use super::{Attachment, AttachmentRow, queries};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{self, Pool};
-use crate::domain::parse_id;
+use crate::domain::{self, parse_id};
 use crate::error::ApiError;
 use crate::http::{Page, Query};
 use crate::state::AppState;
@@ -50,7 +50,17 @@ impl ToSchema for FileBytes {}
 pub struct UploadQuery {
     /// The file's name, kept sealed and given back on download (its folders
     /// are dropped; the detected type's extension is added when missing).
-    #[param(max_length = 255, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    /// Refused anywhere in it: control characters, format characters
+    /// (bidirectional controls and marks U+200E, U+200F, U+061C, U+202A to
+    /// U+202E, U+2066 to U+2069; zero-width characters U+200B to U+200D,
+    /// U+2060, U+FEFF; soft hyphen...) and the line and paragraph separators
+    /// U+2028, U+2029. Percent-encoded bytes must be UTF-8.
+    // `domain::NO_UNSEEN_PATTERN`, written out because utoipa takes a literal only
+    // (a unit test holds them equal).
+    #[param(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB]*$"
+    )]
     pub filename: Option<String>,
 }
 
@@ -64,16 +74,22 @@ pub struct RemoveAttachmentRequest {
 
 const MAX_NAME_CHARS: usize = 255;
 
-/// The name as kept: its last path component, without control characters.
+/// The name as kept: its last path component. A character not seen where it
+/// stands (`domain::unseen`) is refused anywhere in the name as sent, as the
+/// document's pattern says: before trimming, which drops U+2028 and U+0085.
 fn file_name(raw: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
-    let name = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if name.chars().any(char::is_control) {
+    if let Some(c) = raw.chars().find(|&c| domain::unseen(c)) {
         return Err(ApiError::invalid(
             "filename",
-            "must not hold control characters",
+            format!(
+                "must not hold control or format characters (bidirectional controls, \
+                 zero-width characters, line separators); U+{:04X} is one",
+                u32::from(c)
+            ),
         ));
     }
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::invalid(
             "filename",
@@ -237,7 +253,7 @@ pub async fn upload_attachment(
             limit: limits.max_bytes,
         });
     }
-    let _arrival = admit(&state, &user, &incident_id).await?;
+    let _arrival = admit(&state, &user, &incident_id, Some(&attachment_id)).await?;
     let received = in_time(&state, receive(payload, limits.max_bytes)).await?;
     let file = Incoming {
         incident_id,
@@ -260,10 +276,16 @@ struct Incoming {
 /// Asked before a byte of the body is read: whether the caller may attach to
 /// the incident, and a place among the uploads arriving (only so many per
 /// account and in all). The place is given back when the answer is dropped.
-async fn admit(state: &AppState, user: &Actor, incident_id: &str) -> Result<Arrival, ApiError> {
+async fn admit(
+    state: &AppState,
+    user: &Actor,
+    incident_id: &str,
+    attachment_id: Option<&str>,
+) -> Result<Arrival, ApiError> {
     let (actor, id) = (user.clone(), incident_id.to_owned());
+    let attachment_id = attachment_id.map(str::to_owned);
     db::run(&state.pool, move |conn| {
-        service::may_attach(conn, &actor, &id)
+        service::may_attach(conn, &actor, &id, attachment_id.as_deref())
     })
     .await?;
     state
@@ -417,7 +439,7 @@ pub async fn upload_attachment_form(
             limit: limits.max_bytes,
         });
     }
-    let _arrival = admit(&state, &user, &incident_id).await?;
+    let _arrival = admit(&state, &user, &incident_id, None).await?;
     let (attachment_id, file_name, declared, received) =
         in_time(&state, read_form(form, limits.max_bytes)).await?;
     let file = Incoming {
@@ -836,9 +858,30 @@ mod tests {
         assert!(file_name(Some("a\u{0}b".into())).is_err());
         assert!(file_name(Some("a\nb".into())).is_err());
         assert!(file_name(Some("x".repeat(256))).is_err());
+        for hidden in [
+            "a\u{202E}gnp.exe",
+            "a.png\u{2028}",
+            "a\u{200B}/b.png",
+            "\u{FEFF}a",
+        ] {
+            assert!(file_name(Some(hidden.into())).is_err(), "{hidden:?}");
+        }
+        assert_eq!(
+            file_name(Some("تقرير.png".into())).unwrap(),
+            Some("تقرير.png".into())
+        );
         assert_eq!(
             content_disposition("Café \"x\";.jpg"),
             "attachment; filename=\"Caf_ _x__.jpg\"; filename*=UTF-8''Caf%C3%A9%20%22x%22%3B.jpg"
         );
+    }
+
+    /// The document states the rule the server applies.
+    #[test]
+    fn the_file_name_pattern_is_the_domain_rule() {
+        use utoipa::IntoParams;
+        let params = UploadQuery::into_params(|| None);
+        let json = serde_json::to_value(&params[0]).unwrap();
+        assert_eq!(json["schema"]["pattern"], domain::NO_UNSEEN_PATTERN);
     }
 }

@@ -50,18 +50,27 @@ fn refused_upload(actor: &Actor, incident: &IncidentRow) -> ApiError {
     })
 }
 
-/// Whether the actor may attach to the incident, asked before the body is read.
+/// Whether the actor may attach to the incident, asked before the body is
+/// read; with the attachment's id (a PUT names it in the path), also whether
+/// the id once named a removed attachment (409 at once, not after the upload).
 pub fn may_attach(
     conn: &mut DbConnection,
     actor: &Actor,
     incident_id: &str,
+    attachment_id: Option<&str>,
 ) -> Result<(), ApiError> {
     let (incident, _) = find_visible(conn, actor, incident_id)?;
-    if actor.attaches_to(&incident) {
-        Ok(())
-    } else {
-        Err(refused_upload(actor, &incident))
+    if !actor.attaches_to(&incident) {
+        return Err(refused_upload(actor, &incident));
     }
+    match attachment_id {
+        Some(id) if queries::was_removed(conn, id)? => Err(removed_id()),
+        _ => Ok(()),
+    }
+}
+
+fn removed_id() -> ApiError {
+    ApiError::Conflict("this id belonged to an attachment that was removed; send a new id".into())
 }
 
 fn view(
@@ -76,6 +85,7 @@ fn view(
 
 /// Stores a cleaned upload sealed in chunks and records it; a re-send of the
 /// same cleaned bytes under the same id by the same uploader stores nothing.
+/// The id of a removed attachment is refused: it named another file.
 pub fn store(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -97,6 +107,9 @@ pub fn store(
                     .into(),
             ))
         };
+    }
+    if queries::was_removed(conn, &upload.attachment_id)? {
+        return Err(removed_id());
     }
     if !actor.attaches_to(&incident) {
         return Err(refused_upload(actor, &incident));
@@ -262,6 +275,7 @@ pub fn download(
 }
 
 /// Removes an attachment: its reporter from a draft, a reviewer with a reason.
+/// Its id stays behind (`removed_attachments`), never to name another file.
 pub fn remove(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -290,7 +304,7 @@ pub fn remove(
         }
         Some(_) => {}
     }
-    queries::delete(conn, &row.id)?;
+    queries::delete(conn, &row)?;
     let reasoned = reason.is_some();
     // The reason is sealed in the history; the audit log records that there was one.
     recorded(

@@ -296,10 +296,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    removed_attachments (id) {
+        id -> Text,
+        incident_id -> Text,
+        removed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(attachment_chunks -> attachments (attachment_id));
 diesel::joinable!(attachments -> incidents (incident_id));
 diesel::allow_tables_to_appear_in_same_query!(attachments, attachment_chunks);
 diesel::allow_tables_to_appear_in_same_query!(attachments, incidents);
+diesel::joinable!(removed_attachments -> incidents (incident_id));
+diesel::allow_tables_to_appear_in_same_query!(removed_attachments, incidents);
 
 diesel::joinable!(service_accounts -> users (id));
 diesel::joinable!(service_account_secrets -> service_accounts (account_id));

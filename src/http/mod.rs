@@ -15,7 +15,7 @@ pub use json::{BodyLimit, DEFAULT_BODY_LIMIT, JsonObject, ValidJson, json_error,
 pub use middleware::{cors, problem_details};
 pub use pagination::{Cursor, Page, PageQuery};
 pub use query::{Query, parse_query};
-pub use query_guard::refuse_nul_in_query;
+pub use query_guard::refuse_unreadable_query;
 pub use routes_table::{RouteTable, fallback};
 
 use actix_web::web;

@@ -10,22 +10,47 @@ use crate::error::ApiError;
 /// How much of a parameter's name a problem repeats.
 const MAX_NAME_CHARS: usize = 64;
 
-/// Refuses a query string that carries a NUL character (`%00`) in any name or
-/// value with a 400 naming the parameter. No parameter of Basewatch has a use
-/// for one and PostgreSQL cannot bind one in `text` (it answered 500 to
-/// `/audit?action=%00`), so every route, whatever its extractor, is covered
-/// here once, the same on both backends.
-pub async fn refuse_nul_in_query(
+/// Refuses, with a 400 naming the parameter, a query string that carries in
+/// any name or value
+/// - a NUL character (`%00`): no parameter of Basewatch has a use for one and
+///   PostgreSQL cannot bind one in `text` (it answered 500 to
+///   `/audit?action=%00`);
+/// - percent-encoded bytes that are not UTF-8 (`%FF`): the query extractor
+///   would read them as U+FFFD, and keep `?filename=%FF.pdf` as another name
+///   than the one sent.
+///
+/// Every route, whatever its extractor, is covered here once, the same on both
+/// backends.
+pub async fn refuse_unreadable_query(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if let Some(name) = parameter_with_nul(req.query_string()) {
-        let refused = ApiError::BadRequest(format!(
-            "query parameter `{name}` must not contain a NUL character (%00)"
-        ));
+    if let Some(refused) = unreadable(req.query_string()) {
         return Ok(req.error_response(refused));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+fn unreadable(query: &str) -> Option<ApiError> {
+    if let Some(name) = parameter_with_nul(query) {
+        return Some(ApiError::BadRequest(format!(
+            "query parameter `{name}` must not contain a NUL character (%00)"
+        )));
+    }
+    not_utf8(query).map(ApiError::BadRequest)
+}
+
+fn shown(name: &str) -> String {
+    name.chars()
+        .take(MAX_NAME_CHARS)
+        .map(|c| {
+            if c == '\0' {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The (decoded) name of the first parameter whose name or value decodes to a
@@ -37,18 +62,58 @@ fn parameter_with_nul(query: &str) -> Option<String> {
     }
     form_urlencoded::parse(query.as_bytes())
         .find(|(name, value)| name.contains('\0') || value.contains('\0'))
-        .map(|(name, _)| {
-            name.chars()
-                .take(MAX_NAME_CHARS)
-                .map(|c| {
-                    if c == '\0' {
-                        char::REPLACEMENT_CHARACTER
-                    } else {
-                        c
-                    }
-                })
-                .collect()
-        })
+        .map(|(name, _)| shown(&name))
+}
+
+/// Why the first name or value that is not UTF-8 once percent-decoded is refused.
+fn not_utf8(query: &str) -> Option<String> {
+    // The query string itself is text: only an escaped byte can be no character.
+    if !query.contains('%') {
+        return None;
+    }
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = match String::from_utf8(percent_decoded(name)) {
+            Ok(name) => name,
+            Err(e) => {
+                return Some(format!(
+                    "query parameter names must be UTF-8 once percent-decoded; `{}` is not",
+                    shown(&String::from_utf8_lossy(e.as_bytes()))
+                ));
+            }
+        };
+        if std::str::from_utf8(&percent_decoded(value)).is_err() {
+            return Some(format!(
+                "query parameter `{}` must be UTF-8 once percent-decoded",
+                shown(&name)
+            ));
+        }
+    }
+    None
+}
+
+/// The bytes of a name or value as `form_urlencoded` decodes them: `+` is a
+/// space, `%` and two hex digits a byte, any other `%` itself.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (hex(i + 1), hex(i + 2)) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -80,5 +145,27 @@ mod tests {
     fn decodes_names_as_forms_do() {
         assert_eq!(parameter_with_nul("a+b%20c=%00").as_deref(), Some("a b c"));
         assert_eq!(parameter_with_nul("%e2%82%ac=%00").as_deref(), Some("€"));
+    }
+
+    #[test]
+    fn names_the_parameter_that_is_not_utf8() {
+        let detail = |query| not_utf8(query).expect("refused");
+        assert_eq!(
+            detail("filename=%FF.png"),
+            "query parameter `filename` must be UTF-8 once percent-decoded"
+        );
+        assert!(detail("limit=5&filename=a%C3+b").starts_with("query parameter `filename`"));
+        assert!(detail("filename=%ED%A0%80").starts_with("query parameter `filename`"));
+        assert!(detail("%FEa=1").contains("`\u{fffd}a` is not"));
+        for readable in [
+            "filename=%C3%81%zz%2",
+            "a=%",
+            "a=b+c",
+            "",
+            "%e2%82%ac=%EF%BF%BD",
+        ] {
+            assert_eq!(not_utf8(readable), None, "{readable}");
+        }
+        assert_eq!(percent_decoded("%C3%81+%zz%2"), "Á %zz%2".as_bytes());
     }
 }

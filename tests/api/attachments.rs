@@ -93,7 +93,7 @@ pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
     out
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -132,7 +132,7 @@ async fn upload(app: &TestApp, user: &TestUser, incident: &str, file: &[u8]) -> 
     (id, res)
 }
 
-async fn download(app: &TestApp, user: &TestUser, incident: &str, id: &str) -> Response {
+pub async fn download(app: &TestApp, user: &TestUser, incident: &str, id: &str) -> Response {
     app.get(
         &format!("{}/content", attachment_path(incident, id)),
         Some(&user.token),
@@ -140,7 +140,7 @@ async fn download(app: &TestApp, user: &TestUser, incident: &str, id: &str) -> R
     .await
 }
 
-async fn remove(
+pub async fn remove(
     app: &TestApp,
     user: &TestUser,
     incident: &str,
@@ -716,7 +716,7 @@ async fn metadata_is_removed_and_disguised_files_refused(backend: Backend) {
     );
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

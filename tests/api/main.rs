@@ -27,6 +27,7 @@ mod media;
 mod metrics;
 mod operations;
 mod organisations;
+mod red_team_attachments;
 mod red_team_clients;
 mod red_team_feed;
 mod red_team_input;
@@ -125,6 +126,7 @@ fn main() {
         attachments::scenarios(),
         attachment_arrivals::scenarios(),
         attachment_forms::scenarios(),
+        red_team_attachments::scenarios(),
         webhooks::scenarios(),
     ]
     .into_iter()

@@ -983,6 +983,7 @@ async fn snapshot(fx: &Fixture, target: &Target) -> (Vec<i64>, Value) {
         "service_account_secrets",
         "attachments",
         "attachment_chunks",
+        "removed_attachments",
         "webhook_subscriptions",
         "webhook_deliveries",
     ]

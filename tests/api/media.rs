@@ -799,3 +799,42 @@ pub fn pdf_with_catalog_entry(key: &str, value: lopdf::Object) -> Vec<u8> {
         .set(key, value);
     pdf_bytes(&mut doc)
 }
+
+/// Who wrote the notes on the annotated PDF, when, and what they say.
+pub const ANNOTATION_AUTHOR: &str = "Sgt. Pieter Vos";
+pub const ANNOTATION_MODIFIED: &str = "D:20261128093011+01'00'";
+pub const ANNOTATION_CREATED: &str = "D:20261127221503+01'00'";
+pub const ANNOTATION_TEXT: &str = "Second bar behind the checkpoint";
+
+/// [`pdf_document`] with two notes on its page, as a reader program leaves
+/// them: a sticky note (`/Type /Annot`) and a highlight without `/Type`
+/// (only the page's `/Annots` says it is an annotation), each with its
+/// author (`/T`), modification and creation dates and a name (`/NM`).
+pub fn pdf_with_annotations() -> Vec<u8> {
+    use lopdf::{Object, dictionary};
+    let mut doc = pdf_document();
+    let page = doc.get_pages()[&1];
+    let note = doc.add_object(dictionary! {
+        "Type" => "Annot", "Subtype" => "Text",
+        "Rect" => vec![72.into(), 700.into(), 92.into(), 720.into()],
+        "Contents" => Object::string_literal(ANNOTATION_TEXT),
+        "T" => Object::string_literal(ANNOTATION_AUTHOR),
+        "M" => Object::string_literal(ANNOTATION_MODIFIED),
+        "CreationDate" => Object::string_literal(ANNOTATION_CREATED),
+        "NM" => Object::string_literal("a81f-note-1"),
+    });
+    let highlight = doc.add_object(dictionary! {
+        "Subtype" => "Highlight",
+        "Rect" => vec![72.into(), 716.into(), 300.into(), 732.into()],
+        "QuadPoints" => vec![
+            72.into(), 732.into(), 300.into(), 732.into(),
+            72.into(), 716.into(), 300.into(), 716.into(),
+        ],
+        "T" => Object::string_literal(ANNOTATION_AUTHOR),
+        "M" => Object::string_literal(ANNOTATION_MODIFIED),
+    });
+    doc.get_dictionary_mut(page)
+        .expect("the page")
+        .set("Annots", vec![note.into(), highlight.into()]);
+    pdf_bytes(&mut doc)
+}

@@ -5,10 +5,13 @@
 //! content (JavaScript, launch, form submission, remote go-to, media) and
 //! embedded files. Removed: the document information dictionary, the file
 //! identifier, every `/Metadata` XMP stream (catalog, pages, images, fonts),
-//! application private data, and the EXIF of embedded JPEG pictures. Text,
-//! fonts, images and links are kept.
+//! application private data, the EXIF of embedded JPEG pictures, and the
+//! author, dates and name of every annotation. Text, fonts, images, links and
+//! what annotations say are kept.
 
-use lopdf::{Dictionary, Document, LoadOptions, Object};
+use std::collections::HashSet;
+
+use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 
 use super::{CleanError, Removed, described, jpeg};
 
@@ -44,6 +47,11 @@ const METADATA_KEYS: &[(&[u8], &str)] = &[
     (b"PieceInfo", "application private data (PieceInfo)"),
     (b"LastModified", "modification time"),
 ];
+/// Keys of an annotation that say who wrote it (`/T`, the author of a note or
+/// highlight), when (`/M`, `/CreationDate`), and a name the program made for
+/// it (`/NM`, often the same across a person's documents). A form field's
+/// widget keeps its `/T`: there it is the field's name.
+const ANNOTATION_KEYS: &[&[u8]] = &[b"T", b"M", b"CreationDate", b"NM"];
 
 pub(super) fn clean(data: &[u8], removed: &mut Removed) -> Result<Vec<u8>, CleanError> {
     refuse_trailing(data)?;
@@ -72,6 +80,7 @@ pub(super) fn clean(data: &[u8], removed: &mut Removed) -> Result<Vec<u8>, Clean
     for object in doc.objects.values_mut() {
         inspect(object, removed)?;
     }
+    scrub_annotations(&mut doc, removed);
     if let Ok(info) = doc.trailer.get(b"Info").cloned() {
         let dict = match info {
             Object::Reference(id) => doc.get_dictionary(id).ok().cloned(),
@@ -94,6 +103,75 @@ pub(super) fn clean(data: &[u8], removed: &mut Removed) -> Result<Vec<u8>, Clean
     doc.save_to(&mut out)
         .map_err(|_| CleanError::damaged("PDF"))?;
     Ok(out)
+}
+
+/// Removes `ANNOTATION_KEYS` from every annotation: a dictionary with
+/// `/Type /Annot`, or listed in a page's `/Annots` (where `/Type` is optional).
+fn scrub_annotations(doc: &mut Document, removed: &mut Removed) {
+    let mut listed: HashSet<ObjectId> = HashSet::new();
+    for page in doc.get_pages().into_values() {
+        let annots = match doc.get_dictionary(page).and_then(|p| p.get(b"Annots")) {
+            Ok(Object::Reference(id)) => doc.get_object(*id).ok(),
+            Ok(annots) => Some(annots),
+            Err(_) => None,
+        };
+        if let Some(Object::Array(items)) = annots {
+            listed.extend(items.iter().filter_map(|item| item.as_reference().ok()));
+        }
+    }
+    let mut found = [false; ANNOTATION_KEYS.len()];
+    for (id, object) in &mut doc.objects {
+        scrub_object(object, listed.contains(id), &mut found);
+    }
+    let keys: Vec<String> = ANNOTATION_KEYS
+        .iter()
+        .zip(found)
+        .filter(|(_, found)| *found)
+        .map(|(key, _)| String::from_utf8_lossy(key).into_owned())
+        .collect();
+    if !keys.is_empty() {
+        removed.add(described("PDF annotation authors, dates and names", &keys));
+    }
+}
+
+/// `annotation`: the object is known to be one (listed in a page's `/Annots`).
+fn scrub_object(object: &mut Object, annotation: bool, found: &mut [bool]) {
+    match object {
+        Object::Dictionary(dict) => scrub_dict(dict, annotation, found),
+        Object::Stream(stream) => scrub_dict(&mut stream.dict, false, found),
+        Object::Array(items) => {
+            for item in items {
+                scrub_object(item, false, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn scrub_dict(dict: &mut Dictionary, annotation: bool, found: &mut [bool]) {
+    let name = |key: &[u8]| match dict.get(key) {
+        Ok(Object::Name(name)) => Some(name.clone()),
+        _ => None,
+    };
+    if annotation || name(b"Type").as_deref() == Some(b"Annot") {
+        let field = name(b"Subtype").as_deref() == Some(b"Widget") || dict.has(b"FT");
+        for (key, found) in ANNOTATION_KEYS.iter().zip(found.iter_mut()) {
+            if !(field && *key == b"T") && dict.remove(key).is_some() {
+                *found = true;
+            }
+        }
+    }
+    for (key, value) in dict.iter_mut() {
+        match value {
+            // A page's annotations written in place rather than referred to.
+            Object::Array(items) if key.as_slice() == b"Annots" => {
+                for item in items {
+                    scrub_object(item, true, found);
+                }
+            }
+            _ => scrub_object(value, false, found),
+        }
+    }
 }
 
 /// Anything after the last `%%EOF` but white space is another file.

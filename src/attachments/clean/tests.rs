@@ -549,3 +549,50 @@ fn pdf_with_object_streams_loses_information_inside_them() {
     );
     assert!(reread.extract_text(&[1]).expect("text").contains(PDF_TEXT));
 }
+
+#[test]
+fn pdf_annotations_lose_author_dates_and_names_keep_content() {
+    use lopdf::{Object, dictionary};
+    let original = pdf_with_annotations();
+    let mut doc = lopdf::Document::load_mem(&original).expect("the fixture");
+    let page = doc.get_pages()[&1];
+    // A form field's widget, written in place in the page's /Annots: its /T
+    // is the field's name and stays; its date goes.
+    let widget = dictionary! {
+        "Subtype" => "Widget", "FT" => "Tx",
+        "Rect" => vec![72.into(), 600.into(), 200.into(), 620.into()],
+        "T" => Object::string_literal("passport_number"),
+        "M" => Object::string_literal(ANNOTATION_MODIFIED),
+    };
+    let page_dict = doc.get_dictionary_mut(page).expect("the page");
+    let mut annots = page_dict
+        .get(b"Annots")
+        .and_then(Object::as_array)
+        .expect("annotations")
+        .clone();
+    annots.push(Object::Dictionary(widget));
+    page_dict.set("Annots", annots);
+    let cleaned = clean("application/pdf", pdf_bytes(&mut doc)).expect("cleaned");
+    assert_free_of(
+        &cleaned.bytes,
+        &[
+            ANNOTATION_AUTHOR.as_bytes(),
+            ANNOTATION_MODIFIED.as_bytes(),
+            ANNOTATION_CREATED.as_bytes(),
+            b"a81f-note-1",
+        ],
+    );
+    assert!(contains(&cleaned.bytes, ANNOTATION_TEXT.as_bytes()));
+    assert!(contains(&cleaned.bytes, b"passport_number"));
+    assert!(
+        cleaned
+            .removed
+            .contains(&"PDF annotation authors, dates and names (T, M, CreationDate, NM)".into()),
+        "{:?}",
+        cleaned.removed
+    );
+    let doc = lopdf::Document::load_mem(&cleaned.bytes).expect("a valid PDF");
+    assert!(doc.extract_text(&[1]).expect("text").contains(PDF_TEXT));
+    let again = clean("application/pdf", cleaned.bytes).expect("again");
+    assert_eq!(again.removed, Vec::<String>::new());
+}

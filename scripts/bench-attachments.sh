@@ -3,7 +3,9 @@
 # (PUT, cleaned, sealed in 64 KiB chunks, stored) and downloaded (streamed,
 # opened chunk by chunk) at 1 and 8 connections, beside psql writing and
 # reading the same bytes as large objects (\lo_import / \lo_export), with the
-# server's peak resident memory (VmHWM) after the 8-connection uploads.
+# server's peak resident memory (VmHWM) after the 8-connection uploads. One
+# monitor sends every upload, so the server allows it 8 at once
+# (BASEWATCH_UPLOADS_PER_ACCOUNT=8; the default is 2).
 #
 # Usage: scripts/bench-attachments.sh
 # Env:   FILES (uploads per measure, default 8), BENCH_PG (default

@@ -202,6 +202,12 @@ response_group!(
     BodyErrors: "400" => BadRequest, "413" => PayloadTooLarge, "415" => UnsupportedMediaType, "422" => ValidationFailed
 );
 response_group!(
+    /// What an attachment upload (raw or a form) can be refused for.
+    UploadRefusals: "400" => BadRequest, "403" => Forbidden, "404" => NotFound,
+        "408" => RequestTimeout, "409" => Conflict, "413" => PayloadTooLarge,
+        "415" => UnsupportedMediaType, "422" => ValidationFailed, "429" => UploadsBusy
+);
+response_group!(
     /// Any operation that needs a signed-in caller and the database.
     SignedIn: "401" => Unauthorized, "503" => Unavailable
 );

@@ -213,15 +213,7 @@ fn declared_length(req: &HttpRequest) -> Option<usize> {
         (status = 201, description = "Stored", body = Attachment,
             headers(("Location" = String, description = "The attachment's address"))),
         (status = 200, description = "A re-send of a stored attachment: nothing new was stored", body = Attachment),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 408, response = crate::openapi::RequestTimeout),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 429, response = crate::openapi::UploadsBusy),
+        crate::openapi::UploadRefusals,
         crate::openapi::SignedIn,
     )
 )]
@@ -401,15 +393,7 @@ pub struct UploadForm {
         (status = 201, description = "Stored", body = Attachment,
             headers(("Location" = String, description = "The attachment's address"))),
         (status = 200, description = "A re-send (same `id`) of a stored attachment: nothing new was stored", body = Attachment),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 408, response = crate::openapi::RequestTimeout),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 429, response = crate::openapi::UploadsBusy),
+        crate::openapi::UploadRefusals,
         crate::openapi::SignedIn,
     )
 )]

@@ -69,7 +69,7 @@ INCIDENT=$(curl -sf "$API/incidents" -H "authorization: Bearer $TOKEN" -H 'conte
     -d "{\"mission_id\":\"$MISSION\",\"occurred_at\":\"2024-03-10T22:15:00Z\",\"latitude\":42.35,\"longitude\":21.26,\"exploitation_types\":[\"sexual_exploitation\"],\"victims\":{\"count\":1}}" | jq -r .id)
 [ "$INCIDENT" != null ] || { echo "bench: could not create an incident" >&2; exit 1; }
 echo "$SIZE" >"$WORK/size"
-export API TOKEN INCIDENT WORK
+export API TOKEN INCIDENT WORK URL
 
 up() {
     local id; id=$(python3 -c 'import uuid; print(uuid.uuid4())')
@@ -83,7 +83,11 @@ down() {
     [ "$got" = "$(cat "$WORK/size")" ] || { echo "bench: download of $1 gave $got bytes" >&2; return 1; }
 }
 lo_up() { psql "$URL" -qAtc "\\lo_import '$WORK/file.png'" >/dev/null; }
-lo_down() { psql "$URL" -qAtc "\\lo_export $1 '$WORK/out-$1'" >/dev/null && rm -f "$WORK/out-$1"; }
+lo_down() {
+    psql "$URL" -qAtc "\\lo_export $1 '$WORK/out-$1'" >/dev/null
+    [ "$(stat -c %s "$WORK/out-$1")" = "$(cat "$WORK/size")" ] || { echo "bench: \\lo_export of $1 is short" >&2; return 1; }
+    rm -f "$WORK/out-$1"
+}
 export -f up down lo_up lo_down
 
 now() { date +%s.%N; }
@@ -91,14 +95,18 @@ now() { date +%s.%N; }
 rate() {
     local conc=$1; shift
     local t0 t1; t0=$(now)
-    "$@" "$conc"
+    "$@" "$conc" || { echo "bench: $1 at $conc connection(s) failed" >&2; exit 1; }
     t1=$(now)
     printf %.1f "$(echo "$FILES * $MIB / ($t1 - $t0)" | bc -l)"
 }
 uploads() { seq "$FILES" | xargs -P "$1" -I{} bash -c up; }
 downloads() { tail -n "$FILES" "$WORK/ids" | xargs -P "$1" -I{} bash -c 'down {}'; }
 lo_uploads() { seq "$FILES" | xargs -P "$1" -I{} bash -c lo_up; }
-lo_downloads() { psql "$URL" -qAtc "SELECT oid FROM pg_largeobject_metadata LIMIT $FILES" | xargs -P "$1" -I{} bash -c 'lo_down {}'; }
+lo_downloads() {
+    local oids; oids=$(psql "$URL" -qAtc "SELECT oid FROM pg_largeobject_metadata LIMIT $FILES")
+    [ "$(echo "$oids" | grep -c .)" = "$FILES" ] || { echo "bench: $FILES large objects expected" >&2; return 1; }
+    echo "$oids" | xargs -P "$1" -I{} bash -c 'lo_down {}'
+}
 
 echo "Attachments, PostgreSQL, $PROFILE build: $FILES files of $SIZE bytes per measure, $(nproc) cores, $(date -u +%Y-%m-%d)."
 echo

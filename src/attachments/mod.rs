@@ -7,6 +7,7 @@
 //! download's audit; `queries.rs` the SQL; who may do what is `auth::Actor`'s.
 
 pub mod clean;
+pub mod error;
 pub mod queries;
 pub mod routes;
 pub mod seal;
@@ -18,10 +19,11 @@ use diesel::{Insertable, Queryable, Selectable};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use error::AttachmentError;
+
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::schema::attachments;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = attachments)]
@@ -54,7 +56,7 @@ pub fn file_name_context(incident_id: &str, attachment_id: &str) -> String {
 }
 
 impl AttachmentRow {
-    pub fn file_name(&self, keys: &DataKeys) -> Result<Option<String>, ApiError> {
+    pub fn file_name(&self, keys: &DataKeys) -> Result<Option<String>, AttachmentError> {
         self.file_name
             .as_deref()
             .map(|text| {
@@ -63,13 +65,13 @@ impl AttachmentRow {
                     Some(&self.key_id),
                     text,
                 )
-                .map_err(ApiError::internal)
+                .map_err(AttachmentError::corrupt)
             })
             .transpose()
     }
 
     /// Opens the chunks, in order.
-    pub fn opener(&self, keys: &DataKeys) -> Result<seal::Opener, ApiError> {
+    pub fn opener(&self, keys: &DataKeys) -> Result<seal::Opener, AttachmentError> {
         seal::Opener::new(
             keys,
             &self.key_id,
@@ -78,12 +80,12 @@ impl AttachmentRow {
             &self.id,
             self.chunks,
         )
-        .map_err(ApiError::internal)
+        .map_err(AttachmentError::corrupt)
     }
 
     /// The name a download is saved under: the uploaded name, or one made of
     /// the id, always ending in the detected type's extension.
-    pub fn download_name(&self, keys: &DataKeys) -> Result<String, ApiError> {
+    pub fn download_name(&self, keys: &DataKeys) -> Result<String, AttachmentError> {
         let extension = extension_of(&self.media_type);
         let name = self
             .file_name(keys)?
@@ -149,11 +151,11 @@ impl Attachment {
         reads: bool,
         viewer: &Actor,
         keys: &DataKeys,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, AttachmentError> {
         let file_name = if reads { row.file_name(keys)? } else { None };
         let people = viewer.sight(reporter_id).people || viewer.is(&row.uploaded_by);
         Ok(Self {
-            removed: serde_json::from_str(&row.removed).map_err(ApiError::internal)?,
+            removed: serde_json::from_str(&row.removed).map_err(AttachmentError::corrupt)?,
             file_name,
             uploaded_by: people.then_some(row.uploaded_by),
             uploaded_at: row.uploaded_at.and_utc(),

@@ -21,7 +21,7 @@ use super::clean::{self, CleanError};
 use super::seal::Opener;
 use super::service::{self, PAGE, Stored, Upload};
 use super::spool::{Arrival, Full, Received, Spool};
-use super::{Attachment, AttachmentRow, queries};
+use super::{Attachment, AttachmentError, AttachmentRow, queries};
 use crate::auth::Actor;
 use crate::crypto::DataKeys;
 use crate::db::{self, Pool};
@@ -103,6 +103,22 @@ fn attachment_id(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.to_string())
         .map_err(|_| ApiError::invalid("attachment_id", "must be a UUID"))
+}
+
+/// The answer to each refusal of the attachment rules: the one place their
+/// statuses and problem texts are chosen.
+impl From<AttachmentError> for ApiError {
+    fn from(e: AttachmentError) -> Self {
+        match e {
+            AttachmentError::Incident(e) => e.into(),
+            AttachmentError::NotFound => ApiError::not_found("attachment"),
+            AttachmentError::Forbidden(why) => ApiError::Forbidden(why),
+            AttachmentError::Conflict(why) => ApiError::Conflict(why),
+            AttachmentError::Invalid(invalid) => invalid.into(),
+            AttachmentError::Store(e) => e.into(),
+            AttachmentError::Corrupt(why) => ApiError::internal(why),
+        }
+    }
 }
 
 fn refused(e: CleanError) -> ApiError {
@@ -365,12 +381,13 @@ async fn accept(
 
 /// The form of `POST …/attachments`, for clients that only speak forms.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The attachment's id, made by the client, sent before `file`: a re-send
     /// under the same id stores nothing twice (200; another file: 409). Without
     /// it the server makes one, and a re-send stores the file again.
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, nullable = false)]
     id: Option<String>,
     /// The file. Its part's `Content-Type` is its declared type (checked
     /// against the content), its `filename` the name kept (as `?filename=` on PUT).
@@ -578,6 +595,7 @@ pub async fn get_attachment(
     })
     .await
     .map(web::Json)
+    .map_err(ApiError::from)
 }
 
 /// Download an attachment (always as a download, never shown inline).

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::clean::Cleaned;
+use super::error::AttachmentError;
 use super::seal::Sealer;
 use super::{Attachment, AttachmentRow, file_name_context, queries};
 use crate::audit::{self, Action, Entity};
@@ -14,10 +15,10 @@ use crate::config::AttachmentLimits;
 use crate::crypto::DataKeys;
 use crate::db::schema::{attachment_chunks, attachments, incidents};
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
 use crate::incidents::IncidentRow;
 use crate::incidents::queries::HistoryKind;
 use crate::incidents::service::{History, find_visible, record};
+use crate::validation::Invalid;
 
 /// Sealed chunks read (downloads, rotation) or written (uploads) per query.
 pub const PAGE: i64 = 16;
@@ -39,8 +40,8 @@ pub enum Stored {
     Resent(Attachment),
 }
 
-fn refused_upload(actor: &Actor, incident: &IncidentRow) -> ApiError {
-    ApiError::Forbidden(if actor.is(&incident.reporter_id) {
+fn refused_upload(actor: &Actor, incident: &IncidentRow) -> AttachmentError {
+    AttachmentError::Forbidden(if actor.is(&incident.reporter_id) {
         format!(
             "the incident is {}; reporters add attachments only to drafts and incidents sent back for more information",
             incident.status
@@ -58,7 +59,7 @@ pub fn may_attach(
     actor: &Actor,
     incident_id: &str,
     attachment_id: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), AttachmentError> {
     let (incident, _) = find_visible(conn, actor, incident_id)?;
     if !actor.attaches_to(&incident) {
         return Err(refused_upload(actor, &incident));
@@ -69,8 +70,10 @@ pub fn may_attach(
     }
 }
 
-fn removed_id() -> ApiError {
-    ApiError::Conflict("this id belonged to an attachment that was removed; send a new id".into())
+fn removed_id() -> AttachmentError {
+    AttachmentError::Conflict(
+        "this id belonged to an attachment that was removed; send a new id".into(),
+    )
 }
 
 fn view(
@@ -78,7 +81,7 @@ fn view(
     incident: &IncidentRow,
     actor: &Actor,
     keys: &DataKeys,
-) -> Result<Attachment, ApiError> {
+) -> Result<Attachment, AttachmentError> {
     let reads = actor.reads_attachments(incident);
     Attachment::view(row, &incident.reporter_id, reads, actor, keys)
 }
@@ -92,7 +95,7 @@ pub fn store(
     keys: &DataKeys,
     limits: &AttachmentLimits,
     upload: Upload,
-) -> Result<Stored, ApiError> {
+) -> Result<Stored, AttachmentError> {
     let (incident, _) = find_visible(conn, actor, &upload.incident_id)?;
     if let Some(existing) = queries::find(conn, &upload.attachment_id)? {
         return if existing.incident_id == incident.id
@@ -101,7 +104,7 @@ pub fn store(
         {
             Ok(Stored::Resent(view(existing, &incident, actor, keys)?))
         } else {
-            Err(ApiError::Conflict(
+            Err(AttachmentError::Conflict(
                 "an attachment with this id already exists with different content; \
                  send a new id for a new file"
                     .into(),
@@ -116,7 +119,7 @@ pub fn store(
     }
     let held = queries::count(conn, &incident.id)?;
     if held >= limits.per_incident {
-        return Err(ApiError::Conflict(format!(
+        return Err(AttachmentError::Conflict(format!(
             "the incident already holds {held} attachments, the most it may hold; remove one first"
         )));
     }
@@ -133,7 +136,8 @@ pub fn store(
         media_type: upload.cleaned.kind.media_type().to_owned(),
         size: bytes.len() as i64,
         sha256: upload.sha256,
-        removed: serde_json::to_string(&upload.cleaned.removed).map_err(ApiError::internal)?,
+        removed: serde_json::to_string(&upload.cleaned.removed)
+            .map_err(AttachmentError::corrupt)?,
         file_name: file_name.map(|s| s.text),
         key_id: sealer.key_id.clone(),
         salt: sealer.salt.clone(),
@@ -210,7 +214,7 @@ pub fn list(
     actor: &Actor,
     keys: &DataKeys,
     incident_id: &str,
-) -> Result<Vec<Attachment>, ApiError> {
+) -> Result<Vec<Attachment>, AttachmentError> {
     let (incident, _) = find_visible(conn, actor, incident_id)?;
     queries::list(conn, &incident.id)?
         .into_iter()
@@ -222,10 +226,10 @@ fn find_on(
     conn: &mut DbConnection,
     incident: &IncidentRow,
     attachment_id: &str,
-) -> Result<AttachmentRow, ApiError> {
+) -> Result<AttachmentRow, AttachmentError> {
     queries::find(conn, attachment_id)?
         .filter(|a| a.incident_id == incident.id)
-        .ok_or_else(|| ApiError::not_found("attachment"))
+        .ok_or(AttachmentError::NotFound)
 }
 
 /// One attachment's metadata.
@@ -235,7 +239,7 @@ pub fn get(
     keys: &DataKeys,
     incident_id: &str,
     attachment_id: &str,
-) -> Result<Attachment, ApiError> {
+) -> Result<Attachment, AttachmentError> {
     let (incident, _) = find_visible(conn, actor, incident_id)?;
     let row = find_on(conn, &incident, attachment_id)?;
     view(row, &incident, actor, keys)
@@ -247,11 +251,11 @@ pub fn download(
     actor: &Actor,
     incident_id: &str,
     attachment_id: &str,
-) -> Result<AttachmentRow, ApiError> {
+) -> Result<AttachmentRow, AttachmentError> {
     let (incident, _) = find_visible(conn, actor, incident_id)?;
     let row = find_on(conn, &incident, attachment_id)?;
     if !actor.reads_attachments(&incident) {
-        return Err(ApiError::Forbidden(
+        return Err(AttachmentError::Forbidden(
             "attachments are downloaded only by those who read the incident's narrative".into(),
         ));
     }
@@ -261,7 +265,7 @@ pub fn download(
         .count()
         .get_result(conn)?;
     if stored != i64::from(row.chunks) {
-        return Err(ApiError::internal(format!(
+        return Err(AttachmentError::Corrupt(format!(
             "attachment {} has {stored} of its {} chunks",
             row.id, row.chunks
         )));
@@ -283,7 +287,7 @@ pub fn remove(
     incident_id: &str,
     attachment_id: &str,
     reason: Option<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), AttachmentError> {
     let (incident, _) = find_visible(conn, actor, incident_id)?;
     let row = find_on(conn, &incident, attachment_id)?;
     let reason = reason
@@ -291,16 +295,17 @@ pub fn remove(
         .filter(|r| !r.is_empty());
     match actor.removes_attachments(&incident) {
         None => {
-            return Err(ApiError::Forbidden(
+            return Err(AttachmentError::Forbidden(
                 "attachments are removed by the reporter of a draft, or by a reviewer with a reason"
                     .into(),
             ));
         }
         Some(true) if reason.is_none() => {
-            return Err(ApiError::invalid(
+            return Err(Invalid::field(
                 "reason",
                 "a reason is required to remove an attachment from an incident under review",
-            ));
+            )
+            .into());
         }
         Some(_) => {}
     }
@@ -332,7 +337,7 @@ fn recorded(
     (kind, comment): (HistoryKind, Option<String>),
     action: Action,
     mut details: serde_json::Value,
-) -> Result<(), ApiError> {
+) -> Result<(), AttachmentError> {
     touch(conn, &incident.id)?;
     details["attachment_id"] = json!(row.id);
     details["media_type"] = json!(row.media_type);
@@ -352,13 +357,13 @@ fn recorded(
         action,
         details,
     )
-    .map_err(ApiError::from)
+    .map_err(AttachmentError::from)
 }
 
 /// `rotate-data-key`: re-seals every attachment still under a retired data
 /// key (chunks and file name, with a new salt), one attachment per
 /// transaction, a page of chunks at a time. Returns how many were re-sealed.
-pub fn reseal_all(conn: &mut DbConnection, keys: &DataKeys) -> Result<usize, ApiError> {
+pub fn reseal_all(conn: &mut DbConnection, keys: &DataKeys) -> Result<usize, AttachmentError> {
     let current = keys.current_id().to_owned();
     let mut done = 0;
     let mut after = String::new();
@@ -382,7 +387,7 @@ pub fn reseal_all(conn: &mut DbConnection, keys: &DataKeys) -> Result<usize, Api
     }
 }
 
-fn reseal(conn: &mut DbConnection, keys: &DataKeys, id: &str) -> Result<bool, ApiError> {
+fn reseal(conn: &mut DbConnection, keys: &DataKeys, id: &str) -> Result<bool, AttachmentError> {
     // Read again in the transaction: removed or re-sealed since.
     let Some(row) = queries::find(conn, id)?.filter(|r| r.key_id != keys.current_id()) else {
         return Ok(false);
@@ -396,13 +401,13 @@ fn reseal(conn: &mut DbConnection, keys: &DataKeys, id: &str) -> Result<bool, Ap
             break;
         }
         for (seq, data) in page {
-            let plain = opener.open(seq, &data).map_err(ApiError::internal)?;
+            let plain = opener.open(seq, &data).map_err(AttachmentError::corrupt)?;
             let sealed = sealer.seal(&plain, seq + 1 == row.chunks);
             queries::replace_chunk(conn, &row.id, seq, &sealed)?;
             from = seq + 1;
         }
     }
-    opener.finish().map_err(ApiError::internal)?;
+    opener.finish().map_err(AttachmentError::corrupt)?;
     let file_name = row.file_name(keys)?.map(|name| {
         keys.seal(&file_name_context(&row.incident_id, &row.id), &name)
             .text

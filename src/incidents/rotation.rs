@@ -52,8 +52,14 @@ pub fn reseal_all(
     report.content_hashes = until_done(conn, &mut report.retried, |conn, after| {
         hashes(conn, keys, &current, after, batch)
     })?;
-    report.attachments =
-        crate::attachments::service::reseal_all(conn, keys).map_err(IncidentError::corrupt)?;
+    report.attachments = crate::attachments::service::reseal_all(conn, keys).map_err(|e| {
+        use crate::attachments::AttachmentError;
+        match e {
+            AttachmentError::Store(e) => IncidentError::Store(e),
+            AttachmentError::Incident(e) => e,
+            other => IncidentError::corrupt(other),
+        }
+    })?;
     Ok(report)
 }
 

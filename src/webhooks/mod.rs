@@ -267,13 +267,20 @@ pub struct CreateWebhookRequest {
 /// The roles whose view a subscription may take: never a monitor's, which
 /// holds only that monitor's own reports.
 fn view_roles() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     ObjectBuilder::new()
-        .schema_type(Type::String)
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .description(Some(
-            "partner or analyst; reviewer or admin in an oversight office. Never monitor.",
+            "partner or analyst; reviewer or admin in an oversight office. Never monitor. \
+             Absent or null: the default.",
         ))
-        .enum_values(Some(["partner", "analyst", "reviewer", "admin"]))
+        .enum_values(Some([
+            serde_json::json!("partner"),
+            serde_json::json!("analyst"),
+            serde_json::json!("reviewer"),
+            serde_json::json!("admin"),
+            serde_json::Value::Null,
+        ]))
         .build()
 }
 

@@ -202,7 +202,7 @@ pub fn clean(declared: &str, data: Vec<u8>) -> Result<Cleaned, CleanError> {
     Ok(Cleaned {
         kind,
         bytes,
-        removed: removed.0,
+        removed: removed.into_list(),
     })
 }
 
@@ -263,25 +263,80 @@ fn find_markup(data: &[u8]) -> Option<&'static [u8]> {
     })
 }
 
+/// Descriptions listed in an answer at most: a file built to hold thousands
+/// of kinds of metadata is described in a few lines, not a megabyte.
+const MAX_DESCRIPTIONS: usize = 32;
+/// Names listed in one description at most.
+const MAX_NAMES: usize = 16;
+
 /// What a cleaner removed, each description once, in the order found.
+/// (The descriptions listed, every description seen.)
 #[derive(Debug, Default)]
-struct Removed(Vec<String>);
+struct Removed(Vec<String>, std::collections::HashSet<String>);
 
 impl Removed {
     fn add(&mut self, what: impl Into<String>) {
         let what = what.into();
-        if !self.0.contains(&what) {
-            self.0.push(what);
+        if self.0.len() < MAX_DESCRIPTIONS && !self.1.contains(&what) {
+            self.0.push(what.clone());
         }
+        self.1.insert(what);
+    }
+
+    fn into_list(mut self) -> Vec<String> {
+        let more = self.1.len() - self.0.len();
+        if more > 0 {
+            self.0.push(format!("{more} more kinds of metadata"));
+        }
+        self.0
     }
 }
 
-/// `what` followed by a list of names in brackets, when there are any.
+/// Names found (text keywords, tag frames), each once, in the order found:
+/// a set, so that a million of them cost a million steps, not a trillion.
+#[derive(Debug, Default)]
+struct Names {
+    listed: Vec<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl Names {
+    fn add(&mut self, name: String) {
+        if self.listed.len() < MAX_NAMES && !self.seen.contains(&name) {
+            self.listed.push(name.clone());
+        }
+        self.seen.insert(name);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// `what` followed by the names in brackets (at most `MAX_NAMES` of them),
+/// when there are any.
 fn described(what: &str, names: &[String]) -> String {
-    if names.is_empty() {
-        what.to_owned()
+    described_with(what, names.iter().take(MAX_NAMES), names.len())
+}
+
+fn described_with<'a>(what: &str, shown: impl Iterator<Item = &'a String>, all: usize) -> String {
+    let shown: Vec<&str> = shown.map(String::as_str).collect();
+    if shown.is_empty() {
+        return what.to_owned();
+    }
+    let more = all - shown.len();
+    let tail = if more > 0 {
+        format!(" and {more} more")
     } else {
-        format!("{what} ({})", names.join(", "))
+        String::new()
+    };
+    format!("{what} ({}{tail})", shown.join(", "))
+}
+
+impl Names {
+    /// `what` followed by the names found, as `described` writes them.
+    fn described(&self, what: &str) -> String {
+        described_with(what, self.listed.iter(), self.seen.len())
     }
 }
 

@@ -98,6 +98,21 @@ pub fn sealed_page(
         .load(conn)
 }
 
+/// Holds the incident's row until the transaction ends (PostgreSQL), so that
+/// attachments are counted and added one upload at a time.
+pub fn lock_incident(conn: &mut DbConnection, incident_id: &str) -> QueryResult<()> {
+    use crate::db::schema::incidents;
+    match conn {
+        DbConnection::Postgres(c) => incidents::table
+            .find(incident_id)
+            .select(incidents::id)
+            .for_update()
+            .execute(c)
+            .map(drop),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
 pub fn replace_chunk(
     conn: &mut DbConnection,
     attachment_id: &str,

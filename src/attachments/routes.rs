@@ -145,6 +145,9 @@ async fn next_chunk<S: futures_core::Stream + Unpin>(stream: &mut S) -> Option<S
     std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *stream), cx)).await
 }
 
+/// How long an arrived file waits for a cleaning turn before it is answered 503.
+const TURN_WAIT: Duration = Duration::from_secs(60);
+
 /// Bytes gathered before each hop to the blocking pool that seals and writes them.
 const SPOOL_WRITE: usize = 256 * 1024;
 
@@ -335,21 +338,31 @@ async fn accept(
     file: Incoming,
     received: Received,
 ) -> Result<HttpResponse, ApiError> {
-    let _turn = state
-        .cleaning
-        .clone()
-        .acquire_owned()
+    let _turn = actix_web::rt::time::timeout(TURN_WAIT, state.cleaning.clone().acquire_owned())
         .await
+        .map_err(|_| {
+            ApiError::Unavailable(
+                "every cleaning turn stayed taken for a minute; send the file again shortly".into(),
+            )
+        })?
         .map_err(ApiError::internal)?;
     let declared = file.declared;
+    let limit = state.settings.attachments.max_bytes;
     let (cleaned, sha256) = web::block(move || {
         let data = received.read().map_err(ApiError::internal)?;
-        clean::clean(&declared, data)
-            .map(|cleaned| {
-                let sha256 = crate::crypto::to_hex(&Sha256::digest(&cleaned.bytes));
-                (cleaned, sha256)
-            })
-            .map_err(refused)
+        let cleaned = clean::clean(&declared, data).map_err(refused)?;
+        // Cleaning rewrites a PDF: what is stored must fit the limit too.
+        if cleaned.bytes.len() > limit {
+            return Err(ApiError::invalid(
+                "body",
+                format!(
+                    "once cleaned the file is {} bytes, more than the {limit} an attachment may be",
+                    cleaned.bytes.len()
+                ),
+            ));
+        }
+        let sha256 = crate::crypto::to_hex(&Sha256::digest(&cleaned.bytes));
+        Ok((cleaned, sha256))
     })
     .await
     .map_err(ApiError::internal)??;

@@ -117,6 +117,9 @@ pub fn store(
     if !actor.attaches_to(&incident) {
         return Err(refused_upload(actor, &incident));
     }
+    // Two uploads at once must not both see room for one more (PostgreSQL's
+    // READ COMMITTED would let them; SQLite's writers already take turns).
+    queries::lock_incident(conn, &incident.id)?;
     let held = queries::count(conn, &incident.id)?;
     if held >= limits.per_incident {
         return Err(AttachmentError::Conflict(format!(

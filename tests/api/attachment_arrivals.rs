@@ -12,11 +12,14 @@ use basewatch::domain::Role;
 use sha2::{Digest, Sha256};
 
 use crate::attachments::{attachment_path, draft, png, put};
-use crate::helpers::{Backend, Response, TestApp, TestUser, spawn_app, spawn_app_with, url_string};
+use crate::helpers::{
+    Backend, Response, TestApp, TestUser, join_all, spawn_app, spawn_app_with, url_string,
+};
 use crate::reference::seed_mission;
 
 crate::scenarios![
     slow_uploads_hold_no_cleaning_turn,
+    uploads_at_once_never_pass_the_limit_per_incident,
     a_download_overlapping_a_key_rotation_completes,
 ];
 
@@ -213,5 +216,36 @@ async fn a_download_overlapping_a_key_rotation_completes(backend: Backend) {
             "attachments WHERE id = '{id}' AND key_id = '{new_key_id}'"
         )),
         1
+    );
+}
+
+async fn uploads_at_once_never_pass_the_limit_per_incident(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.attachments.per_incident = 3;
+        s.attachments.receiving_per_account = 8;
+    })
+    .await;
+    let admin = app.seed_user(Role::Admin);
+    let (mission, _, _) = seed_mission(&app, &admin.token).await;
+    let monitor = app.seed_user(Role::Monitor);
+    let incident = draft(&app, &monitor, &mission).await;
+    upload_in_time(&app, &monitor, &incident, &png(16, 16, 0))
+        .await
+        .expect(201);
+    // Two places left, six uploads at once: two stored, four refused.
+    let files: Vec<Vec<u8>> = (1..=6).map(|seed| png(16, 16, seed)).collect();
+    let answers = join_all(
+        files
+            .iter()
+            .map(|file| upload_in_time(&app, &monitor, &incident, file))
+            .collect(),
+    )
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|res| res.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 201, 409, 409, 409, 409]);
+    assert_eq!(
+        app.count(&format!("attachments WHERE incident_id = '{incident}'")),
+        3
     );
 }

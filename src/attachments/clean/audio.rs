@@ -23,14 +23,12 @@ pub(super) fn clean_mp3(data: &[u8], removed: &mut Removed) -> Result<Vec<u8>, C
     while data.get(start..start + 3) == Some(b"ID3") {
         let tag = &data[start..];
         let size = id3v2_size(tag).ok_or_else(damaged)?;
-        removed.add(described(
-            "ID3v2 tags",
-            &id3v2_frames(tag.get(..size).ok_or_else(damaged)?),
-        ));
+        removed.add(id3v2_frames(tag.get(..size).ok_or_else(damaged)?).described("ID3v2 tags"));
         start += size;
     }
     let mut end = data.len();
-    while let Some((size, what)) = trailing_tag(&data[start..end]) {
+    // every tag found shortens what is left, so this ends
+    while let Some((size, what)) = trailing_tag(&data[start..end]).filter(|(size, _)| *size > 0) {
         removed.add(what);
         end -= size;
     }
@@ -55,12 +53,12 @@ fn syncsafe(bytes: &[u8]) -> Option<usize> {
 
 /// The frame ids of an ID3v2.3 or 2.4 tag (TIT2, TPE1, COMM...), as far as
 /// they can be read; the tag is removed whole either way.
-fn id3v2_frames(tag: &[u8]) -> Vec<String> {
+fn id3v2_frames(tag: &[u8]) -> super::Names {
     let (version, flags) = (tag[3], tag[5]);
     if !(3..=4).contains(&version) || flags & 0x40 != 0 {
-        return Vec::new();
+        return super::Names::default();
     }
-    let mut ids: Vec<String> = Vec::new();
+    let mut ids = super::Names::default();
     let mut at = 10;
     while let Some(header) = tag.get(at..at + 10) {
         if !header[..4]
@@ -74,10 +72,7 @@ fn id3v2_frames(tag: &[u8]) -> Vec<String> {
         } else {
             super::be32(header, 4).map(|n| n as usize)
         };
-        let id = String::from_utf8_lossy(&header[..4]).into_owned();
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
+        ids.add(String::from_utf8_lossy(&header[..4]).into_owned());
         let Some(size) = size else { break };
         at += 10 + size;
     }
@@ -93,7 +88,11 @@ fn trailing_tag(data: &[u8]) -> Option<(usize, &'static str)> {
         return Some((if extended { 128 + 227 } else { 128 }, "ID3v1 tags"));
     }
     if let Some(footer) = tail(32).filter(|t| t.starts_with(b"APETAGEX")) {
+        // the tag's size counts its items and this footer: never under 32
         let size = u32::from_le_bytes(footer[12..16].try_into().ok()?) as usize;
+        if size < 32 {
+            return None;
+        }
         let has_header = footer[23] & 0x80 != 0;
         let size = size + if has_header { 32 } else { 0 };
         return (size <= len).then_some((size, "APE tags"));

@@ -2,7 +2,8 @@
 //! placed between the scans of a progressive image is seen like the others.
 //! Kept: the coding segments (tables, frame and scan headers, restart
 //! intervals), APP0 JFIF, APP2 ICC profile, APP14 Adobe (colour transform).
-//! Everything else is application data or a comment, and is dropped.
+//! Everything else is application data, a thumbnail or a comment, and is
+//! dropped; segments a decoder skips without reading (JPG, EXP) are refused.
 
 use super::{CleanError, Removed, be16, exif};
 
@@ -80,7 +81,9 @@ enum Keep {
 fn keep(marker: u8, payload: &[u8]) -> Result<Keep, CleanError> {
     let starts = |prefix: &[u8]| payload.starts_with(prefix);
     Ok(match marker {
-        0xE0 if starts(b"JFIF\0") || starts(b"JFXX\0") => Keep::Yes,
+        0xE0 if starts(b"JFIF\0") => Keep::Yes,
+        // a thumbnail: another picture, which may carry its own EXIF
+        0xE0 if starts(b"JFXX\0") => Keep::No("thumbnail (JFXX)".into()),
         0xE2 if starts(b"ICC_PROFILE\0") => Keep::Yes,
         0xEE if starts(b"Adobe") => Keep::Yes,
         0xE1 if starts(b"Exif\0\0") => Keep::No(exif::describe(&payload[6..])),
@@ -93,8 +96,10 @@ fn keep(marker: u8, payload: &[u8]) -> Result<Keep, CleanError> {
         0xED => Keep::No("IPTC and Photoshop data (APP13)".into()),
         COM => Keep::No("JPEG comment".into()),
         0xE0..=0xEF => Keep::No(format!("application data (APP{})", marker - 0xE0)),
-        // tables, frames, scans, restart interval, number of lines, expand
-        0xC0..=0xCF | 0xDB..=0xDF | SOS => Keep::Yes,
+        // tables, frames, scans, restart interval, number of lines, expand;
+        // not JPG (C8) or the reserved JPGn (F0-FD, here refused), which hold
+        // any bytes a decoder skips
+        0xC0..=0xC7 | 0xC9..=0xCF | 0xDB..=0xDE | SOS => Keep::Yes,
         _ => {
             return Err(CleanError::unsafe_(format!(
                 "the JPEG uses an unusual structure (marker 0x{marker:02X}) that cannot be \

@@ -3,7 +3,7 @@
 //! (tEXt, zTXt, iTXt), EXIF (eXIf), the modification time (tIME) and any
 //! private chunk. Nothing may follow IEND.
 
-use super::{CleanError, Removed, be32, described, exif};
+use super::{CleanError, Removed, be32, exif};
 
 const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
@@ -21,7 +21,7 @@ pub(super) fn clean(data: &[u8], removed: &mut Removed) -> Result<Vec<u8>, Clean
     let mut out = Vec::with_capacity(data.len());
     out.extend_from_slice(SIGNATURE);
     let mut at = SIGNATURE.len();
-    let mut keywords = Vec::new();
+    let mut keywords = super::Names::default();
     loop {
         let length = be32(data, at).ok_or_else(damaged)? as usize;
         let chunk = data.get(at..at + 12 + length).ok_or_else(damaged)?;
@@ -35,10 +35,7 @@ pub(super) fn clean(data: &[u8], removed: &mut Removed) -> Result<Vec<u8>, Clean
             kind if KEPT.contains(&kind) => out.extend_from_slice(chunk),
             b"tEXt" | b"zTXt" | b"iTXt" => {
                 let keyword = body.split(|&b| b == 0).next().unwrap_or_default();
-                let keyword = String::from_utf8_lossy(keyword).into_owned();
-                if !keywords.contains(&keyword) {
-                    keywords.push(keyword);
-                }
+                keywords.add(String::from_utf8_lossy(keyword).into_owned());
             }
             b"eXIf" => removed.add(exif::describe(body)),
             b"tIME" => removed.add("modification time (tIME)"),
@@ -59,7 +56,7 @@ pub(super) fn clean(data: &[u8], removed: &mut Removed) -> Result<Vec<u8>, Clean
         }
     }
     if !keywords.is_empty() {
-        removed.add(described("text", &keywords));
+        removed.add(keywords.described("text"));
     }
     if at != data.len() {
         return Err(CleanError::unsafe_(

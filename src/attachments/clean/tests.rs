@@ -327,6 +327,66 @@ fn mp3_with_data_between_or_after_frames_is_refused() {
     unsafe_reason(clean("audio/mpeg", cut));
 }
 
+/// Cleans in a thread of its own: a cleaner that never ends fails the test
+/// (after 10 s) instead of hanging the run.
+fn clean_in_time(declared: &'static str, data: Vec<u8>) -> Result<Cleaned, CleanError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(clean(declared, data)));
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the cleaner did not finish in 10 s")
+}
+
+#[test]
+fn mp3_with_an_ape_footer_of_size_zero_is_refused_not_looped_on() {
+    let mut file = mp3_frames();
+    file.extend_from_slice(b"APETAGEX");
+    file.extend_from_slice(&2000u32.to_le_bytes());
+    file.extend_from_slice(&[0; 20]); // size 0, no items, no flags
+    assert!(unsafe_reason(clean_in_time("audio/mpeg", file)).contains("damaged"));
+}
+
+#[test]
+fn thousands_of_text_chunks_are_described_in_one_short_line() {
+    let keywords: Vec<(String, String)> = (0..5_000)
+        .map(|i| (format!("k{i}"), "x".to_owned()))
+        .collect();
+    let texts: Vec<(&str, &str)> = keywords
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let cleaned = clean_in_time("image/png", png_with_text(&texts)).expect("cleaned");
+    let text = cleaned
+        .removed
+        .iter()
+        .find(|what| what.starts_with("text ("))
+        .expect("the text chunks are named");
+    assert!(text.starts_with("text (k0, k1, k2,"), "{text}");
+    assert!(text.ends_with(" and 4984 more)"), "{text}");
+    assert!(cleaned.removed.len() <= 33);
+}
+
+#[test]
+fn jpeg_loses_its_thumbnail_and_refuses_segments_a_decoder_skips() {
+    let original = jpeg_with_metadata();
+    // A JFXX thumbnail after the JFIF segment: another picture, with its own EXIF.
+    let mut thumbnail = b"JFXX\x00\x10".to_vec();
+    thumbnail.extend_from_slice(&exif_block());
+    let mut with_thumbnail = original[..2].to_vec();
+    with_thumbnail.extend_from_slice(&[0xFF, 0xE0]);
+    with_thumbnail.extend_from_slice(&(thumbnail.len() as u16 + 2).to_be_bytes());
+    with_thumbnail.extend_from_slice(&thumbnail);
+    with_thumbnail.extend_from_slice(&original[2..]);
+    let cleaned = clean("image/jpeg", with_thumbnail).expect("cleaned");
+    assert!(cleaned.removed.contains(&"thumbnail (JFXX)".to_owned()));
+    assert_free_of(&cleaned.bytes, &[b"JFXX", &GPS_LATITUDE]);
+    // JPG (C8) holds bytes no decoder reads: refused, not carried along.
+    let mut smuggled = original[..2].to_vec();
+    smuggled.extend_from_slice(&[0xFF, 0xC8, 0x00, 0x07]);
+    smuggled.extend_from_slice(b"hello");
+    smuggled.extend_from_slice(&original[2..]);
+    assert!(unsafe_reason(clean("image/jpeg", smuggled)).contains("unusual structure"));
+}
+
 #[test]
 fn ogg_loses_comments_keeps_vendor_and_packets() {
     let original = ogg_with_comments();

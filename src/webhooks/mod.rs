@@ -304,6 +304,7 @@ pub struct UpdateWebhookRequest {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretRequest {
     /// How long the old secret keeps signing beside the new one (default a day, at most a week).
+    #[serde(default, deserialize_with = "crate::validation::whole_number")]
     #[validate(range(max = 604_800))]
     #[schema(maximum = 604_800)]
     pub overlap_seconds: Option<u32>,

@@ -283,7 +283,8 @@ async fn both_secrets_sign_during_a_rotation_overlap(backend: Backend) {
         .post(
             &format!("{base}/rotate-secret"),
             Some(&w.admin.token),
-            &json!({"overlap_seconds": 3600}),
+            // a whole number written as a float is an integer to JSON Schema
+            &json!({"overlap_seconds": 3600.0}),
         )
         .await
         .expect(200);
@@ -328,6 +329,7 @@ async fn both_secrets_sign_during_a_rotation_overlap(backend: Backend) {
     for body in [
         json!({"overlap_seconds": -1}),
         json!({"overlap_seconds": 604_801}),
+        json!({"overlap_seconds": 60.5}),
         json!({"overlap_seconds": "1"}),
     ] {
         w.app

@@ -489,6 +489,23 @@ async fn id_part(mut field: Field) -> Result<String, ApiError> {
         .map_err(|_| ApiError::invalid("id", "must be a UUID"))
 }
 
+/// A part's file name: `filename*` (RFC 8187: UTF-8 or Latin-1, as a client
+/// sends a name that is not ASCII) before `filename`.
+fn part_file_name(field: &Field) -> Result<Option<String>, ApiError> {
+    let Some(disposition) = field.content_disposition() else {
+        return Ok(None);
+    };
+    match disposition.get_filename_ext() {
+        Some(ext) if ext.charset == header::Charset::Iso_8859_1 => {
+            Ok(Some(ext.value.iter().copied().map(char::from).collect()))
+        }
+        Some(ext) => String::from_utf8(ext.value.clone())
+            .map(Some)
+            .map_err(|_| ApiError::invalid("filename", "filename* must be UTF-8 once decoded")),
+        None => Ok(disposition.get_filename().map(str::to_owned)),
+    }
+}
+
 /// Reads the form: an optional `id`, then one `file`, received into a spool.
 async fn read_form(
     mut form: Multipart,
@@ -516,11 +533,7 @@ async fn read_form(
                             "send the file's type as its part's Content-Type".into(),
                         )
                     })?;
-                let name = field
-                    .content_disposition()
-                    .and_then(|d| d.get_filename())
-                    .map(str::to_owned);
-                let file_name = file_name(name)?;
+                let file_name = file_name(part_file_name(&field)?)?;
                 let received = receive(field, limit).await?;
                 file = Some((file_name, declared, received));
             }

@@ -106,6 +106,29 @@ async fn forms_upload_like_put_and_malformed_forms_are_refused(backend: Backend)
             .is_some_and(|d| d.starts_with("attachment"))
     );
 
+    // A name that is not ASCII comes as RFC 8187 `filename*`, before `filename`.
+    let mut named = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"fallback.png\"; \
+         filename*=UTF-8''%D8%B5%D9%88%D8%B1%D8%A9.png\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    named.extend(&file);
+    named.extend(format!("\r\n--{BOUNDARY}--\r\n").bytes());
+    let named = post_form(&app, &monitor, &incident, &form_type(), named).await;
+    assert_eq!(
+        named.expect(201)["file_name"],
+        "\u{635}\u{648}\u{631}\u{629}.png"
+    );
+    let named_id = named.json()["id"].as_str().unwrap().to_owned();
+    app.raw(
+        Method::DELETE,
+        &format!("/api/v1/incidents/{incident}/attachments/{named_id}"),
+        &[("authorization", &format!("Bearer {}", monitor.token))],
+        Vec::new(),
+    )
+    .await
+    .expect(204);
+
     // The same form again: nothing new; another file under the id: 409.
     let again = post_form(&app, &monitor, &incident, &form_type(), body).await;
     assert_eq!(again.expect(200)["id"], id.as_str());

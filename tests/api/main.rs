@@ -32,6 +32,7 @@ mod red_team_clients;
 mod red_team_feed;
 mod red_team_input;
 mod red_team_partner;
+mod red_team_pdf;
 mod red_team_storage;
 mod reference;
 mod releases;
@@ -127,6 +128,7 @@ fn main() {
         attachment_arrivals::scenarios(),
         attachment_forms::scenarios(),
         red_team_attachments::scenarios(),
+        red_team_pdf::scenarios(),
         webhooks::scenarios(),
     ]
     .into_iter()

@@ -30,6 +30,11 @@ fn audio_read(bytes: &[u8]) -> lofty::file::TaggedFile {
 fn unsafe_reason(result: Result<Cleaned, CleanError>) -> String {
     match result {
         Err(CleanError::Unsafe(reason)) => reason,
+        Ok(cleaned) => panic!(
+            "expected Unsafe, got a cleaned file of {} bytes, removed {:?}",
+            cleaned.bytes.len(),
+            cleaned.removed
+        ),
         other => panic!("expected Unsafe, got {other:?}"),
     }
 }
@@ -655,4 +660,272 @@ fn pdf_annotations_lose_author_dates_and_names_keep_content() {
     assert!(doc.extract_text(&[1]).expect("text").contains(PDF_TEXT));
     let again = clean("application/pdf", cleaned.bytes).expect("again");
     assert_eq!(again.removed, Vec::<String>::new());
+}
+
+// ---- red-team findings on PDFs (issue 13)
+
+/// A PDF written by hand: `objects` are the bodies of objects 1.., the first
+/// a catalog; a classic cross-reference table; `trailer` added to the trailer.
+fn raw_pdf(objects: &[&[u8]], trailer: &[u8]) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R ", objects.len() + 1).as_bytes(),
+    );
+    out.extend_from_slice(trailer);
+    out.extend_from_slice(format!(">>\nstartxref\n{xref}\n%%EOF\n").as_bytes());
+    out
+}
+
+/// [`raw_pdf`] with one page: `catalog` and `page` are added to the catalog
+/// and the page, `more` are objects 4...
+fn simple_pdf(catalog: &str, page: &str, more: &[&[u8]]) -> Vec<u8> {
+    let catalog = format!("<< /Type /Catalog /Pages 2 0 R {catalog} >>");
+    let page = format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] {page} >>");
+    let mut objects: Vec<&[u8]> = vec![
+        catalog.as_bytes(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        page.as_bytes(),
+    ];
+    objects.extend_from_slice(more);
+    raw_pdf(&objects, b"")
+}
+
+/// An image stream object with `filter` as its `/Filter` and `data` inside.
+fn image_object(filter: &str, data: &[u8]) -> Vec<u8> {
+    let mut object = format!(
+        "<< /Type /XObject /Subtype /Image /Width 16 /Height 16 /ColorSpace /DeviceGray \
+         /BitsPerComponent 8 /Filter {filter} /Length {} >>\nstream\n",
+        data.len()
+    )
+    .into_bytes();
+    object.extend_from_slice(data);
+    object.extend_from_slice(b"\nendstream");
+    object
+}
+
+#[test]
+fn pdf_decompression_bomb_is_refused() {
+    // an object stream holding an array of millions of zeros: a few KB that
+    // inflate to megabytes and to far more once parsed
+    let mut doc = pdf_document();
+    let zeros = doc.add_object(lopdf::Object::Array(vec![0.into(); 3_000_000]));
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(lopdf::Object::as_reference)
+        .unwrap();
+    doc.get_dictionary_mut(root).unwrap().set("Big", zeros);
+    let mut bomb = Vec::new();
+    doc.save_modern(&mut bomb)
+        .expect("a PDF with object streams");
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    let reason = unsafe_reason(clean("application/pdf", bomb));
+    assert!(reason.contains("decompress"), "{reason}");
+}
+
+#[test]
+fn pdf_with_too_many_objects_is_refused() {
+    // no stream over the bound, but millions of objects once parsed
+    let mut doc = pdf_document();
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(lopdf::Object::as_reference)
+        .unwrap();
+    let mut arrays = Vec::new();
+    for _ in 0..20 {
+        arrays.push(
+            doc.add_object(lopdf::Object::Array(vec![0.into(); 100_000]))
+                .into(),
+        );
+    }
+    doc.get_dictionary_mut(root).unwrap().set("Big", arrays);
+    let reason = unsafe_reason(clean("application/pdf", pdf_bytes(&mut doc)));
+    assert!(reason.contains("too many"), "{reason}");
+}
+
+#[test]
+fn pdf_cleaned_streams_are_compressed() {
+    let mut doc = pdf_document();
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(lopdf::Object::as_reference)
+        .unwrap();
+    let text = lopdf::Stream::new(lopdf::dictionary! {}, b"0 0 m ".repeat(20_000));
+    let id = doc.add_object(text);
+    doc.get_dictionary_mut(root).unwrap().set("Big", id);
+    let cleaned = clean("application/pdf", pdf_bytes(&mut doc)).expect("cleaned");
+    assert!(cleaned.bytes.len() < 20_000, "{}", cleaned.bytes.len());
+    let doc = lopdf::Document::load_mem(&cleaned.bytes).expect("a valid PDF");
+    assert!(doc.extract_text(&[1]).expect("text").contains(PDF_TEXT));
+}
+
+#[test]
+fn pdf_active_actions_by_reference_are_refused() {
+    for (action, object) in [
+        ("/S 4 0 R /F (calc.exe)", &b"/Launch"[..]),
+        ("/S 4 0 R /F (http://example.org/form)", b"/SubmitForm"),
+        ("/S 4 0 R /F (x.pdf) /D [0 /Fit]", b"/GoToR"),
+        ("/S 4 0 R /JS (app.alert(1))", b"/JavaScript"),
+        ("/S /GoTo#52 /F (x.pdf) /D [0 /Fit]", b"null"),
+    ] {
+        let pdf = simple_pdf(&format!("/OpenAction << {action} >>"), "", &[object]);
+        let reason = unsafe_reason(clean("application/pdf", pdf));
+        assert!(reason.contains("could run or open"), "{action}: {reason}");
+    }
+}
+
+#[test]
+fn pdf_uri_opened_without_a_click_or_to_a_script_is_refused() {
+    for (catalog, page) in [
+        (
+            "/OpenAction << /S /URI /URI (https://example.org/beacon) >>",
+            "",
+        ),
+        (
+            "/OpenAction << /S 4 0 R /URI (https://example.org/beacon) >>",
+            "",
+        ),
+        ("/OpenAction 5 0 R", ""),
+        (
+            "/OpenAction << /S /GoTo /D [3 0 R /Fit] /Next << /S /URI /URI (https://example.org/b) >> >>",
+            "",
+        ),
+        (
+            "",
+            "/Annots [<< /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (javascript:app.alert(1)) >> >>]",
+        ),
+        (
+            "",
+            "/Annots [<< /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI ( Java\tScript:x) >> >>]",
+        ),
+        (
+            "",
+            "/Annots [<< /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (DATA:text/html,x) >> >>]",
+        ),
+        (
+            "",
+            "/Annots [<< /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (file:///etc/passwd) >> >>]",
+        ),
+        (
+            "",
+            "/Annots [<< /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI 6 0 R >> >>]",
+        ),
+    ] {
+        let pdf = simple_pdf(
+            catalog,
+            page,
+            &[
+                b"/URI",
+                b"<< /S /URI /URI (https://example.org/beacon) >>",
+                b"(javascript:x)",
+            ],
+        );
+        let reason = unsafe_reason(clean("application/pdf", pdf));
+        assert!(
+            reason.contains("could run or open"),
+            "{catalog}{page}: {reason}"
+        );
+    }
+    // a link the reader clicks stays
+    let link = "/Annots [<< /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (https://example.org/) >> >>]";
+    let cleaned = clean("application/pdf", simple_pdf("", link, &[])).expect("a plain link");
+    assert!(contains(&cleaned.bytes, b"https://example.org/"));
+}
+
+#[test]
+fn pdf_jpeg_with_filter_by_reference_loses_its_exif() {
+    let jpeg = jpeg_with_metadata();
+    for filter in ["6 0 R", "[6 0 R]", "5 0 R"] {
+        let image = image_object(filter, &jpeg);
+        let pdf = simple_pdf(
+            "",
+            "/Resources << /XObject << /Im1 4 0 R >> >>",
+            &[&image, b"[/DCTDecode]", b"/DCTDecode"],
+        );
+        let cleaned = clean("application/pdf", pdf).expect("cleaned");
+        assert_free_of(&cleaned.bytes, IDENTITY);
+        assert!(contains(&cleaned.bytes, jpeg_scan(&jpeg)), "{filter}");
+    }
+    // a filter that cannot be read: refused rather than kept as it is
+    let image = image_object("[6 0 R]", &jpeg);
+    let pdf = simple_pdf("/Image 4 0 R", "", &[&image, b"null", b"(DCTDecode)"]);
+    let reason = unsafe_reason(clean("application/pdf", pdf));
+    assert!(reason.contains("filter"), "{reason}");
+}
+
+#[test]
+fn pdf_jpeg_2000_and_inline_jpeg_are_refused() {
+    let jpx = image_object("/JPXDecode", b"\0\0\0\x0cjP  \r\n\x87\n");
+    let pdf = simple_pdf("/Image 4 0 R", "", &[&jpx]);
+    assert!(unsafe_reason(clean("application/pdf", pdf)).contains("JPEG 2000"));
+    for dict in [
+        "/W 16 /H 16 /CS /G /BPC 8 /F /DCT",
+        "/W 16 /H 16 /CS /G /BPC 8 /Filter [/DCTDecode]",
+    ] {
+        let mut content = format!("q 16 0 0 16 0 0 cm BI {dict} ID ").into_bytes();
+        content.extend_from_slice(&jpeg_with_metadata());
+        content.extend_from_slice(b" EI Q");
+        let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
+        stream.extend_from_slice(&content);
+        stream.extend_from_slice(b"\nendstream");
+        let pdf = simple_pdf("", "/Contents 4 0 R", &[&stream]);
+        let reason = unsafe_reason(clean("application/pdf", pdf));
+        assert!(reason.contains("inline"), "{dict}: {reason}");
+    }
+}
+
+#[test]
+fn pdf_information_and_xmp_referenced_elsewhere_are_removed() {
+    let pdf = raw_pdf(
+        &[
+            b"<< /Type /Catalog /Pages 2 0 R /Foo 4 0 R /Meta 5 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+            b"<< /Author (Amira Haddad) /Producer (X) >>",
+            b"<< /Type /Metadata /Subtype /XML /Length 30 >>\nstream\n<dc:creator>Amira H</dc:creator>\nendstream",
+        ],
+        b"/Info 4 0 R",
+    );
+    let cleaned = clean("application/pdf", pdf).expect("cleaned");
+    assert_free_of(&cleaned.bytes, &[b"Amira"]);
+    assert!(
+        cleaned.removed.contains(&"XMP".into()),
+        "{:?}",
+        cleaned.removed
+    );
+    assert!(
+        cleaned
+            .removed
+            .contains(&"PDF document information (Author, Producer)".into()),
+        "{:?}",
+        cleaned.removed
+    );
+}
+
+#[test]
+fn pdf_annotation_not_listed_and_without_type_loses_its_author() {
+    let pdf = simple_pdf(
+        "/X 4 0 R",
+        "",
+        &[b"<< /Subtype /Text /Rect [0 0 10 10] /T (Amira Haddad) /Contents (hi) >>"],
+    );
+    let cleaned = clean("application/pdf", pdf).expect("cleaned");
+    assert_free_of(&cleaned.bytes, &[b"Amira"]);
+    assert!(contains(&cleaned.bytes, b"(hi)"));
 }

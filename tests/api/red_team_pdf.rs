@@ -9,53 +9,13 @@ use crate::attachments::{attachment_path, contains, download, draft, put};
 use crate::helpers::{Backend, TestApp, TestUser};
 use crate::incidents::world;
 use crate::media;
+use crate::media::{raw_pdf, simple_pdf};
 
 crate::scenarios![
     pdf_decompression_bomb_is_refused_and_not_stored,
     pdf_active_content_by_reference_is_refused,
     pdf_metadata_by_reference_is_removed,
 ];
-
-/// A PDF written by hand: objects 1.. (the first a catalog, 2 the page tree,
-/// 3 the page), a classic cross-reference table, `trailer` in the trailer.
-fn raw_pdf(objects: &[&[u8]], trailer: &str) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R {trailer} >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
-}
-
-/// A one-page PDF with `catalog` added to its catalog and `more` as objects 4...
-fn simple_pdf(catalog: &str, page: &str, more: &[&[u8]]) -> Vec<u8> {
-    let catalog = format!("<< /Type /Catalog /Pages 2 0 R {catalog} >>");
-    let page = format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] {page} >>");
-    let mut objects: Vec<&[u8]> = vec![
-        catalog.as_bytes(),
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        page.as_bytes(),
-    ];
-    objects.extend_from_slice(more);
-    raw_pdf(&objects, "")
-}
 
 async fn upload(
     app: &TestApp,

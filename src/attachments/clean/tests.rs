@@ -664,46 +664,6 @@ fn pdf_annotations_lose_author_dates_and_names_keep_content() {
 
 // ---- red-team findings on PDFs (issue 13)
 
-/// A PDF written by hand: `objects` are the bodies of objects 1.., the first
-/// a catalog; a classic cross-reference table; `trailer` added to the trailer.
-fn raw_pdf(objects: &[&[u8]], trailer: &[u8]) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R ", objects.len() + 1).as_bytes(),
-    );
-    out.extend_from_slice(trailer);
-    out.extend_from_slice(format!(">>\nstartxref\n{xref}\n%%EOF\n").as_bytes());
-    out
-}
-
-/// [`raw_pdf`] with one page: `catalog` and `page` are added to the catalog
-/// and the page, `more` are objects 4...
-fn simple_pdf(catalog: &str, page: &str, more: &[&[u8]]) -> Vec<u8> {
-    let catalog = format!("<< /Type /Catalog /Pages 2 0 R {catalog} >>");
-    let page = format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] {page} >>");
-    let mut objects: Vec<&[u8]> = vec![
-        catalog.as_bytes(),
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        page.as_bytes(),
-    ];
-    objects.extend_from_slice(more);
-    raw_pdf(&objects, b"")
-}
-
 /// An image stream object with `filter` as its `/Filter` and `data` inside.
 fn image_object(filter: &str, data: &[u8]) -> Vec<u8> {
     let mut object = format!(
@@ -900,7 +860,7 @@ fn pdf_information_and_xmp_referenced_elsewhere_are_removed() {
             b"<< /Author (Amira Haddad) /Producer (X) >>",
             b"<< /Type /Metadata /Subtype /XML /Length 30 >>\nstream\n<dc:creator>Amira H</dc:creator>\nendstream",
         ],
-        b"/Info 4 0 R",
+        "/Info 4 0 R",
     );
     let cleaned = clean("application/pdf", pdf).expect("cleaned");
     assert_free_of(&cleaned.bytes, &[b"Amira"]);

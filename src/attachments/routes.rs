@@ -221,12 +221,13 @@ fn declared_length(req: &HttpRequest) -> Option<usize> {
         UploadQuery,
     ),
     request_body(
-        description = "The file (at most BASEWATCH_MAX_ATTACHMENT_BYTES, 25 MiB by default)",
-        content(
-            (FileBytes = "image/jpeg"), (FileBytes = "image/png"), (FileBytes = "image/webp"),
-            (FileBytes = "application/pdf"), (FileBytes = "audio/mpeg"), (FileBytes = "audio/mp4"),
-            (FileBytes = "audio/ogg"), (FileBytes = "audio/wav"),
-        )
+        description = "The file (at most BASEWATCH_MAX_ATTACHMENT_BYTES, 25 MiB by default). \
+            Its Content-Type is the file's type: image/jpeg, image/png, image/webp, \
+            application/pdf, audio/mpeg, audio/mp4, audio/ogg or audio/wav (or an alias such \
+            as image/jpg or audio/mp3), or application/octet-stream when the client does not \
+            know: the content decides, and a declared type it contradicts is 422. One media \
+            type is listed so that generated clients send the body as it is.",
+        content((FileBytes = "application/octet-stream"))
     ),
     responses(
         (status = 201, description = "Stored", body = Attachment,
@@ -397,9 +398,9 @@ async fn accept(
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The attachment's id, made by the client, sent before `file`: a re-send
-    /// under the same id stores nothing twice (200; another file: 409). Without
-    /// it the server makes one, and a re-send stores the file again.
+    /// The attachment's id, made by the client (before or after `file`): a
+    /// re-send under the same id stores nothing twice (200; another file: 409).
+    /// Without it the server makes one, and a re-send stores the file again.
     #[schema(format = Uuid, nullable = false)]
     id: Option<String>,
     /// The file. Its part's `Content-Type` is its declared type (checked
@@ -411,8 +412,8 @@ pub struct UploadForm {
 /// Upload an attachment as `multipart/form-data`.
 ///
 /// The same upload as `PUT …/attachments/{attachment_id}`, for clients that
-/// only send forms: one `file` part, and optionally before it an `id` part.
-/// Any other part, a second file, or an `id` after the file is 422.
+/// only send forms: one `file` part and optionally an `id` part. Any other
+/// part, a second file or a second id is 422.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "upload_attachment_form",
@@ -506,7 +507,7 @@ fn part_file_name(field: &Field) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Reads the form: an optional `id`, then one `file`, received into a spool.
+/// Reads the form: one `file`, received into a spool, and an optional `id`.
 async fn read_form(
     mut form: Multipart,
     limit: usize,
@@ -517,13 +518,8 @@ async fn read_form(
         let field = field.map_err(form_error)?;
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
-            "id" if id.is_none() && file.is_none() => id = Some(id_part(field).await?),
-            "id" => {
-                return Err(ApiError::invalid(
-                    "id",
-                    "send one id part, before the file part",
-                ));
-            }
+            "id" if id.is_none() => id = Some(id_part(field).await?),
+            "id" => return Err(ApiError::invalid("id", "send one id part")),
             "file" if file.is_none() => {
                 let declared = field
                     .content_type()

@@ -789,15 +789,32 @@ pub fn pdf_with_metadata() -> Vec<u8> {
 /// `OpenAction` with JavaScript, `Names` with embedded files...).
 pub fn pdf_with_catalog_entry(key: &str, value: lopdf::Object) -> Vec<u8> {
     let mut doc = pdf_document();
+    pdf_catalog(&mut doc).set(key, value);
+    pdf_bytes(&mut doc)
+}
+
+/// The catalog of a document (the trailer's `/Root`).
+pub fn pdf_catalog(doc: &mut lopdf::Document) -> &mut lopdf::Dictionary {
     let root = doc
         .trailer
         .get(b"Root")
         .and_then(lopdf::Object::as_reference)
         .expect("a root");
-    doc.get_dictionary_mut(root)
-        .expect("the catalog")
-        .set(key, value);
-    pdf_bytes(&mut doc)
+    doc.get_dictionary_mut(root).expect("the catalog")
+}
+
+/// A decompression bomb: [`pdf_document`] with an object stream of a few KB
+/// holding an array of 3 million zeros, which inflates to megabytes and to
+/// far more once parsed.
+pub fn pdf_bomb() -> Vec<u8> {
+    let mut doc = pdf_document();
+    let zeros = doc.add_object(lopdf::Object::Array(vec![0.into(); 3_000_000]));
+    pdf_catalog(&mut doc).set("Big", zeros);
+    let mut bomb = Vec::new();
+    doc.save_modern(&mut bomb)
+        .expect("a PDF with object streams");
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    bomb
 }
 
 /// Who wrote the notes on the annotated PDF, when, and what they say.

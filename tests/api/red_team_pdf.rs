@@ -40,20 +40,7 @@ async fn pdf_decompression_bomb_is_refused_and_not_stored(backend: Backend) {
     let app = &w.app;
     let monitor = app.seed_user(Role::Monitor);
     let incident = draft(app, &monitor, &w.mission).await;
-    // an object stream of a few KB holding an array of 3 million zeros
-    let mut doc = media::pdf_document();
-    let zeros = doc.add_object(lopdf::Object::Array(vec![0.into(); 3_000_000]));
-    let root = doc
-        .trailer
-        .get(b"Root")
-        .and_then(lopdf::Object::as_reference)
-        .unwrap();
-    doc.get_dictionary_mut(root).unwrap().set("Big", zeros);
-    let mut bomb = Vec::new();
-    doc.save_modern(&mut bomb)
-        .expect("a PDF with object streams");
-    assert!(bomb.len() < 100_000, "{}", bomb.len());
-    let (_, res) = upload(app, &monitor, &incident, bomb).await;
+    let (_, res) = upload(app, &monitor, &incident, media::pdf_bomb()).await;
     let body = res.expect(422);
     assert!(
         body["errors"][0]["message"]

@@ -679,21 +679,7 @@ fn image_object(filter: &str, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn pdf_decompression_bomb_is_refused() {
-    // an object stream holding an array of millions of zeros: a few KB that
-    // inflate to megabytes and to far more once parsed
-    let mut doc = pdf_document();
-    let zeros = doc.add_object(lopdf::Object::Array(vec![0.into(); 3_000_000]));
-    let root = doc
-        .trailer
-        .get(b"Root")
-        .and_then(lopdf::Object::as_reference)
-        .unwrap();
-    doc.get_dictionary_mut(root).unwrap().set("Big", zeros);
-    let mut bomb = Vec::new();
-    doc.save_modern(&mut bomb)
-        .expect("a PDF with object streams");
-    assert!(bomb.len() < 100_000, "{}", bomb.len());
-    let reason = unsafe_reason(clean("application/pdf", bomb));
+    let reason = unsafe_reason(clean("application/pdf", pdf_bomb()));
     assert!(reason.contains("decompress"), "{reason}");
 }
 
@@ -701,11 +687,6 @@ fn pdf_decompression_bomb_is_refused() {
 fn pdf_with_too_many_objects_is_refused() {
     // no stream over the bound, but millions of objects once parsed
     let mut doc = pdf_document();
-    let root = doc
-        .trailer
-        .get(b"Root")
-        .and_then(lopdf::Object::as_reference)
-        .unwrap();
     let mut arrays = Vec::new();
     for _ in 0..20 {
         arrays.push(
@@ -713,7 +694,7 @@ fn pdf_with_too_many_objects_is_refused() {
                 .into(),
         );
     }
-    doc.get_dictionary_mut(root).unwrap().set("Big", arrays);
+    pdf_catalog(&mut doc).set("Big", arrays);
     let reason = unsafe_reason(clean("application/pdf", pdf_bytes(&mut doc)));
     assert!(reason.contains("too many"), "{reason}");
 }
@@ -721,14 +702,9 @@ fn pdf_with_too_many_objects_is_refused() {
 #[test]
 fn pdf_cleaned_streams_are_compressed() {
     let mut doc = pdf_document();
-    let root = doc
-        .trailer
-        .get(b"Root")
-        .and_then(lopdf::Object::as_reference)
-        .unwrap();
     let text = lopdf::Stream::new(lopdf::dictionary! {}, b"0 0 m ".repeat(20_000));
     let id = doc.add_object(text);
-    doc.get_dictionary_mut(root).unwrap().set("Big", id);
+    pdf_catalog(&mut doc).set("Big", id);
     let cleaned = clean("application/pdf", pdf_bytes(&mut doc)).expect("cleaned");
     assert!(cleaned.bytes.len() < 20_000, "{}", cleaned.bytes.len());
     let doc = lopdf::Document::load_mem(&cleaned.bytes).expect("a valid PDF");
